@@ -1,0 +1,117 @@
+/**
+ * The one error class of changetrail, with a closed set of codes.
+ *
+ * Every failure that comes from data (a corrupt file, a conflicting database, a lock held by another
+ * process, a full disk) is a `ChangetrailError` whose `code` is one of {@link ErrorCode} and whose
+ * `details` are typed per code, so `switch (err.code)` narrows `err.details`. Misuse of the API (a wrong
+ * argument type, an async write body, a closed trail) is a `TypeError` or `RangeError` instead.
+ */
+
+/** Details carried by each error code. Adding a code is a deliberate API change. */
+export interface ErrorDetails {
+  /** Bytes given as a changeset or patchset do not follow SQLite's format. */
+  CHANGESET_MALFORMED: { offset: number; reason: string };
+  /** The operation is not defined for this kind of changeset (e.g. inverting a patchset). */
+  CHANGESET_KIND_UNSUPPORTED: { operation: string; kind: 'changeset' | 'patchset' };
+  /** Inputs to combine mix changesets and patchsets. */
+  CHANGESET_KIND_MISMATCH: { index: number };
+  /** The same table appears with a different column count or primary key in inputs to combine. */
+  CHANGESET_SCHEMA_MISMATCH: { table: string; index: number };
+  /** Applying a changeset met a row that differs from what the changeset expects. */
+  CHANGESET_CONFLICT: { table?: string; conflict: string; seq?: number };
+  /** A value or schema cannot be rendered (e.g. a changeset table missing from the given schema). */
+  CHANGESET_SCHEMA_UNKNOWN: { table: string };
+
+  /** A journal file ends inside a frame: the writer was interrupted (incomplete, not invalid). */
+  JOURNAL_TORN_TAIL: { file: string; offset: number; seq?: number };
+  /** A frame, manifest, head or snapshot does not match its checksum (invalid data). */
+  JOURNAL_CHECKSUM_MISMATCH: { file: string; offset: number; seq?: number };
+  /** A journal file has a format version this library does not read. */
+  JOURNAL_VERSION_UNSUPPORTED: { file: string; version: number; supported: number };
+  /** A journal structure is not valid (bad magic, an out-of-range length, a body failing validation). */
+  JOURNAL_MALFORMED: { file: string; offset: number; reason: string; seq?: number };
+  /** Sequence numbers are not contiguous. */
+  JOURNAL_GAP: { file: string; expectedSeq: number; foundSeq: number };
+  /** An entry's prevHash does not equal the previous entry's hash: the journal was altered. */
+  JOURNAL_CHAIN_BROKEN: { seq: number; file?: string };
+  /** The database records committed entries that the journal does not hold (lost or deleted journal data). */
+  JOURNAL_BEHIND_DATABASE: { databaseSeq: number; journalSeq: number; file?: string };
+  /** The journal holds committed entries newer than the database (e.g. the database was restored from a backup). */
+  DATABASE_BEHIND_JOURNAL: { databaseSeq: number; journalSeq: number };
+  /** The journal directory belongs to another database (journal ids differ), or is missing for a tracked database. */
+  JOURNAL_MISMATCH: { databaseJournalId: string | null; journalJournalId: string | null; reason: string };
+  /** A requested entry does not exist in the journal. */
+  ENTRY_NOT_FOUND: { seq: number; headSeq: number };
+
+  /** The admission lock could not be acquired in time. */
+  LOCK_TIMEOUT: { holder: LockHolderSummary | null; waitedMs: number };
+  /** This process lost its admission (fenced): another writer was admitted after it. */
+  LOCK_COMPROMISED: { epoch: number; currentEpoch: number; currentHolder: string | null };
+  /** A lock was not broken because it is not provably stale. */
+  LOCK_NOT_STALE: { holder: LockHolderSummary | null; reason: string };
+  /** The database lives on a filesystem whose locks SQLite cannot trust (NFS, SMB, FUSE...). */
+  UNSAFE_FILESYSTEM: { path: string; filesystem: string };
+
+  /** DDL was executed inside `trail.write`; use `trail.migrate`. */
+  SCHEMA_CHANGE_IN_WRITE: { statement?: string };
+  /** A write touched a table that SQLite sessions cannot record. */
+  TABLE_NOT_CAPTURABLE: { table: string; reason: string };
+  /** A write left a row whose primary key is NULL, which sessions silently ignore. */
+  NULL_PRIMARY_KEY: { table: string };
+  /** The database was changed outside changetrail since the last admitted write. */
+  FOREIGN_WRITE_DETECTED: { headSeq: number; evidence: string };
+
+  /** A filesystem operation of the journal or lock failed (ENOSPC, EIO, EACCES...). Nothing was committed. */
+  IO_ERROR: { operation: string; path: string; errno?: string };
+  /** SQLite failed while running an admitted write (the transaction was rolled back). */
+  SQLITE_ERROR: { operation: string; errcode?: number };
+  /** Command-line arguments are wrong. */
+  CLI_USAGE: { command: string; hint: string };
+}
+
+/** The closed set of error codes. */
+export type ErrorCode = keyof ErrorDetails;
+
+/** What is known of a lock holder, as shown in errors and `inspectLock()`. */
+export interface LockHolderSummary {
+  ownerId: string;
+  host: string;
+  pid: number;
+  ageMs: number | null;
+}
+
+const CODES = new Set<string>([
+  'CHANGESET_MALFORMED', 'CHANGESET_KIND_UNSUPPORTED', 'CHANGESET_KIND_MISMATCH', 'CHANGESET_SCHEMA_MISMATCH',
+  'CHANGESET_CONFLICT', 'CHANGESET_SCHEMA_UNKNOWN', 'JOURNAL_TORN_TAIL', 'JOURNAL_CHECKSUM_MISMATCH',
+  'JOURNAL_VERSION_UNSUPPORTED', 'JOURNAL_MALFORMED', 'JOURNAL_GAP', 'JOURNAL_CHAIN_BROKEN',
+  'JOURNAL_BEHIND_DATABASE', 'DATABASE_BEHIND_JOURNAL', 'JOURNAL_MISMATCH', 'ENTRY_NOT_FOUND', 'LOCK_TIMEOUT',
+  'LOCK_COMPROMISED', 'LOCK_NOT_STALE', 'UNSAFE_FILESYSTEM', 'SCHEMA_CHANGE_IN_WRITE', 'TABLE_NOT_CAPTURABLE',
+  'NULL_PRIMARY_KEY', 'FOREIGN_WRITE_DETECTED', 'IO_ERROR', 'SQLITE_ERROR', 'CLI_USAGE',
+] satisfies ErrorCode[]);
+
+/** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && CODES.has(code);
+}
+
+/** The error class of changetrail. `code` is stable; the message is for people and may change. */
+export class ChangetrailError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  readonly details: ErrorDetails[C];
+
+  constructor(code: C, message: string, details: ErrorDetails[C], options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ChangetrailError';
+    this.code = code;
+    this.details = details;
+  }
+
+  /** Narrows an unknown error to a `ChangetrailError`, optionally of one code. */
+  static is<C extends ErrorCode>(error: unknown, code?: C): error is ChangetrailError<C> {
+    return error instanceof ChangetrailError && (code === undefined || error.code === code);
+  }
+
+  toJSON(): { name: string; code: C; message: string; details: ErrorDetails[C] } {
+    return { name: this.name, code: this.code, message: this.message, details: this.details };
+  }
+}
