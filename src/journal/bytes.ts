@@ -1,0 +1,69 @@
+/** Small helpers shared by the journal codecs: checksums, hashes, hex and bounds-checked reads. */
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { ChangetrailError } from '../errors.js';
+
+/** CRC-32 (ISO-HDLC, the zlib polynomial) of the given bytes, as an unsigned 32-bit integer. */
+export function checksum(...parts: Uint8Array[]): number {
+  let value = 0;
+  for (const part of parts) value = crc32(part, value);
+  return value >>> 0;
+}
+
+/** SHA-256 of the given bytes. */
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return new Uint8Array(hash.digest());
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+export function fromHex(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+}
+
+export function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Reads a u64 that must be a safe integer; larger values are malformed data, not precision loss. */
+export function readSafeU64(data: DataView, offset: number, file: string, field: string): number {
+  const value = data.getBigUint64(offset);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ChangetrailError('JOURNAL_MALFORMED', `decode ${file}: ${field} ${value} is out of range`, {
+      file, offset, reason: `${field} out of range`,
+    });
+  }
+  return Number(value);
+}
+
+/** Checks magic, version and reserved flags of a fixed header; returns nothing or throws. */
+export function checkPreamble(data: DataView, magic: number, file: string, what: string): void {
+  if (data.getUint32(0) !== magic) {
+    throw new ChangetrailError('JOURNAL_MALFORMED', `decode ${what} ${file}: bad magic`, { file, offset: 0, reason: 'bad magic' });
+  }
+  const version = data.getUint16(4);
+  if (version !== 1) {
+    throw new ChangetrailError('JOURNAL_VERSION_UNSUPPORTED', `decode ${what} ${file}: version ${version} is not supported (this library reads version 1)`, {
+      file, version, supported: 1,
+    });
+  }
+  if (data.getUint16(6) !== 0) {
+    throw new ChangetrailError('JOURNAL_MALFORMED', `decode ${what} ${file}: unknown flags`, { file, offset: 6, reason: 'unknown flags' });
+  }
+}
+
+/** Verifies the CRC-32 stored at `at` over bytes [0, at). */
+export function checkHeaderChecksum(bytes: Uint8Array, at: number, file: string, what: string): void {
+  const stored = view(bytes).getUint32(at);
+  if (stored !== checksum(bytes.subarray(0, at))) {
+    throw new ChangetrailError('JOURNAL_CHECKSUM_MISMATCH', `decode ${what} ${file}: checksum mismatch`, { file, offset: 0 });
+  }
+}
