@@ -19,8 +19,11 @@ export interface ErrorDetails {
   CHANGESET_SCHEMA_MISMATCH: { table: string; index: number };
   /** Applying a changeset met a row that differs from what the changeset expects. */
   CHANGESET_CONFLICT: { table?: string; conflict: string; seq?: number };
-  /** A value or schema cannot be rendered (e.g. a changeset table missing from the given schema). */
-  CHANGESET_SCHEMA_UNKNOWN: { table: string };
+  /**
+   * A value or schema cannot be rendered (e.g. a changeset table missing from the given schema). When the
+   * schema names fewer columns than the changeset has, both counts are given.
+   */
+  CHANGESET_SCHEMA_UNKNOWN: { table: string; changesetColumnCount?: number; schemaColumnCount?: number };
 
   /** A journal file ends inside a frame: the writer was interrupted (incomplete, not invalid). */
   JOURNAL_TORN_TAIL: { file: string; offset: number; seq?: number };
@@ -45,8 +48,17 @@ export interface ErrorDetails {
 
   /** The admission lock could not be acquired in time. */
   LOCK_TIMEOUT: { holder: LockHolderSummary | null; waitedMs: number };
-  /** This process lost its admission (fenced): another writer was admitted after it. */
-  LOCK_COMPROMISED: { epoch: number; currentEpoch: number; currentHolder: string | null };
+  /**
+   * This process lost its admission (fenced): another writer was admitted after it. Raised by the database
+   * fence (epochs set) or by the directory lock's heartbeat (epochs null, `reason` says what it found).
+   */
+  LOCK_COMPROMISED: {
+    epoch: number | null;
+    currentEpoch: number | null;
+    currentHolder: string | null;
+    ownerId?: string;
+    reason?: 'lock-missing' | 'lock-foreign';
+  };
   /** A lock was not broken because it is not provably stale. */
   LOCK_NOT_STALE: { holder: LockHolderSummary | null; reason: string };
   /** The database lives on a filesystem whose locks SQLite cannot trust (NFS, SMB, FUSE...). */
@@ -58,6 +70,13 @@ export interface ErrorDetails {
   TABLE_NOT_CAPTURABLE: { table: string; reason: string };
   /** A write left a row whose primary key is NULL, which sessions silently ignore. */
   NULL_PRIMARY_KEY: { table: string };
+  /**
+   * A statement was refused because of the kind of operation running on the connection: a write or schema
+   * change outside `trail.write`/`trail.migrate` (mode 'idle') or inside `trail.read`, or transaction control
+   * (BEGIN/COMMIT/ROLLBACK) inside an operation that owns the transaction. `action` is e.g. 'INSERT',
+   * 'CREATE TABLE', 'COMMIT', 'PRAGMA user_version'.
+   */
+  STATEMENT_NOT_ALLOWED: { mode: 'idle' | 'read' | 'write' | 'migrate'; action: string; table?: string };
   /** The database was changed outside changetrail since the last admitted write. */
   FOREIGN_WRITE_DETECTED: { headSeq: number; evidence: string };
 
@@ -86,7 +105,7 @@ const CODES = new Set<string>([
   'JOURNAL_VERSION_UNSUPPORTED', 'JOURNAL_MALFORMED', 'JOURNAL_GAP', 'JOURNAL_CHAIN_BROKEN',
   'JOURNAL_BEHIND_DATABASE', 'DATABASE_BEHIND_JOURNAL', 'JOURNAL_MISMATCH', 'ENTRY_NOT_FOUND', 'LOCK_TIMEOUT',
   'LOCK_COMPROMISED', 'LOCK_NOT_STALE', 'UNSAFE_FILESYSTEM', 'SCHEMA_CHANGE_IN_WRITE', 'TABLE_NOT_CAPTURABLE',
-  'NULL_PRIMARY_KEY', 'FOREIGN_WRITE_DETECTED', 'IO_ERROR', 'SQLITE_ERROR', 'CLI_USAGE',
+  'NULL_PRIMARY_KEY', 'STATEMENT_NOT_ALLOWED', 'FOREIGN_WRITE_DETECTED', 'IO_ERROR', 'SQLITE_ERROR', 'CLI_USAGE',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

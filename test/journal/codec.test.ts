@@ -93,6 +93,12 @@ describe('frame', () => {
   });
 });
 
+describe('checksum', () => {
+  it('ok: CRC-32 matches the published check value of "123456789"', () => {
+    expect(checksum(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+  });
+});
+
 describe('manifest, segment header, head', () => {
   it('ok: round trips', () => {
     expect(decodeManifest(encodeManifest(manifest), 'm')).toEqual(manifest);

@@ -1,0 +1,35 @@
+// One benchmark writer process: `write-child.mjs <raw|trail> <db> <durationMs> <startAtEpochMs>`.
+// Runs single-row insert transactions until the deadline and prints how many committed.
+import { DatabaseSync } from 'node:sqlite';
+import { openTrail } from '../dist/index.js';
+
+const [mode, path, durationMs, startAt] = process.argv.slice(2);
+const payload = 'x'.repeat(100);
+let count = 0;
+const waitUntil = async (t) => { while (Date.now() < t) await new Promise((r) => setTimeout(r, 1)); };
+
+if (mode === 'raw') {
+  const db = new DatabaseSync(path, { timeout: 60_000 });
+  db.exec('PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL');
+  const insert = db.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)');
+  await waitUntil(Number(startAt));
+  const end = Date.now() + Number(durationMs);
+  while (Date.now() < end) {
+    db.exec('BEGIN IMMEDIATE');
+    insert.run(process.pid, payload);
+    db.exec('COMMIT');
+    count += 1;
+  }
+  db.close();
+} else {
+  const trail = await openTrail(path, { lock: { timeoutMs: 60_000 } });
+  const insert = trail.read((db) => db.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)'));
+  await waitUntil(Number(startAt));
+  const end = Date.now() + Number(durationMs);
+  while (Date.now() < end) {
+    await trail.write(() => insert.run(process.pid, payload));
+    count += 1;
+  }
+  await trail.close();
+}
+process.stdout.write(JSON.stringify({ count }) + '\n');

@@ -1,0 +1,87 @@
+/**
+ * The table headers of a changeset (name, column count, raw pk bytes), found by a validating walk that
+ * skips values instead of decoding them, so large changesets cost no allocation per row.
+ */
+import { ChangetrailError } from '../errors.js';
+import { isTableMarker, readTableHeader, scanChange, type TableHeader } from '../changeset/reader.js';
+import { malformed } from '../changeset/malformed.js';
+import { foldName } from './schema.js';
+
+/** One table of a changeset, as its header describes it. */
+export interface ChangesetTable {
+  /** The name as first spelled in the changeset. */
+  readonly name: string;
+  readonly columnCount: number;
+  /** Raw pk bytes (PRIMARY KEY ordinals), one per column. */
+  readonly pk: Uint8Array;
+  /** Number of changes of this table (all its groups). */
+  readonly changeCount: number;
+}
+
+/**
+ * Lists the tables of a changeset in order of first appearance; repeated groups of one table (names
+ * compared ASCII-case-insensitively) are listed once, with the first group's shape. A later group with a
+ * different shape is malformed input for an exact apply.
+ *
+ * @throws ChangetrailError CHANGESET_MALFORMED for bytes that are not a changeset, or a table whose groups disagree on shape.
+ * @throws ChangetrailError CHANGESET_KIND_UNSUPPORTED for a patchset: without old values a conflict cannot be detected.
+ */
+export function readChangesetTables(bytes: Uint8Array): ChangesetTable[] {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('readChangesetTables: bytes must be a Uint8Array');
+  const tables: CountedTable[] = [];
+  const byName = new Map<string, CountedTable>();
+  let header: TableHeader | null = null;
+  let current: CountedTable | null = null;
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (isTableMarker(bytes[offset])) {
+      header = readTableHeader(bytes, offset);
+      if (header.patchset) throw patchsetError();
+      current = tableOf(bytes, header, byName, tables);
+      offset = header.end;
+      continue;
+    }
+    if (header === null || current === null) throw malformed(offset, 'change before any table header');
+    offset = scanChange(bytes, offset, header, null);
+    current.changeCount++;
+  }
+  return tables;
+}
+
+interface CountedTable {
+  readonly name: string;
+  readonly columnCount: number;
+  readonly pk: Uint8Array;
+  changeCount: number;
+}
+
+function tableOf(bytes: Uint8Array, header: TableHeader, byName: Map<string, CountedTable>, tables: CountedTable[]): CountedTable {
+  const pk = bytes.slice(header.pkStart, header.pkStart + header.columnCount);
+  const key = foldName(header.name);
+  const known = byName.get(key);
+  if (known !== undefined) {
+    if (known.columnCount !== header.columnCount || !bytesEqual(known.pk, pk)) {
+      throw malformed(header.start, `table "${header.name}" appears with two different shapes`);
+    }
+    return known;
+  }
+  const table: CountedTable = { name: header.name, columnCount: header.columnCount, pk, changeCount: 0 };
+  byName.set(key, table);
+  tables.push(table);
+  return table;
+}
+
+/** Byte equality of two arrays. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) {
+    if (a[index] !== b[index]) return false;
+  }
+  return true;
+}
+
+function patchsetError(): ChangetrailError<'CHANGESET_KIND_UNSUPPORTED'> {
+  return new ChangetrailError('CHANGESET_KIND_UNSUPPORTED', 'apply exactly: a patchset has no old values, so conflicts cannot be detected', {
+    operation: 'apply exactly', kind: 'patchset',
+  });
+}

@@ -1,0 +1,70 @@
+/** The commands that open a trail: init, exec, log, status. */
+import { openTrail } from '../write/trail.js';
+import { entryLine, formatEntry, parse, parseSeq, requireJournal, toJson, type Command } from './io.js';
+
+export const init: Command = async (args, io) => {
+  const { values, positionals } = parse('init', args, { wal: { type: 'boolean' } }, ['db']);
+  const trail = await openTrail(positionals[0]!, values.wal ? { journalMode: 'wal' } : {});
+  try {
+    const status = await trail.status();
+    io.out(values.json ? toJson(status) : `${status.database}: journal ${status.journalDir} at entry ${status.headSeq}`);
+    return 0;
+  } finally {
+    await trail.close();
+  }
+};
+
+export const exec: Command = async (args, io) => {
+  const { values, positionals } = parse('exec', args, { message: { type: 'string', short: 'm' }, actor: { type: 'string' } }, ['db', 'sql']);
+  requireJournal('exec', positionals[0]!);
+  const trail = await openTrail(positionals[0]!);
+  try {
+    const sql = positionals[1]!;
+    const entry = await trail.write((db) => db.exec(sql), {
+      ...(values.message === undefined ? {} : { message: values.message }),
+      ...(values.actor === undefined ? {} : { actor: values.actor }),
+    });
+    if (values.json) io.out(toJson(entry === null ? null : entryLine(entry)));
+    else io.out(entry === null ? 'no changes: nothing journaled' : formatEntry(entry));
+    return 0;
+  } finally {
+    await trail.close();
+  }
+};
+
+export const log: Command = async (args, io) => {
+  const { values, positionals } = parse('log', args, { from: { type: 'string' }, to: { type: 'string' } }, ['db']);
+  requireJournal('log', positionals[0]!);
+  const range = {
+    ...(values.from === undefined ? {} : { from: Math.max(1, parseSeq('log', values.from)) }),
+    ...(values.to === undefined ? {} : { to: parseSeq('log', values.to) }),
+  };
+  const trail = await openTrail(positionals[0]!);
+  try {
+    for await (const entry of trail.entries(range)) io.out(values.json ? toJson(entryLine(entry)) : formatEntry(entry));
+    return 0;
+  } finally {
+    await trail.close();
+  }
+};
+
+export const status: Command = async (args, io) => {
+  const { values, positionals } = parse('status', args, {}, ['db']);
+  requireJournal('status', positionals[0]!);
+  const trail = await openTrail(positionals[0]!);
+  try {
+    const s = await trail.status();
+    if (values.json) {
+      io.out(toJson(s));
+      return 0;
+    }
+    io.out(`database   ${s.database} (${s.journalMode} mode)`);
+    io.out(`journal    ${s.journalDir} (${s.segments} segment${s.segments === 1 ? '' : 's'})`);
+    io.out(`head       entry ${s.headSeq} ${s.headHash.slice(0, 16)}`);
+    io.out(`epoch      ${s.epoch} (last admitted: ${s.holder ?? '-'})`);
+    io.out(`lock       ${s.lock === null ? 'free' : `held by ${s.lock.holder?.ownerId ?? 'unknown'}${s.lock.stale ? ' (STALE: changetrail unlock can break it)' : ''}`}`);
+    return 0;
+  } finally {
+    await trail.close();
+  }
+};

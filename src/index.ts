@@ -1,0 +1,13 @@
+/**
+ * changetrail: every admitted write to an ordinary SQLite file recorded as a journal entry beside it —
+ * replayable, auditable and reversible. The changeset codec is also available on its own, without Node
+ * built-ins, as `changetrail/changeset`.
+ */
+export { ChangetrailError, isErrorCode } from './errors.js';
+export type { ErrorCode, ErrorDetails, LockHolderSummary } from './errors.js';
+export { openTrail, Trail } from './write/trail.js';
+export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus } from './write/trail.js';
+export type { Entry, EntryWithChangeset } from './write/entry-view.js';
+export type { EntryKind, JsonValue, TableCounts } from './journal/entry.js';
+export { inspectLock, breakStaleLock } from './write/lock.js';
+export type { LockInspection } from './write/lock.js';

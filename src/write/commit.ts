@@ -1,0 +1,385 @@
+/**
+ * The synchronous heart of an admitted write (write-admission.md §5.4), run while this process holds the
+ * admission lock:
+ *
+ *   BEGIN IMMEDIATE → read head → fence (epoch) → reconcile journal → session + body → changeset
+ *   → frame written and fsynced at the committed offset → head row updated → COMMIT → head marker.
+ *
+ * Everything between BEGIN and COMMIT runs under SQLite's RESERVED lock, so the journal append is fenced:
+ * a writer that lost its admission is refused before it touches the database or the journal, and a
+ * crash anywhere leaves at most one uncommitted frame, which the next writer truncates.
+ */
+import { closeSync, constants, existsSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { summarizeChangeset } from '../changeset/index.js';
+import { ChangetrailError } from '../errors.js';
+import { toHex } from '../journal/bytes.js';
+import { encodeEntryBody, hashEntryBody, type EntryBody, type EntryKind, type JsonValue, type SnapshotRef } from '../journal/entry.js';
+import { fsyncDirectory, io, writeAllAt } from '../journal/files.js';
+import { HEAD_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
+import { encodeFrame } from '../journal/frame.js';
+import { encodeHead } from '../journal/head.js';
+import type { JournalIdentity } from '../journal/journal-reader.js';
+import { SegmentFile } from '../journal/segment-file.js';
+import { formatSegmentName } from '../journal/segment.js';
+import { crashesHere, crashNow, crashpoint, faultpoint } from './crashpoint.js';
+import { toEntry, type Entry } from './entry-view.js';
+import { HeadStore, type HeadRow } from './head-row.js';
+import { openTailSegment, repairUncommittedTail, verifyCommittedTail } from './reconcile.js';
+import { SQLITE_BUSY, sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
+
+/** What the caller asks to be journaled. `run` executes inside the transaction under a session. */
+export interface CommitRequest {
+  kind: EntryKind;
+  run: (db: DatabaseSync) => unknown;
+  actor: string | null;
+  message: string | null;
+  meta: Record<string, JsonValue> | null;
+  sql?: string;
+  undoes?: number;
+  /** resync entries: takes the snapshot that becomes the new base state (inside the transaction). */
+  snapshot?: (seq: number) => SnapshotRef;
+}
+
+/** The admission this process holds: its owner id and, once fenced in, its epoch. Mutated by commit. */
+export interface Admission {
+  ownerId: string;
+  epoch: number | null;
+}
+
+/** Hooks that check the body's effects before anything is journaled (capture rules, foreign writes). */
+export interface CommitGuards {
+  /** Runs the request's body (e.g. under an authorizer). */
+  runBody(request: CommitRequest, db: DatabaseSync): unknown;
+  /** Called inside the transaction before the session starts. */
+  beforeBody(head: HeadRow, request: CommitRequest): void;
+  /** Called after the body, before the journal append; throws to refuse the write. */
+  afterBody(request: CommitRequest, changeset: Uint8Array): void;
+  /** Called after COMMIT. */
+  afterCommit(head: HeadRow): void;
+}
+
+interface Appended {
+  body: EntryBody;
+  head: HeadRow;
+  previous: HeadRow;
+  rotated: SegmentFile | null;
+}
+
+/** Number of COMMIT attempts while readers keep SQLite busy (each waits up to the busy timeout). */
+const COMMIT_ATTEMPTS = 3;
+
+export class JournalWriter {
+  readonly #db: DatabaseSync;
+  readonly #databasePath: string;
+  readonly #dir: string;
+  readonly #identity: JournalIdentity;
+  readonly #heads: HeadStore;
+  readonly #segmentBytesTarget: number;
+  #tail: SegmentFile | null = null;
+  #headFd: number | null = null;
+
+  constructor(db: DatabaseSync, databasePath: string, dir: string, identity: JournalIdentity, segmentBytesTarget: number) {
+    this.#db = db;
+    this.#databasePath = databasePath;
+    this.#dir = dir;
+    this.#identity = identity;
+    this.#heads = new HeadStore(db);
+    this.#segmentBytesTarget = segmentBytesTarget;
+  }
+
+  /** Runs one admitted write. Returns null (and journals nothing) when the body changed nothing. */
+  commit(request: CommitRequest, admission: Admission, guards: CommitGuards): Entry | null {
+    // Migrations run with foreign keys off (they cannot change inside a transaction), so FK actions
+    // do not cascade during table rebuilds; replay does the same (journal/REPLAY.md).
+    const foreignKeys = request.kind === 'schema' ? this.#setForeignKeys(false) : null;
+    try {
+      return this.#commit(request, admission, guards);
+    } finally {
+      if (foreignKeys !== null) this.#setForeignKeys(foreignKeys);
+    }
+  }
+
+  #commit(request: CommitRequest, admission: Admission, guards: CommitGuards): Entry | null {
+    crashpoint('before-begin');
+    this.#exec('BEGIN IMMEDIATE', 'begin');
+    const epochBefore = admission.epoch;
+    let appended: Appended | null = null;
+    try {
+      crashpoint('after-begin');
+      const head = this.#heads.read();
+      this.#checkJournalId(head);
+      this.#fence(head, admission);
+      this.#reconcile(head);
+      guards.beforeBody(head, request);
+      const schemaVersion = this.#schemaVersion();
+      const changeset = this.#capture(request, guards);
+      crashpoint('after-changeset');
+      const schemaChanged = request.kind === 'schema' && this.#schemaVersion() !== schemaVersion;
+      if (changeset.byteLength === 0 && !schemaChanged && request.kind !== 'resync') {
+        this.#commitTransaction();
+        return null;
+      }
+      guards.afterBody(request, changeset);
+      appended = this.#append(head, request, changeset, admission);
+      this.#heads.updatePosition(appended.head);
+      crashpoint('after-head-update');
+      this.#commitTransaction();
+      crashpoint('after-commit');
+      this.#adoptTail(appended);
+      guards.afterCommit(appended.head);
+      this.publishHead(appended.head);
+      crashpoint('after-publish');
+      return toEntry(appended.body, appended.head.hash);
+    } catch (error) {
+      admission.epoch = epochBefore;
+      this.#abort(appended);
+      throw wrapSqliteError('write', this.#databasePath, error);
+    }
+  }
+
+  /** Writes the committed head to the advisory head marker (no fsync: recovery republishes it). */
+  publishHead(head: HeadRow): void {
+    const bytes = encodeHead({ journalId: this.#identity.manifest.journalId, seq: head.seq, hash: head.hash });
+    try {
+      this.#headFd ??= openSync(join(this.#dir, HEAD_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
+      writeAllAt(this.#headFd, bytes, 0);
+    } catch {
+      // Advisory only: readers that trust the database are unaffected, and the next commit retries.
+      this.#closeHeadFd();
+    }
+  }
+
+  /** Verifies the committed tail without modifying anything (used at open). */
+  verify(head: HeadRow): void {
+    this.#checkJournalId(head);
+    this.#openTail(head);
+  }
+
+  close(): void {
+    this.#tail?.close();
+    this.#tail = null;
+    this.#closeHeadFd();
+  }
+
+  #checkJournalId(head: HeadRow): void {
+    const journalId = toHex(this.#identity.manifest.journalId);
+    if (head.journalId !== journalId) {
+      throw new ChangetrailError('JOURNAL_MISMATCH',
+        `open journal: the database belongs to journal ${head.journalId} but ${this.#dir} is journal ${journalId}`,
+        { databaseJournalId: head.journalId, journalJournalId: journalId, reason: 'journal ids differ' });
+    }
+  }
+
+  /** The first write of an admission bumps the epoch; every later one checks it (the fence). */
+  #fence(head: HeadRow, admission: Admission): void {
+    if (admission.epoch === null) {
+      head.epoch += 1;
+      head.holder = admission.ownerId;
+      this.#heads.updateEpoch(head.epoch, admission.ownerId);
+      admission.epoch = head.epoch;
+      return;
+    }
+    if (head.epoch !== admission.epoch || head.holder !== admission.ownerId) {
+      throw new ChangetrailError('LOCK_COMPROMISED',
+        `write: this process was admitted in epoch ${admission.epoch}, but ${head.holder ?? 'another writer'} was admitted since (epoch ${head.epoch})`,
+        { epoch: admission.epoch, currentEpoch: head.epoch, currentHolder: head.holder });
+    }
+  }
+
+  #reconcile(head: HeadRow): void {
+    const tail = this.#openTail(head);
+    const orphan = head.segment !== head.seq + 1 && existsQuietly(join(this.#dir, formatSegmentName(head.seq + 1)));
+    if (tail.size() !== head.segmentSize || orphan) {
+      repairUncommittedTail(this.#dir, tail, head, this.#identity);
+      this.publishHead(head);
+    }
+  }
+
+  #openTail(head: HeadRow): SegmentFile {
+    if (this.#tail !== null && this.#tail.firstSeq === head.segment && this.#tail.isStillAtPath()) return this.#tail;
+    this.#tail?.close();
+    this.#tail = null;
+    const tail = openTailSegment(this.#dir, head);
+    try {
+      verifyCommittedTail(tail, head);
+    } catch (error) {
+      tail.close();
+      throw error;
+    }
+    this.#tail = tail;
+    return tail;
+  }
+
+  #capture(request: CommitRequest, guards: CommitGuards): Uint8Array {
+    const session = this.#db.createSession();
+    try {
+      const result = guards.runBody(request, this.#db);
+      if (isThenable(result)) {
+        throw new TypeError('write: the body returned a promise; a transaction cannot span an await, so write bodies must be synchronous');
+      }
+      return this.#changeset(session, request);
+    } finally {
+      session.close();
+    }
+  }
+
+  /**
+   * A migration that renames or drops a table it also wrote makes the session fail with SQLITE_SCHEMA
+   * (Node reports errcode 0, "not an error"). No session can record those rows, on the source or on a
+   * replica; the entry then carries an empty changeset and replay relies on re-running its SQL.
+   */
+  #changeset(session: { changeset(): Uint8Array }, request: CommitRequest): Uint8Array {
+    try {
+      return session.changeset();
+    } catch (error) {
+      if (request.kind === 'schema' && sqliteErrcode(error) === 0) return new Uint8Array(0);
+      throw error;
+    }
+  }
+
+  #schemaVersion(): number {
+    return Number(this.#db.prepare('PRAGMA schema_version').get()?.schema_version);
+  }
+
+  #setForeignKeys(on: boolean): boolean {
+    const before = Number(this.#db.prepare('PRAGMA foreign_keys').get()?.foreign_keys) === 1;
+    this.#db.exec(`PRAGMA foreign_keys = ${on ? 'ON' : 'OFF'}`);
+    return before;
+  }
+
+  #append(head: HeadRow, request: CommitRequest, changeset: Uint8Array, admission: Admission): Appended {
+    const body = buildBody(head, request, changeset, admission);
+    if (request.snapshot !== undefined) body.snapshot = request.snapshot(body.seq);
+    const bodyBytes = encodeEntryBody(body);
+    const frame = encodeFrame(body.seq, bodyBytes);
+    let tail = this.#tail!;
+    let offset = head.segmentSize;
+    let rotated: SegmentFile | null = null;
+    if (offset > SEGMENT_HEADER_SIZE && offset + frame.byteLength > this.#segmentBytesTarget) {
+      rotated = SegmentFile.create(this.#dir, { journalId: this.#identity.manifest.journalId, firstSeq: body.seq });
+      crashpoint('after-rotate');
+      tail = rotated;
+      offset = SEGMENT_HEADER_SIZE;
+    }
+    const appended: Appended = { body, previous: head, rotated, head: { ...head, seq: body.seq, hash: hashEntryBody(bodyBytes), segment: tail.firstSeq, tailOffset: offset, segmentSize: offset + frame.byteLength } };
+    try {
+      this.#writeFrame(tail, frame, offset);
+    } catch (error) {
+      this.#abortAppend(appended);
+      throw error;
+    }
+    return appended;
+  }
+
+  #writeFrame(tail: SegmentFile, frame: Uint8Array, offset: number): void {
+    if (crashesHere('mid-frame')) {
+      tail.writeAt(frame.subarray(0, frame.byteLength >> 1), offset);
+      tail.sync();
+      crashNow();
+    }
+    faultpoint('journal-write');
+    tail.writeAt(frame, offset);
+    crashpoint('after-frame-write');
+    faultpoint('journal-fsync');
+    tail.sync();
+    crashpoint('after-fsync');
+  }
+
+  #commitTransaction(): void {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        faultpoint('commit');
+        this.#db.exec('COMMIT');
+        return;
+      } catch (error) {
+        // Readers holding SHARED make COMMIT busy; the transaction stays open and can be retried.
+        const retry = sqliteErrcode(error) === SQLITE_BUSY && this.#db.isTransaction && attempt < COMMIT_ATTEMPTS;
+        if (!retry) throw error;
+      }
+    }
+  }
+
+  #adoptTail(appended: Appended): void {
+    if (appended.rotated === null) return;
+    this.#tail?.close();
+    this.#tail = appended.rotated;
+  }
+
+  /** Undo a failed write. Only while the transaction is active do we hold RESERVED and may touch the journal. */
+  #abort(appended: Appended | null): void {
+    if (!this.#db.isTransaction) {
+      // SQLite rolled back on its own (IOERR, FULL): RESERVED is gone and another writer may already be
+      // appending at our offset. Leave any orphan frame to the next writer's reconcile (§5.4 step 8).
+      this.#dropTail();
+      return;
+    }
+    if (appended !== null) this.#abortAppend(appended);
+    try {
+      this.#db.exec('ROLLBACK');
+    } catch {
+      // The rollback itself failed: SQLite will roll back the hot journal on the next open.
+    }
+  }
+
+  #abortAppend(appended: Appended): void {
+    try {
+      if (appended.rotated !== null) {
+        appended.rotated.close();
+        rmSync(appended.rotated.path, { force: true });
+        fsyncDirectory(this.#dir);
+      } else {
+        this.#tail?.truncateDurably(appended.previous.segmentSize);
+      }
+    } catch {
+      // Left for reconcile, which truncates anything past the committed head under RESERVED.
+    } finally {
+      if (appended.rotated !== null) appended.rotated = null;
+      this.#dropTail();
+    }
+  }
+
+  /** After an I/O failure the descriptor is not trusted (a failed fsync may have lost pages): reopen. */
+  #dropTail(): void {
+    this.#tail?.close();
+    this.#tail = null;
+  }
+
+  #exec(sql: string, operation: string): void {
+    try {
+      this.#db.exec(sql);
+    } catch (error) {
+      throw wrapSqliteError(operation, this.#databasePath, error);
+    }
+  }
+
+  #closeHeadFd(): void {
+    if (this.#headFd === null) return;
+    try {
+      closeSync(this.#headFd);
+    } catch {
+      // Nothing to do: the descriptor is gone either way.
+    }
+    this.#headFd = null;
+  }
+}
+
+function buildBody(head: HeadRow, request: CommitRequest, changeset: Uint8Array, admission: Admission): EntryBody {
+  const body: EntryBody = {
+    seq: head.seq + 1, kind: request.kind, time: Date.now(), epoch: admission.epoch ?? head.epoch,
+    actor: request.actor, message: request.message, meta: request.meta, prevHash: head.hash,
+    tables: summarizeChangeset(changeset), changeset,
+  };
+  if (request.sql !== undefined) body.sql = request.sql;
+  if (request.undoes !== undefined) body.undoes = request.undoes;
+  return body;
+}
+
+function isThenable(value: unknown): boolean {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function existsQuietly(path: string): boolean {
+  return io('stat', path, () => existsSync(path));
+}

@@ -1,0 +1,93 @@
+/**
+ * The authoritative head, stored in the database in a one-row table that changetrail owns. It is updated
+ * in the same transaction as the user's changes, so database and journal agree at every commit: the
+ * journal may only hold more bytes (an uncommitted frame, truncated by recovery), never fewer.
+ */
+import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
+import { ChangetrailError } from '../errors.js';
+
+export const HEAD_TABLE = '_changetrail_head';
+/** Version of the head table's layout (journal/FORMAT.md). */
+export const HEAD_TABLE_FORMAT = 1;
+
+export interface HeadRow {
+  journalId: string;
+  seq: number;
+  hash: Uint8Array;
+  /** First sequence number of the tail segment. */
+  segment: number;
+  /** Offset of the last committed frame in the tail segment (0: the segment holds no frame yet). */
+  tailOffset: number;
+  /** Committed size of the tail segment in bytes. */
+  segmentSize: number;
+  /** Fencing token: bumped by every admission. */
+  epoch: number;
+  holder: string | null;
+}
+
+export const CREATE_HEAD_TABLE = `CREATE TABLE ${HEAD_TABLE} (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  format INTEGER NOT NULL,
+  journal_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  segment INTEGER NOT NULL,
+  tail_offset INTEGER NOT NULL,
+  segment_size INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  holder TEXT
+)`;
+
+export function headTableExists(db: DatabaseSync): boolean {
+  return db.prepare(`SELECT 1 AS found FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(HEAD_TABLE) !== undefined;
+}
+
+export function insertHead(db: DatabaseSync, head: HeadRow): void {
+  db.prepare(`INSERT INTO ${HEAD_TABLE} (id, format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder)
+    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+    HEAD_TABLE_FORMAT, head.journalId, head.seq, head.hash, head.segment, head.tailOffset, head.segmentSize, head.epoch, head.holder,
+  );
+}
+
+/** Reads and updates the head row through statements prepared once per connection. */
+export class HeadStore {
+  readonly #select: StatementSync;
+  readonly #updatePosition: StatementSync;
+  readonly #updateEpoch: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    this.#select = db.prepare(`SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder FROM ${HEAD_TABLE} WHERE id = 1`);
+    this.#updatePosition = db.prepare(`UPDATE ${HEAD_TABLE} SET seq = ?, hash = ?, segment = ?, tail_offset = ?, segment_size = ? WHERE id = 1`);
+    this.#updateEpoch = db.prepare(`UPDATE ${HEAD_TABLE} SET epoch = ?, holder = ? WHERE id = 1`);
+  }
+
+  read(): HeadRow {
+    return parseHeadRow(this.#select.get());
+  }
+
+  updatePosition(head: HeadRow): void {
+    this.#updatePosition.run(head.seq, head.hash, head.segment, head.tailOffset, head.segmentSize);
+  }
+
+  updateEpoch(epoch: number, holder: string): void {
+    this.#updateEpoch.run(epoch, holder);
+  }
+}
+
+/** Reads the head row with a one-off statement (for connections that do not write). */
+export function readHead(db: DatabaseSync): HeadRow {
+  return parseHeadRow(db.prepare(`SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder FROM ${HEAD_TABLE} WHERE id = 1`).get());
+}
+
+function parseHeadRow(row: Record<string, SQLOutputValue> | undefined): HeadRow {
+  if (row === undefined || row.format !== HEAD_TABLE_FORMAT || !(row.hash instanceof Uint8Array) || row.hash.byteLength !== 32) {
+    throw new ChangetrailError('JOURNAL_MISMATCH', `read ${HEAD_TABLE}: the head row is missing or not in format ${HEAD_TABLE_FORMAT}`, {
+      databaseJournalId: null, journalJournalId: null, reason: 'head row missing or malformed',
+    });
+  }
+  return {
+    journalId: String(row.journal_id), seq: Number(row.seq), hash: new Uint8Array(row.hash), segment: Number(row.segment),
+    tailOffset: Number(row.tail_offset), segmentSize: Number(row.segment_size), epoch: Number(row.epoch),
+    holder: row.holder === null ? null : String(row.holder),
+  };
+}

@@ -1,0 +1,356 @@
+/**
+ * `openTrail` and the `Trail` class: an ordinary SQLite file whose every admitted write is recorded as a
+ * journal entry in `<db>.changes/`.
+ */
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { userInfo, hostname } from 'node:os';
+import { DatabaseSync } from 'node:sqlite';
+import { ChangetrailError } from '../errors.js';
+import { toHex } from '../journal/bytes.js';
+import { io } from '../journal/files.js';
+import { listSegments, readJournalEntries, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
+import { SEGMENT_BYTES_TARGET } from '../journal/format.js';
+import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
+import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
+import { snapshotDatabase, startJournal } from './genesis.js';
+import { headTableExists, readHead, type HeadRow } from './head-row.js';
+import { AdmissionLock, checkFilesystem, inspectLock, type LockInspection } from './lock.js';
+import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type WriteOptions } from './options.js';
+import { wrapSqliteError } from './sqlite-errors.js';
+import { WriteGuards } from './write-guards.js';
+
+export type { OpenTrailOptions, WriteOptions, EntriesOptions };
+
+/** Default busy timeout: how long SQLite waits for readers (and foreign writers) before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5_000;
+
+export interface TrailStatus {
+  database: string;
+  journalDir: string;
+  journalId: string;
+  journalMode: 'delete' | 'wal';
+  headSeq: number;
+  headHash: string;
+  epoch: number;
+  holder: string | null;
+  segments: number;
+  lock: LockInspection | null;
+}
+
+/**
+ * Opens (or creates) a SQLite database with a changetrail journal beside it. A database without a journal
+ * is adopted non-destructively: its tables are untouched and a genesis snapshot records its state.
+ *
+ * @throws ChangetrailError UNSAFE_FILESYSTEM, JOURNAL_MISMATCH, JOURNAL_BEHIND_DATABASE, DATABASE_BEHIND_JOURNAL,
+ *   JOURNAL_CHAIN_BROKEN, LOCK_TIMEOUT (adoption needs the write lock), IO_ERROR.
+ */
+export async function openTrail(path: string, options?: OpenTrailOptions): Promise<Trail> {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('openTrail: path must be a non-empty string');
+  const parsed = parseOptions(openTrailOptionsSchema, options, 'openTrail');
+  const databasePath = canonicalDatabasePath(path);
+  checkFilesystem(dirname(databasePath), { allowUnsafe: parsed.allowUnsafeFilesystem ?? false });
+  const journalDir = resolve(parsed.journalDir ?? `${databasePath}.changes`);
+  io('create journal directory', journalDir, () => mkdirSync(journalDir, { recursive: true }));
+  const db = openDatabase(databasePath, parsed);
+  try {
+    return await Trail.create(db, databasePath, journalDir, parsed);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/** realpath of the database (or of its directory, for a file not yet created): one lock and journal per file. */
+function canonicalDatabasePath(path: string): string {
+  const absolute = resolve(path);
+  if (existsSync(absolute)) return realpathSync(absolute);
+  return join(realpathSync(dirname(absolute)), basename(absolute));
+}
+
+function openDatabase(databasePath: string, options: OpenTrailOptions): DatabaseSync {
+  const db = new DatabaseSync(databasePath, { timeout: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
+  try {
+    const mode = options.journalMode === 'wal' ? 'wal' : 'delete';
+    const row = db.prepare(`PRAGMA journal_mode = ${mode}`).get();
+    if (String(row?.journal_mode).toLowerCase() !== mode) throw new Error(`journal_mode stayed ${String(row?.journal_mode)}`);
+    db.exec('PRAGMA synchronous = FULL');
+    // libuv fsyncs the journal with F_FULLFSYNC on macOS; give the database the same durability.
+    if (process.platform === 'darwin') db.exec('PRAGMA fullfsync = ON');
+    return db;
+  } catch (error) {
+    db.close();
+    throw wrapSqliteError('open', databasePath, error);
+  }
+}
+
+export class Trail {
+  readonly path: string;
+  readonly journalDir: string;
+  readonly #db: DatabaseSync;
+  readonly #options: OpenTrailOptions;
+  readonly #defaultActor: string | null;
+  #identity!: JournalIdentity;
+  #writer!: JournalWriter;
+  #guards!: WriteGuards;
+  #lock: AdmissionLock | null = null;
+  #admission: Admission | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+  #releaseTimer: NodeJS.Timeout | null = null;
+  #closing: Promise<void> | null = null;
+
+  private constructor(db: DatabaseSync, path: string, journalDir: string, options: OpenTrailOptions) {
+    this.#db = db;
+    this.path = path;
+    this.journalDir = journalDir;
+    this.#options = options;
+    this.#defaultActor = options.actor ?? defaultActor();
+  }
+
+  /** @internal Use `openTrail`. */
+  static async create(db: DatabaseSync, path: string, journalDir: string, options: OpenTrailOptions): Promise<Trail> {
+    const trail = new Trail(db, path, journalDir, options);
+    if (!headTableExists(db)) await trail.#enqueue(() => trail.#start());
+    else trail.#attach();
+    return trail;
+  }
+
+  /**
+   * Runs `fn(db)` as one admitted write: inside `BEGIN IMMEDIATE` under a SQLite session, journaled as one
+   * entry before COMMIT. Returns the entry, or null when nothing changed. A thrown error rolls back and
+   * journals nothing. `fn` must be synchronous: a transaction cannot span an `await`.
+   *
+   * @throws TypeError for an async `fn`. ChangetrailError LOCK_TIMEOUT, LOCK_COMPROMISED, SCHEMA_CHANGE_IN_WRITE,
+   *   TABLE_NOT_CAPTURABLE, NULL_PRIMARY_KEY, FOREIGN_WRITE_DETECTED, JOURNAL_*, IO_ERROR, SQLITE_ERROR; errors
+   *   thrown by `fn` itself propagate unchanged.
+   */
+  write(fn: (db: DatabaseSync) => unknown, options?: WriteOptions): Promise<Entry | null> {
+    this.#checkOpen('write');
+    checkSyncFunction(fn, 'write');
+    const parsed = parseOptions(writeOptionsSchema, options, 'write');
+    return this.#admitted({
+      kind: 'write', run: fn, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
+    });
+  }
+
+  /**
+   * Runs `sql` (DDL, and any DML that goes with it) as one admitted write and journals it as a schema
+   * entry in the same sequence as data writes, so consumers apply migrations in order. Foreign keys are
+   * off while it runs (so table rebuilds do not cascade). Returns null when it changed nothing.
+   *
+   * @throws ChangetrailError as `write`; SQLITE_ERROR for invalid SQL (nothing is changed or journaled).
+   */
+  migrate(sql: string, options?: WriteOptions): Promise<Entry | null> {
+    this.#checkOpen('migrate');
+    if (typeof sql !== 'string' || sql.trim().length === 0) throw new TypeError('migrate: sql must be a non-empty string');
+    const parsed = parseOptions(writeOptionsSchema, options, 'migrate');
+    return this.#admitted({
+      kind: 'schema', run: (db) => db.exec(sql), sql, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
+    });
+  }
+
+  /**
+   * Records the database exactly as it is now as the new base state: a resync entry referring to a fresh
+   * snapshot in the journal directory (`snapshot-<seq>.db`). This is the recovery path after
+   * FOREIGN_WRITE_DETECTED: changes made outside changetrail cannot be journaled row by row after the
+   * fact, so replicas restart from the snapshot (journal/REPLAY.md). Audit keeps the evidence: the
+   * entries before it, and the snapshot's digest in the chain.
+   */
+  resync(options?: WriteOptions): Promise<Entry | null> {
+    this.#checkOpen('resync');
+    const parsed = parseOptions(writeOptionsSchema, options, 'resync');
+    return this.#admitted({
+      kind: 'resync', run: () => undefined, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
+      snapshot: (seq) => snapshotDatabase(this.path, this.journalDir, `snapshot-${seq}.db`),
+    });
+  }
+
+  /**
+   * Runs `fn(db)` in a read transaction and returns its result. The body must not write.
+   */
+  read<T>(fn: (db: DatabaseSync) => T): T {
+    this.#checkOpen('read');
+    checkSyncFunction(fn, 'read');
+    return this.#guards.runRead(this.#db, fn);
+  }
+
+  /** Committed entries `from..to` with their changesets, verified against the hash chain as they are read. */
+  async *entries(options?: EntriesOptions): AsyncGenerator<EntryWithChangeset> {
+    this.#checkOpen('entries');
+    const parsed = parseOptions(entriesOptionsSchema, options, 'entries');
+    const head = readHead(this.#db);
+    const committed = { seq: head.seq, hash: head.hash };
+    for (const entry of readJournalEntries(this.journalDir, { identity: this.#identity, committed, ...parsed })) {
+      yield toEntryWithChangeset(entry, entry.hash);
+    }
+  }
+
+  /** Head, journal and lock state. */
+  async status(): Promise<TrailStatus> {
+    this.#checkOpen('status');
+    const head = readHead(this.#db);
+    const mode = String(this.#db.prepare('PRAGMA journal_mode').get()?.journal_mode);
+    return {
+      database: this.path, journalDir: this.journalDir, journalId: head.journalId, journalMode: mode === 'wal' ? 'wal' : 'delete',
+      headSeq: head.seq, headHash: toHex(head.hash), epoch: head.epoch, holder: head.holder,
+      segments: listSegments(this.journalDir).length, lock: await inspectLock(this.journalDir, this.#lockOptions()),
+    };
+  }
+
+  /** Waits for queued writes, releases the admission lock and closes the database. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#queue.then(async () => {
+      this.#clearReleaseTimer();
+      await this.#releaseLock();
+      this.#writer?.close();
+      this.#guards?.uninstall();
+      this.#db.close();
+    });
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal For the CLI and tests: the underlying connection. */
+  get database(): DatabaseSync {
+    return this.#db;
+  }
+
+  #attach(): void {
+    const identity = readManifest(this.journalDir);
+    const head = readHead(this.#db);
+    if (identity === null) {
+      throw new ChangetrailError('JOURNAL_MISMATCH',
+        `open: the database records journal ${head.journalId} (entry ${head.seq}) but ${this.journalDir} has no manifest. Restore the journal directory.`,
+        { databaseJournalId: head.journalId, journalJournalId: null, reason: 'journal directory missing' });
+    }
+    this.#setup(identity);
+    this.#guards.runRead(this.#db, () => {
+      const head = readHead(this.#db);
+      this.#writer.verify(head);
+      this.#guards.observe(head);
+    });
+  }
+
+  async #start(): Promise<void> {
+    const lock = await this.#acquireLock();
+    this.#guards = new WriteGuards(this.#db, this.path);
+    this.#guards.internal(() => this.#startInTransaction(lock));
+  }
+
+  #startInTransaction(lock: AdmissionLock): void {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      if (headTableExists(this.#db)) {
+        this.#db.exec('ROLLBACK');
+        return this.#attach();
+      }
+      const genesis = startJournal(this.#db, this.path, this.journalDir, lock.ownerId);
+      this.#db.exec('COMMIT');
+      this.#setup(genesis.identity);
+      this.#admission = { ownerId: lock.ownerId, epoch: genesis.head.epoch };
+      this.#writer.publishHead(genesis.head);
+      this.#guards.observe(genesis.head);
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw wrapSqliteError('start journal', this.path, error);
+    }
+  }
+
+  #setup(identity: JournalIdentity): void {
+    this.#identity = identity;
+    this.#writer = new JournalWriter(this.#db, this.path, this.journalDir, identity, this.#options.segmentBytesTarget ?? SEGMENT_BYTES_TARGET);
+    this.#guards ??= new WriteGuards(this.#db, this.path);
+  }
+
+  #admitted(request: CommitRequest): Promise<Entry | null> {
+    return this.#enqueue(async () => {
+      const admission = await this.#admit();
+      return this.#guards.internal(() => this.#writer.commit(request, admission, this.#guards as CommitGuards));
+    }).catch((error: unknown) => {
+      if (ChangetrailError.is(error, 'LOCK_COMPROMISED')) this.#dropAdmission();
+      throw error;
+    });
+  }
+
+  /** Holds the admission lock (acquiring it if needed); the epoch is bumped by the next transaction. */
+  async #admit(): Promise<Admission> {
+    if (this.#lock !== null && this.#admission !== null && this.#lock.isValid()) return this.#admission;
+    if (this.#lock !== null) await this.#releaseLock();
+    const lock = await this.#acquireLock();
+    this.#admission = { ownerId: lock.ownerId, epoch: null };
+    return this.#admission;
+  }
+
+  async #acquireLock(): Promise<AdmissionLock> {
+    this.#lock = await AdmissionLock.acquire({ journalDir: this.journalDir, ...this.#lockOptions() });
+    return this.#lock;
+  }
+
+  #lockOptions(): { staleMs?: number; heartbeatMs?: number; timeoutMs?: number } {
+    const { staleMs, heartbeatMs, timeoutMs } = this.#options.lock ?? {};
+    return { ...(staleMs === undefined ? {} : { staleMs }), ...(heartbeatMs === undefined ? {} : { heartbeatMs }), ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+  }
+
+  #dropAdmission(): void {
+    this.#admission = null;
+    void this.#releaseLock();
+  }
+
+  async #releaseLock(): Promise<void> {
+    const lock = this.#lock;
+    this.#lock = null;
+    this.#admission = null;
+    if (lock !== null) await lock.release().catch(() => undefined);
+  }
+
+  /** Serialises this trail's writes without blocking the event loop; releases the lock when idle. */
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    this.#pending += 1;
+    this.#clearReleaseTimer();
+    const run = this.#queue.then(task);
+    this.#queue = run.then(() => this.#settled(), () => this.#settled());
+    return run;
+  }
+
+  #settled(): void {
+    this.#pending -= 1;
+    if (this.#pending > 0 || this.#lock === null) return;
+    const idleMs = this.#options.lock?.idleReleaseMs ?? 0;
+    this.#releaseTimer = setTimeout(() => {
+      this.#releaseTimer = null;
+      if (this.#pending === 0) this.#queue = this.#queue.then(() => this.#releaseLock());
+    }, idleMs);
+    this.#releaseTimer.unref();
+  }
+
+  #clearReleaseTimer(): void {
+    if (this.#releaseTimer !== null) clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = null;
+  }
+
+  #checkOpen(operation: string): void {
+    if (this.#closing !== null || !this.#db.isOpen) throw new TypeError(`${operation}: the trail is closed`);
+  }
+}
+
+function checkSyncFunction(fn: unknown, operation: string): void {
+  if (typeof fn !== 'function') throw new TypeError(`${operation}: expected a function`);
+  const kind = fn.constructor?.name;
+  if (kind === 'AsyncFunction' || kind === 'AsyncGeneratorFunction') {
+    throw new TypeError(`${operation}: the body is async; a transaction cannot span an await, so bodies must be synchronous`);
+  }
+}
+
+function defaultActor(): string | null {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return null;
+  }
+}
+
+export type { HeadRow };

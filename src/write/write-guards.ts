@@ -1,0 +1,103 @@
+/**
+ * The checks around every admitted write that keep anything from escaping the journal: the capture guard
+ * (SQLite's authorizer: no DDL in a write, no writes to tables sessions cannot record, no NULL keys, no
+ * writes outside an admitted write), and no changes made outside changetrail since the last admitted write
+ * (foreign writes), detected from inside the write transaction.
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { createSchemaReader } from '../apply/schema.js';
+import { ChangetrailError } from '../errors.js';
+import { installCaptureGuard, type CaptureGuard } from './capture-guard.js';
+import type { CommitGuards, CommitRequest } from './commit.js';
+import type { HeadRow } from './head-row.js';
+
+interface Observation {
+  dataVersion: number;
+  seq: number;
+  epoch: number;
+}
+
+export class WriteGuards implements CommitGuards {
+  readonly #db: DatabaseSync;
+  readonly #path: string;
+  readonly #dataVersion: StatementSync;
+  readonly #capture: CaptureGuard;
+  /** What this connection last saw of the database: `PRAGMA data_version` changes only for other connections' commits. */
+  #seen: Observation | null = null;
+
+  constructor(db: DatabaseSync, path: string) {
+    this.#db = db;
+    this.#path = path;
+    this.#capture = installCaptureGuard(db, createSchemaReader(db));
+    this.#dataVersion = this.#capture.run('internal', () => db.prepare('PRAGMA data_version'));
+  }
+
+  /** Runs changetrail's own statements (transaction control, the head row). */
+  internal<T>(fn: () => T): T {
+    return this.#capture.run('internal', fn);
+  }
+
+  runBody(request: CommitRequest, db: DatabaseSync): unknown {
+    return this.#capture.run(request.kind === 'schema' ? 'migrate' : 'write', () => request.run(db));
+  }
+
+  beforeBody(head: HeadRow, request: CommitRequest): void {
+    // A resync records the database as it is, foreign changes included: that is its purpose.
+    if (request.kind === 'resync') this.#seen = null;
+    this.#checkForeignWrites(head);
+  }
+
+  afterBody(): void {
+    // The capture guard already verified the body when its run ended.
+  }
+
+  afterCommit(head: HeadRow): void {
+    this.observe(head);
+  }
+
+  /** Records the state this connection has seen (at open and after each of its commits). */
+  observe(head: HeadRow): void {
+    this.#seen = { dataVersion: this.#readDataVersion(), seq: head.seq, epoch: head.epoch };
+  }
+
+  /** Runs a read-only body in a read transaction; any write it attempts is refused. */
+  runRead<T>(db: DatabaseSync, fn: (db: DatabaseSync) => T): T {
+    return this.internal(() => {
+      db.exec('BEGIN');
+      try {
+        const result = this.#capture.run('read', () => fn(db));
+        db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  uninstall(): void {
+    this.#capture.uninstall();
+  }
+
+  /**
+   * Another connection committed (data_version moved) while the head row did not move: those changes were
+   * not admitted through changetrail. Changes made between two other changetrail writers' commits are not
+   * visible to this check; `changetrail verify` compares the replayed journal with the database.
+   */
+  #checkForeignWrites(head: HeadRow): void {
+    const dataVersion = this.#readDataVersion();
+    const seen = this.#seen;
+    if (seen !== null && seen.dataVersion !== dataVersion && seen.seq === head.seq && seen.epoch === head.epoch) {
+      // #seen stays as it was: every write is refused until the foreign changes are recorded (resync).
+      throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
+        `write: ${this.#path} was changed outside changetrail after entry ${head.seq}; those changes are not in the journal. ` +
+        'Record the current state with trail.resync() (a resync entry carrying a fresh snapshot) before writing again.',
+        { headSeq: head.seq, evidence: 'data_version changed while the journal head did not' });
+    }
+    this.#seen = { dataVersion, seq: head.seq, epoch: head.epoch };
+  }
+
+  #readDataVersion(): number {
+    return Number(this.#dataVersion.get()?.data_version);
+  }
+}

@@ -1,0 +1,55 @@
+/** Real writer child processes for crash and contention tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const WRITER = new URL('../write/fixtures/writer.mjs', import.meta.url).pathname;
+
+export interface WriterRun {
+  child: ChildProcess;
+  acked: string[];
+  fenced: string[];
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function startWriter(path: string, writes: number, rows: number, env: Record<string, string> = {}, holdMs = 0): WriterRun {
+  const child = spawn(process.execPath, [WRITER, path, String(writes), String(rows), String(holdMs)], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run: WriterRun = { child, acked: [], fenced: [], stderr: () => stderr, exited: null as never };
+  let stderr = '';
+  let pending = '';
+  child.stdout!.on('data', (data) => {
+    pending += data;
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      if (line.startsWith('ack ')) run.acked.push(line.slice(4));
+      if (line.startsWith('fenced ')) run.fenced.push(line.slice(7));
+    }
+  });
+  child.stderr!.on('data', (data) => (stderr += data));
+  run.exited = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return run;
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** True when the process is stopped (SIGSTOP): state T in /proc/<pid>/stat. */
+export function isStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8') as string;
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+  } catch {
+    return false;
+  }
+}

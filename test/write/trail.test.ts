@@ -1,0 +1,200 @@
+import { appendFileSync, copyFileSync, readFileSync, renameSync, truncateSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChangetrailError, openTrail, type Trail } from '../../src/index.js';
+import { dumpFile, dumpTables, replayOntoGenesis, tempTrail } from '../helpers/db.js';
+import { toHex } from '../../src/journal/bytes.js';
+import { digestFile } from '../../src/write/genesis.js';
+
+const SCHEMA = 'CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL, n INTEGER)';
+const opened: Trail[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((t) => t.close()));
+});
+
+async function setup(sql = SCHEMA) {
+  const result = await tempTrail(sql);
+  opened.push(result.trail);
+  return result;
+}
+
+async function collect(trail: Trail) {
+  const entries = [];
+  for await (const entry of trail.entries()) entries.push(entry);
+  return entries;
+}
+
+async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof promise === 'function' ? promise() : promise);
+    return 'ok';
+  } catch (error) {
+    return error instanceof ChangetrailError ? error.code : (error as Error).name;
+  }
+}
+
+describe('Trail.write', () => {
+  it('ok: each write is one entry, numbered and hash-chained, with per-table counts', async () => {
+    const { trail } = await setup();
+    const first = await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1), (2, 'b', 2)`), { message: 'two rows', actor: 'tester', meta: { ticket: 7 } });
+    const second = await trail.write((db) => db.exec(`UPDATE t SET n = n + 1 WHERE id = 1; DELETE FROM t WHERE id = 2`));
+    expect(first).toMatchObject({ seq: 1, kind: 'write', actor: 'tester', message: 'two rows', meta: { ticket: 7 }, tables: [{ table: 't', inserts: 2, updates: 0, deletes: 0 }] });
+    expect(second).toMatchObject({ seq: 2, prevHash: first!.hash, tables: [{ table: 't', inserts: 0, updates: 1, deletes: 1 }] });
+    const entries = await collect(trail);
+    expect(entries.map((e) => [e.seq, e.hash])).toEqual([[1, first!.hash], [2, second!.hash]]);
+    expect((await trail.status()).headSeq).toBe(2);
+  });
+
+  it('ok: a write that changes nothing journals nothing and returns null', async () => {
+    const { trail } = await setup();
+    expect(await trail.write((db) => db.exec(`UPDATE t SET n = 1 WHERE id = 99`))).toBeNull();
+    expect(await collect(trail)).toEqual([]);
+  });
+
+  it('err: a throwing body rolls back and journals nothing; the error is the body\'s own', async () => {
+    const { trail } = await setup();
+    const boom = new Error('boom');
+    await expect(trail.write((db) => { db.exec(`INSERT INTO t VALUES (1, 'a', 1)`); throw boom; })).rejects.toBe(boom);
+    expect(trail.read((db) => db.prepare('SELECT count(*) AS n FROM t').get()!.n)).toBe(0);
+    expect(await collect(trail)).toEqual([]);
+  });
+
+  it('err: an async body is a TypeError; a body returning a promise is rolled back with a TypeError', async () => {
+    const { trail } = await setup();
+    expect(() => trail.write(async () => undefined)).toThrow(TypeError);
+    await expect(trail.write((db) => { db.exec(`INSERT INTO t VALUES (1, 'a', 1)`); return Promise.resolve(); })).rejects.toThrow(TypeError);
+    expect(trail.read((db) => db.prepare('SELECT count(*) AS n FROM t').get()!.n)).toBe(0);
+  });
+
+  it('err: DDL inside a write is SCHEMA_CHANGE_IN_WRITE and changes nothing', async () => {
+    const { trail, path } = await setup();
+    expect(await codeOf(trail.write((db) => db.exec('CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1, \'a\', 1)')))).toBe('SCHEMA_CHANGE_IN_WRITE');
+    await trail.close();
+    expect(dumpFile(path)).toEqual({ t: [] });
+  });
+
+  it('ok: concurrent writes of one process are serialised in call order', async () => {
+    const { trail } = await setup();
+    const entries = await Promise.all(Array.from({ length: 20 }, (_, i) => trail.write((db) => db.exec(`INSERT INTO t VALUES (${i}, 'x', ${i})`))));
+    expect(entries.map((e) => e!.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('err: options are validated (TypeError/RangeError)', async () => {
+    const { trail } = await setup();
+    expect(() => trail.write(() => undefined, { message: 5 as unknown as string })).toThrow(TypeError);
+    expect(() => trail.write(() => undefined, { bogus: 1 } as never)).toThrow(TypeError);
+    await expect(openTrail('')).rejects.toThrow(TypeError);
+  });
+});
+
+describe('openTrail adoption and journal agreement', () => {
+  it('ok: adopts a database with data non-destructively; replaying entries onto genesis reproduces it', async () => {
+    const { trail, path } = await setup(`${SCHEMA}; INSERT INTO t VALUES (1, 'pre', 0), (2, 'existing', 5);`);
+    const before = dumpFile(path);
+    expect(before.t).toHaveLength(2);
+    await trail.write((db) => db.exec(`UPDATE t SET name = 'changed' WHERE id = 1; INSERT INTO t VALUES (3, 'new', 3)`));
+    await trail.write((db) => db.exec(`DELETE FROM t WHERE id = 2`));
+    const changesets = (await collect(trail)).map((e) => e.changeset);
+    await trail.close();
+    expect(dumpFile(join(trail.journalDir, 'genesis.db'))).toEqual(before);
+    expect(dumpFile(replayOntoGenesis(trail.journalDir, changesets))).toEqual(dumpFile(path));
+  });
+
+  it('err: a database paired with another database\'s journal is JOURNAL_MISMATCH', async () => {
+    const a = await setup();
+    const b = await setup();
+    await a.trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
+    await a.trail.close();
+    await b.trail.close();
+    copyFileSync(b.path, a.path);
+    expect(await codeOf(openTrail(a.path))).toBe('JOURNAL_MISMATCH');
+  });
+
+  it('err: a database restored from an older backup is DATABASE_BEHIND_JOURNAL, never a fork', async () => {
+    const { trail, path } = await setup();
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
+    await trail.close();
+    copyFileSync(path, `${path}.bak`);
+    const again = await openTrail(path);
+    for (let i = 2; i <= 4; i++) await again.write((db) => db.exec(`INSERT INTO t VALUES (${i}, 'b', 1)`));
+    await again.close();
+    copyFileSync(`${path}.bak`, path);
+    const restored = await openTrail(path).catch((e) => e);
+    const code = restored instanceof ChangetrailError ? restored.code : await codeOf((restored as Trail).write((db) => db.exec(`INSERT INTO t VALUES (9, 'x', 1)`)));
+    if (!(restored instanceof ChangetrailError)) await (restored as Trail).close();
+    expect(code).toBe('DATABASE_BEHIND_JOURNAL');
+  });
+
+  it('err: a journal missing committed bytes is JOURNAL_BEHIND_DATABASE', async () => {
+    const { trail, path } = await setup();
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (2, 'a', 1)`));
+    await trail.close();
+    const segment = join(trail.journalDir, '00000000000000000001.seg');
+    truncateSync(segment, statSync(segment).size - 10);
+    expect(await codeOf(openTrail(path))).toBe('JOURNAL_BEHIND_DATABASE');
+  });
+
+  it('err: a flipped bit inside a committed entry is reported with its seq, never skipped', async () => {
+    const { trail, path } = await setup();
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (2, 'a', 1)`));
+    await trail.close();
+    const segment = join(trail.journalDir, '00000000000000000001.seg');
+    const bytes = readFileSync(segment);
+    bytes[60] = bytes[60]! ^ 0x01; // inside entry 1's body
+    writeFileSync(segment, bytes);
+    const reopened = await openTrail(path);
+    opened.push(reopened);
+    const error = await collect(reopened).then(() => null, (e) => e);
+    expect(error).toBeInstanceOf(ChangetrailError);
+    expect(error.code).toBe('JOURNAL_CHECKSUM_MISMATCH');
+    expect(error.details.offset).toBe(40);
+  });
+
+  it('ok: garbage after the committed tail (a torn uncommitted frame) is truncated by the next write', async () => {
+    const { trail, path } = await setup();
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
+    await trail.close();
+    const segment = join(trail.journalDir, '00000000000000000001.seg');
+    appendFileSync(segment, Buffer.from('00000040000000000000000002deadbeef', 'hex'));
+    const reopened = await openTrail(path);
+    opened.push(reopened);
+    await reopened.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b', 2)`));
+    expect((await collect(reopened)).map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it('err: a database tracked by changetrail whose journal directory is gone is JOURNAL_MISMATCH', async () => {
+    const { trail, path } = await setup();
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
+    await trail.close();
+    renameSync(trail.journalDir, `${trail.journalDir}.moved`);
+    expect(await codeOf(openTrail(path))).toBe('JOURNAL_MISMATCH');
+    expect(existsSync(join(trail.journalDir, 'manifest'))).toBe(false);
+  });
+
+  it('err: changes made by another connection are FOREIGN_WRITE_DETECTED until recorded', async () => {
+    const { trail, path } = await setup();
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
+    const foreign = new DatabaseSync(path);
+    foreign.exec(`UPDATE t SET n = 42`);
+    foreign.close();
+    expect(await codeOf(trail.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b', 2)`)))).toBe('FOREIGN_WRITE_DETECTED');
+    expect(await codeOf(trail.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b', 2)`)))).toBe('FOREIGN_WRITE_DETECTED');
+    expect(trail.read((db) => dumpTables(db)).t).toHaveLength(1);
+
+    // The documented recovery: a resync entry carrying a snapshot of the database as it now is.
+    const resync = await trail.resync({ message: 'accept the manual fix' });
+    expect(resync).toMatchObject({ seq: 2, kind: 'resync', tables: [] });
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b', 2)`));
+    const entries = await collect(trail);
+    expect(entries.map((e) => e.kind)).toEqual(['write', 'resync', 'write']);
+    const snapshot = entries[1]!.snapshot!;
+    expect(snapshot.file).toBe('snapshot-2.db');
+    expect(toHex(digestFile(join(trail.journalDir, snapshot.file)).sha256)).toBe(snapshot.sha256);
+    expect(dumpFile(join(trail.journalDir, snapshot.file))).toEqual({ t: [[1, 'integer', 'a', 'text', 42, 'integer']] });
+    await trail.close();
+    expect(dumpFile(replayOntoGenesis(trail.journalDir, [entries[2]!.changeset], snapshot.file))).toEqual(dumpFile(path));
+  });
+});
