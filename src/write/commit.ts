@@ -279,10 +279,10 @@ export class JournalWriter {
       tail.sync();
       crashNow();
     }
-    faultpoint('journal-write');
+    io('append to segment', tail.path, () => faultpoint('journal-write'));
     tail.writeAt(frame, offset);
     crashpoint('after-frame-write');
-    faultpoint('journal-fsync');
+    io('fsync segment', tail.path, () => faultpoint('journal-fsync'));
     tail.sync();
     crashpoint('after-fsync');
   }

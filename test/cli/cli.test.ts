@@ -1,0 +1,85 @@
+/** The command line, run as a real process against the built package (dist/cli/main.js). */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/db.js';
+
+const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+
+function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function database(sql = 'CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT)'): string {
+  const path = join(tempDir('ct-cli-'), 'app.db');
+  const db = new DatabaseSync(path);
+  db.exec(sql);
+  db.close();
+  return path;
+}
+
+describe('changetrail CLI', () => {
+  it('ok: init, exec, log --json (NDJSON), show --json, status --json', () => {
+    const path = database();
+    expect(cli('init', path, '--json').code).toBe(0);
+    const exec1 = cli('exec', path, `INSERT INTO t VALUES (1, 'ada'), (2, 'bob')`, '-m', 'seed', '--actor', 'cli-test', '--json');
+    expect(exec1.code, exec1.stderr).toBe(0);
+    expect(JSON.parse(exec1.stdout)).toMatchObject({ seq: 1, actor: 'cli-test', message: 'seed', tables: [{ table: 't', inserts: 2 }] });
+    expect(cli('exec', path, `UPDATE t SET name = 'Bob' WHERE id = 2`).code).toBe(0);
+
+    const log = cli('log', path, '--json');
+    const lines = log.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.map((l) => l.seq)).toEqual([1, 2]);
+    expect(Object.keys(lines[0]).sort()).toEqual(['actor', 'hash', 'kind', 'message', 'prevHash', 'seq', 'tables', 'time'].sort());
+    expect(lines[1].prevHash).toBe(lines[0].hash);
+
+    const show = JSON.parse(cli('show', path, '2', '--json').stdout);
+    expect(show.changes).toEqual([{ table: 't', op: 'update', indirect: false, pk: { id: 2 }, before: { name: 'bob' }, after: { name: 'Bob' } }]);
+
+    const status = JSON.parse(cli('status', path, '--json').stdout);
+    expect(status).toMatchObject({ headSeq: 2, journalMode: 'delete', lock: null });
+  });
+
+  it('ok: human output and a write that changes nothing', () => {
+    const path = database();
+    cli('init', path);
+    expect(cli('exec', path, `DELETE FROM t WHERE id = 99`).stdout).toContain('no changes');
+    cli('exec', path, `INSERT INTO t VALUES (1, 'ada')`, '-m', 'hello');
+    expect(cli('log', path).stdout).toContain('hello');
+    expect(cli('status', path).stdout).toMatch(/head\s+entry 1/);
+  });
+
+  it('err: refusals carry their code and exit 1; usage errors exit 2', () => {
+    const path = database();
+    cli('init', path);
+    const ddl = cli('exec', path, 'CREATE TABLE u(x)', '--json');
+    expect(ddl.code).toBe(1);
+    expect(JSON.parse(ddl.stderr).error.code).toBe('SCHEMA_CHANGE_IN_WRITE');
+    const missing = cli('show', path, '7', '--json');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stderr).error).toMatchObject({ code: 'ENTRY_NOT_FOUND', details: { seq: 7, headSeq: 0 } });
+    expect(cli('log', path, '--bogus').code).toBe(2);
+    expect(cli('frobnicate', path).code).toBe(2);
+    expect(cli('show', path, 'abc').code).toBe(2);
+    const untracked = cli('log', database(), '--json');
+    expect(untracked.code).toBe(2);
+    expect(JSON.parse(untracked.stderr).error.code).toBe('CLI_USAGE');
+  });
+
+  it('ok: a hostile table name is shown and quoted harmlessly', () => {
+    const path = database(`CREATE TABLE "a""; DROP TABLE x; --"(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE x(id INTEGER PRIMARY KEY)`);
+    cli('init', path);
+    expect(cli('exec', path, `INSERT INTO "a""; DROP TABLE x; --" VALUES (1, 'o''clock')`).code).toBe(0);
+    const show = JSON.parse(cli('show', path, '1', '--json').stdout);
+    expect(show.changes[0]).toMatchObject({ table: 'a"; DROP TABLE x; --', after: { id: 1, v: "o'clock" } });
+  });
+
+  it('ok: unlock refuses nothing when the lock is free, and --help works', () => {
+    const path = database();
+    cli('init', path);
+    expect(JSON.parse(cli('unlock', path, '--json').stdout)).toEqual({ broken: false, lock: null });
+    expect(cli('--help').stdout).toContain('usage: changetrail');
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * Real ENOSPC: a 2 MiB tmpfs in a private mount namespace (needs root and unshare; skipped otherwise).
+ * Writes fail cleanly with IO_ERROR, nothing half-written becomes visible, and the next write succeeds
+ * once space is back.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const FIXTURE = new URL('./fixtures/disk-full.mjs', import.meta.url).pathname;
+const canMount = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=64k tmpfs ${mkdtempSync(join(tmpdir(), 'ct-probe-'))}`]).status === 0;
+
+describe('disk full', () => {
+  it.skipIf(!canMount)('ok: ENOSPC during append or commit fails cleanly; writing resumes when space is back', () => {
+    const mount = mkdtempSync(join(tmpdir(), 'ct-tmpfs-'));
+    const script = `mount -t tmpfs -o size=2m tmpfs "$1" && exec "$2" "$3" "$1"`;
+    const result = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', mount, process.execPath, FIXTURE], { encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.failures.length).toBeGreaterThan(0);
+    for (const failure of report.failures) {
+      expect(failure.code, JSON.stringify(failure)).toBe('IO_ERROR');
+      expect(['ENOSPC', 'SQLITE_FULL']).toContain(failure.errno);
+    }
+    // Exactly the acknowledged writes are in the database and the journal, in order.
+    expect(report.rowsBefore).toEqual(report.acked);
+    expect(report.entriesBefore).toEqual(report.acked.map((id: number) => `w${id}`));
+    expect(report.afterFree).toBe(report.acked.length + 1);
+    expect(report.entriesAfter).toEqual([...report.entriesBefore, 'w1000']);
+    expect(report.integrity).toBe('ok');
+  });
+});
+
+describe('file size limit (ulimit -f): SQLite fails after the journal append and rolls back on its own', () => {
+  it('ok: the orphan frame is left alone, then truncated under the lock by the next write', async () => {
+    const { DatabaseSync } = await import('node:sqlite');
+    const { openTrail } = await import('../../src/index.js');
+    const path = join(mkdtempSync(join(tmpdir(), 'ct-fsize-')), 'app.db');
+    const db = new DatabaseSync(path);
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)');
+    db.close();
+    await (await openTrail(path)).close();
+    const fixture = new URL('./fixtures/file-limit.mjs', import.meta.url).pathname;
+    const result = spawnSync('bash', ['-c', 'ulimit -f 400 && exec "$0" "$1" "$2"', process.execPath, fixture, path], { encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.failures.length).toBeGreaterThan(0);
+    for (const failure of report.failures) {
+      expect(failure.code, JSON.stringify(failure)).toBe('IO_ERROR');
+      expect(failure.inTransaction).toBe(false);
+    }
+    expect(report.failures.some((f: { errno: string }) => f.errno === 'SQLITE_IOERR')).toBe(true);
+    // Without the limit: the next write repairs the journal and everything agrees.
+    const trail = await openTrail(path);
+    try {
+      await trail.write((db2) => db2.prepare('INSERT INTO t VALUES (1000, x\'00\')').run(), { message: 'w1000' });
+      const messages = [];
+      for await (const entry of trail.entries()) messages.push(entry.message);
+      expect(messages).toEqual([...report.acked.map((id: number) => `w${id}`), 'w1000']);
+      expect(trail.read((db2) => db2.prepare('SELECT id FROM t ORDER BY id').all().map((r) => r.id))).toEqual([...report.acked, 1000]);
+    } finally {
+      await trail.close();
+    }
+  });
+});
+
+describe('injected I/O faults on the journal (fail the n-th call once)', () => {
+  for (const fault of ['journal-write:3:EIO', 'journal-write:5:ENOSPC', 'journal-fsync:3:EIO', 'journal-fsync:4:EACCES']) {
+    it(`ok: ${fault} fails that write with IO_ERROR; every other write lands and the journal agrees`, async () => {
+      const { DatabaseSync } = await import('node:sqlite');
+      const { openTrail } = await import('../../src/index.js');
+      const path = join(mkdtempSync(join(tmpdir(), 'ct-fault-')), 'app.db');
+      const db = new DatabaseSync(path);
+      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)');
+      db.close();
+      const fixture = new URL('./fixtures/file-limit.mjs', import.meta.url).pathname;
+      const result = spawnSync(process.execPath, [fixture, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault } });
+      expect(result.status, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout);
+      const [, hit, errno] = fault.split(':');
+      expect(report.failures).toEqual([{ id: Number(hit), code: 'IO_ERROR', errno, inTransaction: false }]);
+      expect(report.acked).toHaveLength(39);
+      const trail = await openTrail(path);
+      try {
+        const messages = [];
+        for await (const entry of trail.entries()) messages.push(entry.message);
+        expect(messages).toEqual(report.acked.map((id: number) => `w${id}`));
+      } finally {
+        await trail.close();
+      }
+    });
+  }
+});
