@@ -11,13 +11,17 @@
 //
 //   npm run build && npx node bench/changeset.bench.mjs [megabytes]
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createRequire } from 'node:module';
 import { DatabaseSync } from 'node:sqlite';
 import sqlite3InitModule from '@sqlite.org/sqlite-wasm';
 import { combineChangesets, decodeChangeset, invertChangeset, summarizeChangeset } from '../dist/changeset/index.js';
 
 const TARGET_MB = Number(process.argv[2] ?? 10);
-const ROUNDS = 7;
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc');
+const ROUNDS = 9;
 
 const { first, second } = capture(TARGET_MB);
 const sqlite3 = await loadWasm();
@@ -33,22 +37,28 @@ row('summarize (C: iterate)', first.length, () => summarizeChangeset(first), () 
 c.release();
 
 function row(name, bytes, ours, theirs) {
-  const tsMs = median(ours);
-  const cMs = median(theirs);
+  const [tsMs, cMs] = medians(ours, theirs);
   const throughput = (ms) => (bytes / 1e6 / (ms / 1000)).toFixed(1);
   console.log(`| ${name} | ${(bytes / 1e6).toFixed(1)} | ${throughput(tsMs)} | ${throughput(cMs)} | ${(tsMs / cMs).toFixed(2)} |`);
 }
 
-function median(run) {
-  run();
-  const times = [];
+/**
+ * Median times of both, measured alternately so that both see the same machine load, each from a
+ * collected heap so that neither pays for the other's (or an earlier round's) garbage.
+ */
+function medians(ours, theirs) {
+  ours();
+  theirs();
+  const times = [[], []];
   for (let round = 0; round < ROUNDS; round++) {
-    const start = performance.now();
-    run();
-    times.push(performance.now() - start);
+    [ours, theirs].forEach((run, index) => {
+      collectGarbage();
+      const start = performance.now();
+      run();
+      times[index].push(performance.now() - start);
+    });
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(ROUNDS / 2)];
+  return times.map((list) => list.sort((a, b) => a - b)[Math.floor(ROUNDS / 2)]);
 }
 
 function mb(bytes) {

@@ -3,7 +3,8 @@
 // acquire() resolving, when the holder changes), fairness (fewest/most acquisitions per process), and the
 // ratio against a baseline measured in the same run: the same processes doing SQLite write transactions
 // (`BEGIN IMMEDIATE; UPDATE; COMMIT`, rollback journal, synchronous=FULL, busy_timeout) with no lock, the
-// handoff the write path adds the lock to. The full DB-level admission benchmark is the write path's.
+// handoff the write path adds the lock to. CPU ms/acq is user + system time of all workers per acquisition
+// (on 2 cores, CPU spent by waiters is taken from the holder). The DB-level benchmark is bench/write.bench.mjs.
 //
 //   npm run build && npx node bench/lock.bench.mjs [durationMs]
 import { fork } from 'node:child_process';
@@ -19,8 +20,8 @@ else await main();
 
 async function main() {
   console.log(`# admission lock: ${DURATION_MS} ms per row, ${(await import('node:os')).cpus().length} cores, Node ${process.version}\n`);
-  console.log('| processes | SQLite tx/s (baseline) | lock acq/s | ratio | handoff p50 ms | handoff p99 ms | fewest / most per process |');
-  console.log('|---:|---:|---:|---:|---:|---:|---|');
+  console.log('| processes | SQLite tx/s (baseline) | lock acq/s | ratio | handoff p50 ms | handoff p99 ms | CPU ms/acq | fewest / most per process |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const count of COUNTS) {
     const dir = mkdtempSync(join(tmpdir(), 'changetrail-lock-bench-'));
     try {
@@ -29,7 +30,7 @@ async function main() {
       const handoffs = handoffLatencies(lock.records);
       const perProcess = lock.counts.toSorted((a, b) => a - b);
       console.log(`| ${count} | ${rate(baseline)} | ${rate(lock)} | ${(lock.total / baseline.total).toFixed(2)} | ` +
-        `${quantile(handoffs, 0.5)} | ${quantile(handoffs, 0.99)} | ${perProcess[0]} / ${perProcess.at(-1)} |`);
+        `${quantile(handoffs, 0.5)} | ${quantile(handoffs, 0.99)} | ${(lock.cpuMs / lock.total).toFixed(3)} | ${perProcess[0]} / ${perProcess.at(-1)} |`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -58,6 +59,7 @@ async function run(count, mode, dir) {
   return {
     total: results.reduce((sum, r) => sum + r.count, 0),
     counts: results.map((r) => r.count),
+    cpuMs: results.reduce((sum, r) => sum + r.cpuMs, 0),
     records: results.flatMap((r, worker) => r.records.map(([acquiredAt, releasedAt]) => ({ worker, acquiredAt, releasedAt }))),
   };
 }
@@ -93,8 +95,10 @@ async function worker(mode, dir) {
   const now = () => performance.timeOrigin + performance.now();
   while (now() < startAt) await new Promise((resolve) => setTimeout(resolve, 1));
   const records = [];
+  const cpuBefore = process.cpuUsage();
   while (now() < startAt + durationMs) records.push(await step(now));
-  process.send({ count: records.length, records }, () => process.disconnect());
+  const cpu = process.cpuUsage(cpuBefore);
+  process.send({ count: records.length, records, cpuMs: (cpu.user + cpu.system) / 1000 }, () => process.disconnect());
 }
 
 async function lockStep(dir) {

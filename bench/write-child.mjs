@@ -23,11 +23,10 @@ if (mode === 'raw') {
   db.close();
 } else {
   const trail = await openTrail(path, { lock: { timeoutMs: 60_000 } });
-  const insert = trail.read((db) => db.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)'));
   await waitUntil(Number(startAt));
   const end = Date.now() + Number(durationMs);
   while (Date.now() < end) {
-    await trail.write(() => insert.run(process.pid, payload));
+    await trail.write((db) => db.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)').run(process.pid, payload));
     count += 1;
   }
   await trail.close();

@@ -25,7 +25,6 @@ async function latency(n) {
   raw.exec('PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL');
   const rawInsert = raw.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)');
   const trail = await openTrail(fresh('trail'));
-  const trailInsert = trail.read((db) => db.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)'));
   const rawTimes = [];
   const trailTimes = [];
   // Interleave so both see the same disk and cache conditions.
@@ -36,7 +35,7 @@ async function latency(n) {
     raw.exec('COMMIT');
     rawTimes.push(performance.now() - t);
     t = performance.now();
-    await trail.write(() => trailInsert.run(1, 'x'.repeat(100)));
+    await trail.write((db) => db.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)').run(1, 'x'.repeat(100)));
     trailTimes.push(performance.now() - t);
   }
   raw.close();

@@ -6,7 +6,7 @@
 export { ChangetrailError, isErrorCode } from './errors.js';
 export type { ErrorCode, ErrorDetails, LockHolderSummary } from './errors.js';
 export { openTrail, Trail } from './write/trail.js';
-export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus } from './write/trail.js';
+export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus, VerifyReport } from './write/trail.js';
 export type { Entry, EntryWithChangeset } from './write/entry-view.js';
 export type { EntryKind, JsonValue, TableCounts } from './journal/entry.js';
 export { inspectLock, breakStaleLock } from './write/lock.js';

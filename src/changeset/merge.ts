@@ -14,6 +14,8 @@ export interface MergeTable {
   readonly pkFieldCount: number;
   /** Scratch: room for the field offsets of four records of `columnCount` fields. */
   readonly offsets: Int32Array;
+  /** Scratch: per column, the record slot mergeUpdate takes the new value from (-1: unchanged). */
+  readonly choices: Int32Array;
 }
 
 /**
@@ -52,29 +54,28 @@ export class Arena {
  * DELETE+UPDATE and DELETE+DELETE, S:6240-6250).
  */
 export function mergeChanges(table: MergeTable, patchset: boolean, store: EntryStore, arena: Arena, e: number, n: number): number {
-  const first = store.op[e]!;
-  const second = store.op[n]!;
+  const first = store.op(e);
+  const second = store.op(n);
   if (second === OP_INSERT ? first !== OP_DELETE : first === OP_DELETE) return e;
   if (first === OP_INSERT && second === OP_DELETE) return -1;
-  const indirect = store.indirect[e]! & store.indirect[n]!;
+  const indirect = store.indirect(e) & store.indirect(n);
   if (first === OP_INSERT) {
-    const right = patchset ? store.start[n]! : skipFields(store.bytesOf(n), store.start[n]!, table.columnCount);
-    const merged = mergeRecord(table, store, arena, e, store.start[e]!, n, right, OP_INSERT, indirect);
+    const right = patchset ? store.start(n) : skipFields(store.bytesOf(n), store.start(n), table.columnCount);
+    const merged = mergeRecord(table, store, arena, e, store.start(e), n, right, OP_INSERT, indirect);
     // A changeset UPDATE whose new.* holds PK values (never written by SQLite) changes the PK bytes.
-    store.hash[merged] = hashPk(arena.bytes, store.start[merged]!, table.isPk, false, table.pkFieldCount);
+    store.setHash(merged, hashPk(arena.bytes, store.start(merged), table.isPk, false, table.pkFieldCount));
     return merged;
   }
   if (first === OP_DELETE) return mergeDeleteInsert(table, patchset, store, arena, e, n, indirect);
   if (second === OP_UPDATE) return mergeUpdateUpdate(table, patchset, store, arena, e, n, indirect);
   // UPDATE + DELETE: the DELETE's old.* values, replaced by E's old values where E has them.
   if (patchset) return retag(store, n, OP_DELETE, indirect);
-  return mergeRecord(table, store, arena, n, store.start[n]!, e, store.start[e]!, OP_DELETE, indirect);
+  return mergeRecord(table, store, arena, n, store.start(n), e, store.start(e), OP_DELETE, indirect);
 }
 
 /** Reuses incoming entry `n` (not linked anywhere yet) with another op and indirect flag. */
 function retag(store: EntryStore, n: number, op: number, indirect: number): number {
-  store.op[n] = op;
-  store.indirect[n] = indirect;
+  store.retag(n, op, indirect);
   return n;
 }
 
@@ -83,27 +84,27 @@ function mergeDeleteInsert(table: MergeTable, patchset: boolean, store: EntrySto
   if (patchset) return retag(store, n, OP_UPDATE, indirect);
   const { offsets, columnCount } = table;
   const stride = columnCount + 1;
-  fieldOffsets(store.bytesOf(e), store.start[e]!, columnCount, offsets, 0);
-  fieldOffsets(store.bytesOf(n), store.start[n]!, columnCount, offsets, 2 * stride);
-  return mergeUpdate(table, store, arena, [store.bytesOf(e), null, store.bytesOf(n), null], store.hash[n]!, indirect, sizeOf(store, e) + sizeOf(store, n));
+  fieldOffsets(store.bytesOf(e), store.start(e), columnCount, offsets, 0);
+  fieldOffsets(store.bytesOf(n), store.start(n), columnCount, offsets, 2 * stride);
+  return mergeUpdate(table, store, arena, [store.bytesOf(e), null, store.bytesOf(n), null], store.hash(n), indirect, sizeOf(store, e) + sizeOf(store, n));
 }
 
 function mergeUpdateUpdate(table: MergeTable, patchset: boolean, store: EntryStore, arena: Arena, e: number, n: number, indirect: number): number {
-  if (patchset) return mergeRecord(table, store, arena, e, store.start[e]!, n, store.start[n]!, OP_UPDATE, indirect);
+  if (patchset) return mergeRecord(table, store, arena, e, store.start(e), n, store.start(n), OP_UPDATE, indirect);
   const { offsets, columnCount } = table;
   const stride = columnCount + 1;
   const eBytes = store.bytesOf(e);
   const nBytes = store.bytesOf(n);
   // Slots: old1 = N.old, old2 = E.old, new1 = E.new, new2 = N.new (S:6323).
-  const eNew = fieldOffsets(eBytes, store.start[e]!, columnCount, offsets, stride);
+  const eNew = fieldOffsets(eBytes, store.start(e), columnCount, offsets, stride);
   fieldOffsets(eBytes, eNew, columnCount, offsets, 2 * stride);
-  const nNew = fieldOffsets(nBytes, store.start[n]!, columnCount, offsets, 0);
+  const nNew = fieldOffsets(nBytes, store.start(n), columnCount, offsets, 0);
   fieldOffsets(nBytes, nNew, columnCount, offsets, 3 * stride);
-  return mergeUpdate(table, store, arena, [nBytes, eBytes, eBytes, nBytes], store.hash[n]!, indirect, sizeOf(store, e) + sizeOf(store, n));
+  return mergeUpdate(table, store, arena, [nBytes, eBytes, eBytes, nBytes], store.hash(n), indirect, sizeOf(store, e) + sizeOf(store, n));
 }
 
 function sizeOf(store: EntryStore, entry: number): number {
-  return store.end[entry]! - store.start[entry]!;
+  return store.end(entry) - store.start(entry);
 }
 
 /**
@@ -115,32 +116,33 @@ function sizeOf(store: EntryStore, entry: number): number {
 function mergeUpdate(
   table: MergeTable, store: EntryStore, arena: Arena, sources: (Uint8Array | null)[], hash: number, indirect: number, sizeMax: number,
 ): number {
-  const { offsets, columnCount, isPk } = table;
+  const { offsets, columnCount, isPk, choices } = table;
   const stride = columnCount + 1;
   const start = arena.begin(sizeMax);
   const target = arena.bytes;
   let at = start;
   let required = false;
-  for (let pass = 0; pass < 2; pass++) {
-    for (let column = 0; column < columnCount; column++) {
-      const oldSlot = pick(sources, offsets, 1, 0, stride, column);
-      const newSlot = pick(sources, offsets, 3, 2, stride, column);
-      const oldBytes = sources[oldSlot]!;
-      const newBytes = sources[newSlot]!;
-      const oldAt = oldSlot * stride + column;
-      const newAt = newSlot * stride + column;
-      const same = rangesEqual(oldBytes, offsets[oldAt]!, offsets[oldAt + 1]!, newBytes, offsets[newAt]!, offsets[newAt + 1]!);
-      const pk = isPk[column] === 1;
-      if (pass === 0 && (pk || !same)) {
-        required ||= !pk;
-        at = copyBytes(oldBytes, offsets[oldAt]!, offsets[oldAt + 1]!, target, at);
-      } else if (pass === 1 && !pk && !same) {
-        at = copyBytes(newBytes, offsets[newAt]!, offsets[newAt + 1]!, target, at);
-      } else {
-        target[at++] = TYPE_UNDEFINED;
-      }
+  for (let column = 0; column < columnCount; column++) {
+    const oldSlot = pick(sources, offsets, 1, 0, stride, column);
+    const newSlot = pick(sources, offsets, 3, 2, stride, column);
+    const oldAt = oldSlot * stride + column;
+    const newAt = newSlot * stride + column;
+    const same = rangesEqual(sources[oldSlot]!, offsets[oldAt]!, offsets[oldAt + 1]!, sources[newSlot]!, offsets[newAt]!, offsets[newAt + 1]!);
+    choices[column] = same ? -1 : newSlot;
+    if (isPk[column] === 1 || !same) {
+      required ||= isPk[column] === 0;
+      at = copyBytes(sources[oldSlot]!, offsets[oldAt]!, offsets[oldAt + 1]!, target, at);
+    } else {
+      target[at++] = TYPE_UNDEFINED;
     }
-    if (!required) return -1;
+  }
+  if (!required) return -1;
+  // new.*: the chosen new value where the column is not a PK and the values differ (first pass).
+  for (let column = 0; column < columnCount; column++) {
+    const newSlot = choices[column]!;
+    const newAt = newSlot * stride + column;
+    if (isPk[column] === 1 || newSlot < 0) target[at++] = TYPE_UNDEFINED;
+    else at = copyBytes(sources[newSlot]!, offsets[newAt]!, offsets[newAt + 1]!, target, at);
   }
   arena.used = at;
   return store.add(OP_UPDATE, indirect, arena.source, start, at, hash);
@@ -177,5 +179,5 @@ function mergeRecord(
     else at = copyBytes(leftBytes, offsets[column]!, offsets[column + 1]!, target, at);
   }
   arena.used = at;
-  return store.add(op, indirect, arena.source, start, at, store.hash[right]!);
+  return store.add(op, indirect, arena.source, start, at, store.hash(right));
 }

@@ -12,6 +12,7 @@ import {
 import { malformed } from './malformed.js';
 import type { ChangetrailError } from '../errors.js';
 import { readVarint, varintSize } from './varint.js';
+import { decodeUtf8 } from './utf8.js';
 
 /** A parsed table header, with offsets into the input it was read from. */
 export interface TableHeader {
@@ -42,8 +43,6 @@ export const UNDEFINED_ALLOWED = 0;
 export const UNDEFINED_FORBIDDEN = 1;
 /** PK fields must be defined: the old.* record of a changeset UPDATE and the patchset UPDATE record. */
 export const UNDEFINED_FORBIDDEN_IN_PK = 2;
-
-const NAME_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Reads the table header whose marker is at `offset`.
@@ -77,11 +76,9 @@ export function readTableHeader(bytes: Uint8Array, offset: number): TableHeader 
 }
 
 function decodeName(bytes: Uint8Array, start: number, end: number): string {
-  try {
-    return NAME_DECODER.decode(bytes.subarray(start, end));
-  } catch {
-    throw malformed(start, 'table name is not valid UTF-8');
-  }
+  const name = decodeUtf8(bytes, start, end);
+  if (name === null) throw malformed(start, 'table name is not valid UTF-8');
+  return name;
 }
 
 /** The error for a first byte that is not a table header. */

@@ -68,3 +68,16 @@ export const status: Command = async (args, io) => {
     await trail.close();
   }
 };
+
+export const verify: Command = async (args, io) => {
+  const { values, positionals } = parse('verify', args, { replay: { type: 'boolean' } }, ['db']);
+  requireJournal('verify', positionals[0]!);
+  const trail = await openTrail(positionals[0]!);
+  try {
+    const report = await trail.verify({ replay: values.replay ?? false });
+    io.out(values.json ? toJson(report) : `ok: ${report.entries} entries verified up to ${report.headHash.slice(0, 16)} (entry ${report.headSeq})${report.replayed ? '; the replayed journal equals the database' : ''}`);
+    return 0;
+  } finally {
+    await trail.close();
+  }
+};

@@ -4,12 +4,12 @@
  * 0 success, 1 a ChangetrailError (its code is printed), 2 wrong usage, 70 an unexpected internal error.
  */
 import { ChangetrailError } from '../errors.js';
-import { exec, init, log, status } from './commands.js';
+import { exec, init, log, status, verify } from './commands.js';
 import { stdio, toJson, type Command, type Output } from './io.js';
 import { show } from './show.js';
 import { unlock } from './unlock.js';
 
-const COMMANDS: Record<string, Command> = { init, exec, log, show, status, unlock };
+const COMMANDS: Record<string, Command> = { init, exec, log, show, status, verify, unlock };
 
 const HELP = `changetrail — every write to a SQLite file recorded, replayable and reversible
 
@@ -21,6 +21,8 @@ usage: changetrail <command> <db> [options]
   log <db> [--from N] [--to N]      list entries (NDJSON with --json)
   show <db> <seq>                   row-level changes of one entry
   status <db>                       head, journal and lock holder
+  verify <db> [--replay]            check the whole hash chain and snapshots; --replay also rebuilds the
+                                    database from the journal and compares every table
   unlock <db>                       break the write lock, only if its holder is provably gone
 
 every command takes --json`;

@@ -9,16 +9,16 @@
  * copy of SQLite, whose lock bookkeeping survives the second connection's close (howtocorrupt §2.3).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
-import { createHash } from 'node:crypto';
 import { fsyncDirectory, io, listDirectory, writeFileDurably } from '../journal/files.js';
 import { GENESIS_FILE, HEAD_FILE, MANIFEST_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
 import { listSegments, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
 import { chainRootHash, encodeManifest } from '../journal/manifest.js';
+import { digestSnapshotFile } from '../apply/snapshot-digest.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { crashpoint } from './crashpoint.js';
 import { CREATE_HEAD_TABLE, insertHead, type HeadRow } from './head-row.js';
@@ -106,7 +106,7 @@ export function snapshotDatabase(databasePath: string, dir: string, name: string
     renameSync(temp, target);
   });
   fsyncDirectory(dir);
-  return { file: name, ...digestFile(target) };
+  return { file: name, ...digestSnapshotFile(target) };
 }
 
 function syncFile(path: string): void {
@@ -118,17 +118,3 @@ function syncFile(path: string): void {
   }
 }
 
-/** SHA-256 and size of a file, read in 1 MiB chunks (snapshots can be large). */
-export function digestFile(path: string): { sha256: Uint8Array; size: number } {
-  return io('digest', path, () => {
-    const hash = createHash('sha256');
-    const buffer = Buffer.allocUnsafe(1024 * 1024);
-    const fd = openSync(path, 'r');
-    try {
-      for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
-    } finally {
-      closeSync(fd);
-    }
-    return { sha256: new Uint8Array(hash.digest()), size: statSync(path).size };
-  });
-}

@@ -9,12 +9,13 @@
  * 2-core ext4 test VM) cost ten times the two renames and the in-place owner rewrite (≈ 15 µs together),
  * and all of it sat on the handoff path.
  */
-import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, constants } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, renameSync, constants } from 'node:fs';
 import { join } from 'node:path';
+import { assert } from '../assert.js';
 import { ioError } from '../journal/files.js';
 import type { LockClock } from './lock-clock.js';
 import {
-  createFileExclusive, errnoOf, lstatOrNull, OWNER_FILE_NAME, randomHex, removeTree, renameIfPresent, SPARE_PREFIX,
+  createFileExclusive, errnoOf, lstatOrNull, OWNER_FILE_NAME, randomHex, readOpenFile, removeTree, renameIfPresent, SPARE_PREFIX,
   STALE_PREFIX, writeWhole, type LockPaths,
 } from './lock-files.js';
 import { formatLockOwner, OWNER_BYTES_MAX, type LockOwner } from './lock-owner.js';
@@ -34,6 +35,8 @@ export interface EnteredLock {
   ownerIno: bigint;
   /** Monotonic time just before the attempt: the holder's lease counts from here. */
   startMono: number;
+  /** Monotonic time the owner record was written (its `createdAt`), possibly a long wait earlier. */
+  preparedMono: number;
 }
 
 /** Spares per journal directory, reused across acquisitions by this process. */
@@ -41,26 +44,56 @@ const sparePool = new Map<string, Spare[]>();
 const SPARE_POOL_MAX = 4;
 
 /**
- * Enters the lock with a fresh owner record, or returns null when a lock exists. A `lock` path that
- * exists in any form (even an empty directory, which this protocol never creates) counts as held.
+ * One acquisition's way into the lock: a spare holding this holder's owner record, prepared once (before
+ * waiting, so a woken waiter only has to `lstat` and `rename`) and renamed into place when the lock is free.
  */
-export function tryEnterLock(paths: LockPaths, makeOwner: (nowMs: number) => LockOwner, clock: LockClock): EnteredLock | null {
-  const startMono = clock.monoNow();
-  if (lstatOrNull(paths.lock) !== null) return null;
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    const owner = makeOwner(clock.wallNow());
-    const spare = takeSpare(paths, owner);
-    const outcome = renameIntoPlace(spare.path, paths.lock);
-    if (outcome === 'entered') {
-      lockTestpoint('after-enter');
-      return { owner, ownerDev: spare.ownerDev, ownerIno: spare.ownerIno, startMono };
-    }
-    if (outcome === 'busy') {
-      returnSpare(paths, spare);
-      return null;
-    }
+export class LockEntry {
+  readonly #paths: LockPaths;
+  readonly #makeOwner: (nowMs: number) => LockOwner;
+  readonly #clock: LockClock;
+  #prepared: { spare: Spare; owner: LockOwner; preparedMono: number } | null = null;
+
+  constructor(paths: LockPaths, makeOwner: (nowMs: number) => LockOwner, clock: LockClock) {
+    this.#paths = paths;
+    this.#makeOwner = makeOwner;
+    this.#clock = clock;
   }
-  throw ioError('rename', paths.lock, Object.assign(new Error('the prepared lock directory keeps vanishing'), { code: 'ENOENT' }));
+
+  /** Takes a spare and writes the owner record into it, unless already done. */
+  prepare(): void {
+    if (this.#prepared !== null) return;
+    const owner = this.#makeOwner(this.#clock.wallNow());
+    this.#prepared = { spare: takeSpare(this.#paths, owner), owner, preparedMono: this.#clock.monoNow() };
+  }
+
+  /**
+   * Enters the lock, or returns null when a lock exists. A `lock` path that exists in any form (even an
+   * empty directory, which this protocol never creates) counts as held.
+   */
+  tryEnter(): EnteredLock | null {
+    const startMono = this.#clock.monoNow();
+    if (lstatOrNull(this.#paths.lock) !== null) return null;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      this.prepare();
+      assert(this.#prepared !== null, 'prepare() leaves a prepared spare');
+      const { spare, owner, preparedMono } = this.#prepared;
+      // Checked again right before the rename, which would replace an empty directory (see the file comment).
+      const outcome = lstatOrNull(this.#paths.lock) === null ? renameIntoPlace(spare.path, this.#paths.lock) : 'busy';
+      if (outcome === 'busy') return null;
+      this.#prepared = null;
+      if (outcome === 'entered') {
+        lockTestpoint('after-enter');
+        return { owner, ownerDev: spare.ownerDev, ownerIno: spare.ownerIno, startMono, preparedMono };
+      }
+    }
+    throw ioError('rename', this.#paths.lock, Object.assign(new Error('the prepared lock directory keeps vanishing'), { code: 'ENOENT' }));
+  }
+
+  /** Returns an unused prepared spare to the pool (after a timeout or abort). */
+  abandon(): void {
+    if (this.#prepared !== null) returnSpare(this.#paths, this.#prepared.spare);
+    this.#prepared = null;
+  }
 }
 
 function renameIntoPlace(spare: string, lock: string): 'entered' | 'busy' | 'vanished' {
@@ -104,37 +137,42 @@ function isOwnOwnerPath(path: string, entered: EnteredLock): boolean {
     throw ioError('open', path, cause);
   }
   try {
-    return isOwnOwnerFile(fd, path, entered);
+    return ownOwnerFileSize(fd, path, entered) !== null;
   } finally {
     closeSync(fd);
   }
 }
 
 /**
- * True when the open `owner.json` is the one `entered` wrote: the same inode **and** the same owner id.
- * The inode alone is not identity: when a breaker deletes a stale lock, the next `owner.json` created
- * anywhere on the filesystem may get the freed inode number (observed on ext4 in the SIGSTOP test).
+ * The size of the open `owner.json` if it is the one `entered` wrote (the same inode **and** the same
+ * owner id), else null. The inode alone is not identity: when a breaker deletes a stale lock, the next
+ * `owner.json` created anywhere on the filesystem may get the freed inode number (observed on ext4).
  */
-export function isOwnOwnerFile(fd: number, path: string, entered: EnteredLock): boolean {
+export function ownOwnerFileSize(fd: number, path: string, entered: EnteredLock): bigint | null {
   const stat = fstatSync(fd, { bigint: true });
-  if (stat.ino !== entered.ownerIno || stat.dev !== entered.ownerDev) return false;
-  return readOwnerId(fd, path) === entered.owner.ownerId;
+  if (stat.ino !== entered.ownerIno || stat.dev !== entered.ownerDev) return null;
+  return readOwnerId(fd, path) === entered.owner.ownerId ? stat.size : null;
+}
+
+/** Rewrites an open file from offset 0, truncating only if the new text is shorter than `size`. */
+export function rewriteOpenFile(fd: number, path: string, text: string, size: bigint): void {
+  const length = writeWhole(fd, text, path);
+  if (BigInt(length) >= size) return;
+  try {
+    ftruncateSync(fd, length);
+  } catch (cause) {
+    throw ioError('truncate', path, cause);
+  }
 }
 
 /** The `ownerId` field of an open `owner.json`, or null when it has none. */
 function readOwnerId(fd: number, path: string): string | null {
-  const buffer = Buffer.allocUnsafe(OWNER_BYTES_MAX);
-  let filled = 0;
   try {
-    for (let n = -1; n !== 0 && filled < buffer.length; filled += n) n = readSync(fd, buffer, filled, buffer.length - filled, filled);
-  } catch (cause) {
-    throw ioError('read', path, cause);
-  }
-  try {
-    const ownerId = (JSON.parse(buffer.toString('utf8', 0, filled)) as { ownerId?: unknown }).ownerId;
+    const ownerId = (JSON.parse(readOpenFile(fd, path, OWNER_BYTES_MAX).text) as { ownerId?: unknown }).ownerId;
     return typeof ownerId === 'string' ? ownerId : null;
-  } catch {
-    return null;
+  } catch (error) {
+    if (error instanceof SyntaxError) return null;
+    throw error;
   }
 }
 
@@ -177,7 +215,7 @@ function rewriteOwner(spare: Spare, text: string): boolean {
   try {
     const stat = fstatSync(fd, { bigint: true });
     if (stat.ino !== spare.ownerIno || stat.dev !== spare.ownerDev) return false;
-    ftruncateSync(fd, writeWhole(fd, text, path));
+    rewriteOpenFile(fd, path, text, stat.size);
     return true;
   } finally {
     closeSync(fd);

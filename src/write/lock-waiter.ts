@@ -9,6 +9,7 @@
  * ticket ahead of them (whose removal is their turn).
  */
 import { join } from 'node:path';
+import { assert } from '../assert.js';
 import { ChangetrailError } from '../errors.js';
 import { claimStaleLock, sweepLockGarbage, type ClaimOutcome } from './lock-claim.js';
 import type { LockClock } from './lock-clock.js';
@@ -29,6 +30,16 @@ export const POLL_MAX_MS = 100;
 /** How long a free lock is left to the head of the queue before others may enter (about 3 polls). */
 export const HANDOFF_GRACE_MS = 250;
 
+/**
+ * On Windows a directory watch holds a handle that can make renaming the watched directory fail, and the
+ * release *is* that rename; there the head watches the journal directory instead (noisier, never in the way).
+ */
+const HEAD_WATCHES_PARENT = process.platform === 'win32';
+
+assert(POLL_MIN_MS > 0, 'polls are spaced');
+assert(POLL_MIN_MS < POLL_MAX_MS, 'poll bounds are ordered');
+assert(HANDOFF_GRACE_MS > POLL_MAX_MS, 'a free lock stays reserved for the head for more than one poll');
+
 /** What the waiter needs from `acquire`. */
 export interface WaiterContext<T> {
   paths: LockPaths;
@@ -42,6 +53,8 @@ export interface WaiterContext<T> {
   startMono: number;
   /** Creates the lock, or returns null when it already exists. */
   tryCreate: () => T | null;
+  /** Prepares everything `tryCreate` needs, so that a woken waiter does the least work. */
+  prepare: () => void;
 }
 
 /** Waits in the queue until `tryCreate` succeeds, the timeout passes (LOCK_TIMEOUT) or `signal` aborts. */
@@ -54,6 +67,7 @@ class LockWaiter<T> {
   readonly #lockTracker = new UnchangedTracker();
   readonly #ticketTrackers = new Map<string, UnchangedTracker>();
   #ticket: OwnTicket | null = null;
+  #isHead = false;
   #ticketRefreshedMono = 0;
   #freeSinceMono: number | null = null;
   #lastObservation: LockObservation | null = null;
@@ -64,8 +78,9 @@ class LockWaiter<T> {
 
   async run(): Promise<T> {
     const { paths, signal } = this.#context;
-    this.#joinQueue();
     try {
+      this.#joinQueue();
+      this.#context.prepare();
       for (;;) {
         signal?.throwIfAborted();
         this.#refreshTicketIfDue();
@@ -83,7 +98,7 @@ class LockWaiter<T> {
           this.#lastObservation = observation;
           const outcome = this.#takeOverIfStale(observation);
           if (outcome === 'claimed' || outcome === 'grabbed-live') continue;
-          if (predecessor === null) watchPath = paths.lock;
+          if (predecessor === null) watchPath = HEAD_WATCHES_PARENT ? paths.journalDir : paths.lock;
         }
         await this.#sleep(watchPath);
       }
@@ -104,6 +119,7 @@ class LockWaiter<T> {
 
   #joinQueue(): void {
     const { paths, ticketText, clock } = this.#context;
+    this.#isHead = false;
     this.#ticket = createTicket(paths.queue, ticketText);
     this.#ticketRefreshedMono = clock.monoNow();
   }
@@ -116,8 +132,13 @@ class LockWaiter<T> {
     this.#ticketRefreshedMono = now;
   }
 
-  /** The nearest live ticket ahead of ours (retiring stale ones on the way), or null when we are the head. */
+  /**
+   * The nearest live ticket ahead of ours (retiring stale ones on the way), or null when we are the head.
+   * Once the head, always the head: later tickets get larger numbers (until our ticket is lost, when
+   * `#refreshTicketIfDue` queues us again), so the queue need not be read again.
+   */
   #findPredecessor(): string | null {
+    if (this.#isHead) return null;
     const { paths } = this.#context;
     let names = listTickets(paths.queue);
     if (this.#ticket === null || !names.includes(this.#ticket.name)) {
@@ -130,6 +151,7 @@ class LockWaiter<T> {
       if (!this.#isTicketStale(name)) return name;
       removeTicket(paths.queue, name);
     }
+    this.#isHead = true;
     return null;
   }
 
@@ -190,9 +212,9 @@ class LockWaiter<T> {
       // Only the holder's age would be missing from the error.
     }
     const holder = observation === null ? null : summarizeHolder(observation, fsNowNs);
-    const who = holder === null ? 'a holder without a valid owner.json' : `${holder.ownerId}`;
-    return new ChangetrailError('LOCK_TIMEOUT',
-      `acquire lock ${paths.lock}: still held by ${who} after waiting ${Math.round(waitedMs)} ms`,
+    const why = observation === null ? 'other waiters were queued ahead'
+      : `held by ${holder === null ? 'a holder without a valid owner.json' : holder.ownerId}`;
+    return new ChangetrailError('LOCK_TIMEOUT', `acquire lock ${paths.lock}: timed out after ${Math.round(waitedMs)} ms (${why})`,
       { holder, waitedMs: Math.round(waitedMs) });
   }
 }

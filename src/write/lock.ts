@@ -7,13 +7,13 @@
  * pauses (write-admission.md §3.9): the write path's database epoch, checked under SQLite's RESERVED lock,
  * is what fences a holder that lost the lock. Hence `isValid()` is a hint to stop early, not a guarantee.
  */
-import { closeSync, ftruncateSync, openSync, constants } from 'node:fs';
+import { closeSync, openSync, constants } from 'node:fs';
 import { assert } from '../assert.js';
 import { ChangetrailError } from '../errors.js';
 import { sweepLockGarbage } from './lock-claim.js';
 import { defaultLockClock, type LockClock } from './lock-clock.js';
-import { isOwnOwnerFile, leaveLock, tryEnterLock, type EnteredLock } from './lock-directory.js';
-import { errnoOf, lockPaths, randomHex, readSmallFile, writeWhole, type LockPaths } from './lock-files.js';
+import { leaveLock, LockEntry, ownOwnerFileSize, rewriteOpenFile, type EnteredLock } from './lock-directory.js';
+import { errnoOf, lockPaths, randomHex, readSmallFile, type LockPaths } from './lock-files.js';
 import { DEFAULT_STALE_MS, validateStaleMs } from './lock-inspect.js';
 import { formatLockOwner, formatLockTicket, formatOwnerId, LOCK_PROTOCOL, OWNER_BYTES_MAX, parseLockOwner, type LockOwner } from './lock-owner.js';
 import { queueHasTickets, sweepPreparedTickets } from './lock-queue.js';
@@ -35,7 +35,9 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
  * stops admitting writes before anyone else can be admitted (timer lateness, coarse mtimes).
  */
 const LEASE_MARGIN_RATIO = 0.2;
-/** A holder sweeps `lock.stale-*`/`lock.released-*` leftovers at most this often per journal directory. */
+assert(LEASE_MARGIN_RATIO > 0, 'the holder stops before anyone may break its lock');
+assert(LEASE_MARGIN_RATIO < 1 / 3, 'the lease outlives one missed heartbeat (period ≤ staleMs / 3)');
+/** A holder sweeps `lock.stale-*`/`lock.spare-*`/`lock.probe-*` leftovers at most this often per journal directory. */
 const SWEEP_INTERVAL_MS = 60_000;
 const lastSweepMono = new Map<string, number>();
 
@@ -89,6 +91,7 @@ export class AdmissionLock {
   readonly ownerId: string;
   readonly #config: LockConfig;
   readonly #entered: EnteredLock;
+  #owner: LockOwner;
   #leaseStartMono: number;
   #state: HolderState = 'held';
   #timer: NodeJS.Timeout | null = null;
@@ -97,8 +100,15 @@ export class AdmissionLock {
   private constructor(config: LockConfig, entered: EnteredLock) {
     this.#config = config;
     this.#entered = entered;
+    this.#owner = entered.owner;
     this.ownerId = entered.owner.ownerId;
     this.#leaseStartMono = entered.startMono;
+    // The record was written before waiting; after a long wait, make `createdAt` tell the truth.
+    if (entered.startMono - entered.preparedMono > config.heartbeatMs) {
+      const now = new Date(config.clock.wallNow()).toISOString();
+      this.#owner = { ...this.#owner, createdAt: now };
+      this.#beatNow();
+    }
     this.#scheduleBeat();
   }
 
@@ -120,13 +130,19 @@ export class AdmissionLock {
       protocol: LOCK_PROTOCOL, ownerId, ...self, mode: 'write', staleMs,
       createdAt: new Date(nowMs).toISOString(), updatedAt: new Date(nowMs).toISOString(),
     });
-    const tryEnter = (): EnteredLock | null => tryEnterLock(paths, makeOwner, clock);
+    const entry = new LockEntry(paths, makeOwner, clock);
     const startMono = clock.monoNow();
-    const entered = (queueHasTickets(paths.queue) ? null : tryEnter()) ?? await waitForLock({
-      paths, staleMs, heartbeatMs: config.heartbeatMs, timeoutMs: config.timeoutMs, signal: config.signal, clock, self,
-      ticketText: formatLockTicket({ protocol: LOCK_PROTOCOL, ...self, staleMs }),
-      startMono, tryCreate: tryEnter,
-    });
+    let entered: EnteredLock;
+    try {
+      entered = (queueHasTickets(paths.queue) ? null : entry.tryEnter()) ?? await waitForLock({
+        paths, staleMs, heartbeatMs: config.heartbeatMs, timeoutMs: config.timeoutMs, signal: config.signal, clock, self,
+        ticketText: formatLockTicket({ protocol: LOCK_PROTOCOL, ...self, staleMs }),
+        startMono, tryCreate: () => entry.tryEnter(), prepare: () => entry.prepare(),
+      });
+    } catch (error) {
+      entry.abandon();
+      throw error;
+    }
     const lock = new AdmissionLock(config, entered);
     sweepIfDue(paths, staleMs, clock);
     lockTestpoint('after-acquire');
@@ -154,9 +170,10 @@ export class AdmissionLock {
   }
 
   /**
-   * Gives the lock up: verifies that `owner.json` is still this holder's, renames the directory to
-   * `lock.released-<hex>` (waking the next waiter) and removes it. Idempotent: later calls return the same
-   * promise. Never removes a successor's lock; a compromised holder touches nothing.
+   * Gives the lock up: verifies that `owner.json` is still this holder's, then renames the directory to a
+   * fresh `lock.spare-<hex>` (waking the next waiter), which this process reuses for its next acquisition.
+   * Idempotent: later calls return the same promise. Never moves a successor's lock knowingly (see
+   * journal/LOCK.md §12 for the one window); a compromised holder touches nothing.
    *
    * @throws ChangetrailError IO_ERROR (the lock then expires by heartbeat age).
    */
@@ -208,13 +225,14 @@ export class AdmissionLock {
       return false;
     }
     try {
-      if (!isOwnOwnerFile(fd, paths.owner, this.#entered)) {
+      const size = ownOwnerFileSize(fd, paths.owner, this.#entered);
+      if (size === null) {
         this.#compromise('lock-foreign');
         return false;
       }
       lockTestpoint('before-beat-write');
-      const length = writeWhole(fd, formatLockOwner({ ...this.#entered.owner, updatedAt: new Date(clock.wallNow()).toISOString() }), paths.owner);
-      ftruncateSync(fd, length);
+      this.#owner = { ...this.#owner, updatedAt: new Date(clock.wallNow()).toISOString() };
+      rewriteOpenFile(fd, paths.owner, formatLockOwner(this.#owner), size);
       this.#leaseStartMono = startMono;
       return true;
     } catch {
@@ -228,13 +246,22 @@ export class AdmissionLock {
   #compromise(reason: 'lock-missing' | 'lock-foreign'): void {
     this.#state = 'compromised';
     this.#stopBeats();
-    const current = readSmallFile(this.#config.paths.owner, OWNER_BYTES_MAX);
-    const parse = current === null ? null : parseLockOwner(current.text);
-    const currentHolder = parse?.kind === 'valid' ? parse.value.ownerId : null;
+    const currentHolder = this.#readCurrentHolder();
     const error = new ChangetrailError('LOCK_COMPROMISED',
       `heartbeat: admission lock ${this.#config.paths.lock} ${reason === 'lock-missing' ? 'is gone' : `now belongs to ${currentHolder ?? 'another holder'}`}`,
       { epoch: null, currentEpoch: null, currentHolder, ownerId: this.ownerId, reason });
     this.#config.onCompromised?.(error);
+  }
+
+  /** The owner id now at the lock path, for the report; null if none can be read. */
+  #readCurrentHolder(): string | null {
+    try {
+      const current = readSmallFile(this.#config.paths.owner, OWNER_BYTES_MAX);
+      const parse = current === null ? null : parseLockOwner(current.text);
+      return parse?.kind === 'valid' ? parse.value.ownerId : null;
+    } catch {
+      return null;
+    }
   }
 }
 
@@ -265,7 +292,6 @@ function resolveOptions(options: AdmissionLockOptions): LockConfig {
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
     throw new RangeError(`AdmissionLock.acquire: timeoutMs must be ≥ 0, got ${String(timeoutMs)}`);
   }
-  assert(LEASE_MARGIN_RATIO > 0 && LEASE_MARGIN_RATIO < 1, 'lease margin is a fraction of the stale time');
   return Object.freeze({
     paths: lockPaths(journalDir), staleMs, heartbeatMs, timeoutMs, signal, clock: clock ?? defaultLockClock(), onCompromised,
   });

@@ -2,20 +2,24 @@
  * `openTrail` and the `Trail` class: an ordinary SQLite file whose every admitted write is recorded as a
  * journal entry in `<db>.changes/`.
  */
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { userInfo, hostname } from 'node:os';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
 import { io } from '../journal/files.js';
 import { listSegments, readJournalEntries, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
-import { SEGMENT_BYTES_TARGET } from '../journal/format.js';
+import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
+import { digestTables } from '../apply/digest.js';
+import { replayJournal, verifySnapshot } from '../apply/replay.js';
 import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
 import { snapshotDatabase, startJournal } from './genesis.js';
 import { headTableExists, readHead, type HeadRow } from './head-row.js';
 import { AdmissionLock, checkFilesystem, inspectLock, type LockInspection } from './lock.js';
+import { lockPaths } from './lock-files.js';
+import { queueHasTickets } from './lock-queue.js';
 import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type WriteOptions } from './options.js';
 import { wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
@@ -24,6 +28,15 @@ export type { OpenTrailOptions, WriteOptions, EntriesOptions };
 
 /** Default busy timeout: how long SQLite waits for readers (and foreign writers) before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
+
+export interface VerifyReport {
+  headSeq: number;
+  headHash: string;
+  /** Entries read and verified. */
+  entries: number;
+  /** Whether the database was also compared with a replay of the journal. */
+  replayed: boolean;
+}
 
 export interface TrailStatus {
   database: string;
@@ -90,6 +103,7 @@ export class Trail {
   readonly #db: DatabaseSync;
   readonly #options: OpenTrailOptions;
   readonly #defaultActor: string | null;
+  readonly #queueDir: string;
   #identity!: JournalIdentity;
   #writer!: JournalWriter;
   #guards!: WriteGuards;
@@ -106,6 +120,7 @@ export class Trail {
     this.journalDir = journalDir;
     this.#options = options;
     this.#defaultActor = options.actor ?? defaultActor();
+    this.#queueDir = lockPaths(journalDir).queue;
   }
 
   /** @internal Use `openTrail`. */
@@ -183,6 +198,55 @@ export class Trail {
     const committed = { seq: head.seq, hash: head.hash };
     for (const entry of readJournalEntries(this.journalDir, { identity: this.#identity, committed, ...parsed })) {
       yield toEntryWithChangeset(entry, entry.hash);
+    }
+  }
+
+  /**
+   * Verifies the whole journal: the genesis and resync snapshots against their digests, every frame's
+   * checksum, contiguous sequence numbers, the hash chain, and that the last entry is the one the database
+   * committed. With `replay: true` it also rebuilds the database from the journal in a temporary file and
+   * compares every recorded table with the live database, which catches changes made outside changetrail
+   * that the per-write check cannot see (e.g. between two other processes' writes).
+   *
+   * @throws ChangetrailError JOURNAL_CHECKSUM_MISMATCH, JOURNAL_CHAIN_BROKEN, JOURNAL_GAP, JOURNAL_MALFORMED,
+   *   JOURNAL_BEHIND_DATABASE, FOREIGN_WRITE_DETECTED (replay differs: details name the tables).
+   */
+  async verify(options: { replay?: boolean } = {}): Promise<VerifyReport> {
+    this.#checkOpen('verify');
+    const { head, digests } = this.#guards.runRead(this.#db, () => ({
+      head: readHead(this.#db), digests: options.replay ? digestTables(this.#db) : null,
+    }));
+    const committed = { seq: head.seq, hash: head.hash };
+    verifySnapshot(this.journalDir, GENESIS_FILE, this.#identity.manifest.genesisSha256, this.#identity.manifest.genesisSize);
+    let entries = 0;
+    for (const entry of readJournalEntries(this.journalDir, { identity: this.#identity, committed })) {
+      if (entry.snapshot !== undefined) verifySnapshot(this.journalDir, entry.snapshot.file, entry.snapshot.sha256, entry.snapshot.size);
+      entries += 1;
+    }
+    if (digests !== null) this.#compareReplay(committed, digests);
+    return { headSeq: head.seq, headHash: toHex(head.hash), entries, replayed: digests !== null };
+  }
+
+  #compareReplay(committed: { seq: number; hash: Uint8Array }, digests: Map<string, string>): void {
+    const dir = mkdtempSync(join(tmpdir(), 'changetrail-verify-'));
+    try {
+      const target = join(dir, 'replay.db');
+      replayJournal(this.journalDir, this.#identity, committed, target);
+      const replica = new DatabaseSync(target, { readOnly: true });
+      let replayed: Map<string, string>;
+      try {
+        replayed = digestTables(replica);
+      } finally {
+        replica.close();
+      }
+      const differing = [...new Set([...digests.keys(), ...replayed.keys()])].filter((t) => digests.get(t) !== replayed.get(t)).sort();
+      if (differing.length > 0) {
+        throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
+          `verify: replaying entries 1..${committed.seq} does not reproduce ${differing.join(', ')}: the database was changed outside changetrail. Record its current state with trail.resync().`,
+          { headSeq: committed.seq, evidence: `tables differ from the replayed journal: ${differing.join(', ')}` });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }
 
@@ -319,6 +383,12 @@ export class Trail {
   #settled(): void {
     this.#pending -= 1;
     if (this.#pending > 0 || this.#lock === null) return;
+    // Other processes are queued: hand the lock over now, so a process writing in a tight loop cannot
+    // starve them; its next write queues behind them (fair, FIFO by ticket).
+    if (queueHasTickets(this.#queueDir)) {
+      this.#queue = this.#queue.then(() => this.#releaseLock());
+      return;
+    }
     const idleMs = this.#options.lock?.idleReleaseMs ?? 0;
     this.#releaseTimer = setTimeout(() => {
       this.#releaseTimer = null;

@@ -1,8 +1,10 @@
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { decodeChangeset, encodeChangeset, SqlText, type Changeset } from '../../src/changeset/index.js';
+import { decodeUtf8 } from '../../src/changeset/utf8.js';
 import { readVarint, varintSize, writeVarint } from '../../src/changeset/varint.js';
 import { ChangetrailError } from '../../src/errors.js';
+import { Rng, runSeed } from './workload.js';
 
 const hex = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
 const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
@@ -219,5 +221,37 @@ describe('varint', () => {
 
   it('err: 2^31 and above is malformed', () => {
     expect(() => readVarint(hex('8880808000'), 0, 5)).toThrow(ChangetrailError);
+  });
+});
+
+describe('decodeUtf8', () => {
+  const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  const reference = (bytes: Uint8Array): string | null => {
+    try {
+      return fatal.decode(bytes);
+    } catch {
+      return null;
+    }
+  };
+
+  it('ok: agrees with a fatal TextDecoder on random and near-UTF-8 bytes', () => {
+    const rng = new Rng(runSeed());
+    const interesting = [0x00, 0x7f, 0x80, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0x9f, 0xa0, 0x8f, 0x90];
+    for (let round = 0; round < 20000; round++) {
+      const size = rng.range(0, round % 100 === 0 ? 400 : 8);
+      const bytes = Uint8Array.from({ length: size }, () => (rng.chance(0.5) ? rng.pick(interesting) : rng.int(256)));
+      const at = rng.int(3);
+      const padded = Uint8Array.from([0x41, 0x42, 0x43].slice(0, at).concat([...bytes], [0x44]));
+      expect(decodeUtf8(padded, at, at + size)).toBe(reference(bytes));
+    }
+  });
+
+  it('ok: round-trips every kind of code point', () => {
+    const text = 'aé€😀\u{10FFFF}\u0000\uFEFF\u07FF\u0800\uFFFF\u{10000}';
+    const bytes = new TextEncoder().encode(text);
+    expect(decodeUtf8(bytes, 0, bytes.length)).toBe(text);
+    const long = text.repeat(100);
+    const longBytes = new TextEncoder().encode(long);
+    expect(decodeUtf8(longBytes, 0, longBytes.length)).toBe(long);
   });
 });

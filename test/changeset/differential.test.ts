@@ -10,7 +10,7 @@ import {
 } from '../../src/changeset/index.js';
 import { ChangetrailError } from '../../src/errors.js';
 import { craftGroups, craftTables } from './crafted.js';
-import { loadOracle, SQLITE_CORRUPT, SQLITE_OK, type Oracle } from './oracle.js';
+import { loadOracle, SQLITE_CORRUPT, SQLITE_ERROR, SQLITE_OK, SQLITE_SCHEMA, type Oracle } from './oracle.js';
 import { createTables, randomSchema, randomWrites, Rng, runSeed, withSeed, Writer, type ValueOptions } from './workload.js';
 
 let oracle: Oracle;
@@ -194,6 +194,32 @@ describe('differential: node:sqlite sessions vs sqlite-wasm', () => {
       checkCombine(list);
     }
     expect(summarizeChangeset(combineChangesets([upper, changeset])).map((table) => table.table)).toEqual(['T', 'T2']);
+    // Only ASCII letters fold: 'Ü' and 'ü' are two tables (here with different column counts).
+    const accented = ['Ü', 'ü'].map((name, index) => encodeChangeset({ tables: [{
+      kind: 'changeset', name, columnCount: index + 1, pk: Uint8Array.of(1, 0).subarray(0, index + 1), changes: [{ op: 'insert', indirect: false, new: [1n, 2n].slice(0, index + 1) }],
+    }] }));
+    checkCombine(accented);
+    expect(summarizeChangeset(combineChangesets(accented)).map((table) => table.table)).toEqual(['Ü', 'ü']);
     db.close();
+  });
+
+  it('err: mixing changesets and patchsets is CHANGESET_KIND_MISMATCH where SQLite says SQLITE_ERROR', () => {
+    const insert = (kind: 'changeset' | 'patchset', name = 't', pk = Uint8Array.of(1, 0)): Uint8Array => encodeChangeset({
+      tables: [{ kind, name, columnCount: pk.length, pk, changes: [{ op: 'insert', indirect: false, new: [...pk].map((_, index) => BigInt(index)) }] }],
+    });
+    const cases: [Uint8Array[], unknown][] = [
+      [[insert('changeset'), insert('patchset')], { code: 'CHANGESET_KIND_MISMATCH', details: { index: 1 } }],
+      [[Buffer.concat([insert('patchset'), insert('changeset', 'u')])], { code: 'CHANGESET_KIND_MISMATCH', details: { index: 0 } }],
+      [[insert('changeset'), insert('changeset', 'T', Uint8Array.of(1, 0, 0))], { code: 'CHANGESET_SCHEMA_MISMATCH', details: { table: 'T', index: 1 } }],
+      [[insert('changeset', 'kv', Uint8Array.of(0, 1, 2)), insert('changeset', 'kv', Uint8Array.of(0, 2, 1))], { code: 'CHANGESET_SCHEMA_MISMATCH', details: { table: 'kv', index: 1 } }],
+    ];
+    const rcs = [SQLITE_ERROR, SQLITE_ERROR, SQLITE_SCHEMA, SQLITE_SCHEMA];
+    cases.forEach(([list, error], index) => {
+      expect(oracle.group(list).rc).toBe(rcs[index]);
+      expect(() => combineChangesets(list)).toThrow(expect.objectContaining(error as object));
+    });
+    // A patchset with only empty groups fixes nothing: SQLite decides the kind at the first change.
+    const emptyPatchGroup = Uint8Array.of(0x50, 0x01, 0x01, 0x74, 0x00);
+    checkCombine([emptyPatchGroup, insert('changeset')]);
   });
 });

@@ -1,5 +1,5 @@
 /** `inspectLock` and `breakStaleLock`: one-shot views for status commands and operators. */
-import { existsSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -88,6 +88,17 @@ describe('breakStaleLock', () => {
     expect(lock.isValid()).toBe(false);
     expect(compromised).toHaveLength(1);
     expect((compromised[0] as ChangetrailError<'LOCK_COMPROMISED'>).details).toMatchObject({ reason: 'lock-missing', ownerId: lock.ownerId });
+  });
+
+  it('ok: a breakers\' sub-lock left by a crashed breaker holds takeovers off only until it is old', async () => {
+    const journalDir = tempJournalDir();
+    craftLock(journalDir, craftOwner({ pid: await deadPid(), processStartTime: null }));
+    mkdirSync(join(journalDir, 'lock.break'));
+    const busy = await breakStaleLock(journalDir, { staleMs: SHORT.staleMs }).catch((e: unknown) => e);
+    expect((busy as ChangetrailError<'LOCK_NOT_STALE'>).details.reason).toBe('breaking');
+    await sleep(SHORT.staleMs + 50);
+    expect(await breakStaleLock(journalDir, { staleMs: SHORT.staleMs })).toMatchObject({ staleReason: 'dead-pid' });
+    expect(existsSync(join(journalDir, 'lock.break'))).toBe(false);
   });
 
   it('ok: old garbage (lock.stale-*, lock.spare-*) is swept', async () => {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ChangetrailError, openTrail, type Trail } from '../../src/index.js';
 import { dumpFile, dumpTables, replayOntoGenesis, tempTrail } from '../helpers/db.js';
 import { toHex } from '../../src/journal/bytes.js';
-import { digestFile } from '../../src/write/genesis.js';
+import { digestSnapshotFile as digestFile } from '../../src/apply/snapshot-digest.js';
 
 const SCHEMA = 'CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL, n INTEGER)';
 const opened: Trail[] = [];

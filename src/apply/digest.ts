@@ -1,0 +1,41 @@
+/**
+ * Content digests of a database's tables, for comparing a database with the replay of its journal. Every
+ * table that sessions record is digested (shadow tables of FTS5/R*Tree included); `sqlite_sequence` is
+ * not recorded by sessions (it has no PRIMARY KEY) and changetrail's own tables are not user data.
+ */
+import { createHash } from 'node:crypto';
+import type { DatabaseSync } from 'node:sqlite';
+import { isChangetrailTable, readSchema } from './schema.js';
+import { quoteIdentifier } from './sql-identifier.js';
+
+/** Table name → SHA-256 (hex) of its rows in primary-key order, each value with its storage type. */
+export function digestTables(db: DatabaseSync): Map<string, string> {
+  const digests = new Map<string, string>();
+  for (const table of readSchema(db).tables) {
+    if (table.isVirtual || isChangetrailTable(table.name) || table.name.toLowerCase() === 'sqlite_sequence') continue;
+    digests.set(table.name, digestTable(db, table.name, table.columns, table.pk));
+  }
+  return digests;
+}
+
+function digestTable(db: DatabaseSync, name: string, columns: readonly string[], pk: ArrayLike<number>): string {
+  const order = Array.from(pk).map((position, index) => ({ position, index })).filter((c) => c.position > 0)
+    .sort((a, b) => a.position - b.position).map((c) => quoteIdentifier(columns[c.index]!));
+  const list = columns.map(quoteIdentifier);
+  const statement = db.prepare(`SELECT ${list.map((c) => `${c}, typeof(${c})`).join(', ')} FROM main.${quoteIdentifier(name)} ORDER BY ${(order.length > 0 ? order : list).join(', ')}`);
+  statement.setReadBigInts(true);
+  statement.setReturnArrays(true);
+  const hash = createHash('sha256');
+  for (const row of statement.iterate() as Iterable<unknown[]>) {
+    for (const value of row) hash.update(encodeValue(value));
+    hash.update('\n');
+  }
+  return hash.digest('hex');
+}
+
+function encodeValue(value: unknown): string | Uint8Array {
+  if (value === null) return 'N;';
+  if (value instanceof Uint8Array) return Buffer.concat([Buffer.from(`B${value.byteLength}:`), value]);
+  if (typeof value === 'number') return `R${Object.is(value, -0) ? '-0' : String(value)};`;
+  return `${typeof value === 'bigint' ? 'I' : 'T'}${String(value).length}:${String(value)};`;
+}

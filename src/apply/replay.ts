@@ -1,0 +1,47 @@
+/**
+ * Replays a journal onto a copy of its base state: the genesis snapshot, or the snapshot of the latest
+ * resync entry. Used by `verify --replay` and by anyone building a database from a journal directory.
+ */
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { ChangetrailError } from '../errors.js';
+import { bytesEqual } from '../journal/bytes.js';
+import { GENESIS_FILE } from '../journal/format.js';
+import { readJournalEntries, type CommittedHead, type JournalIdentity } from '../journal/journal-reader.js';
+import { applyEntryExactly } from './apply-entry.js';
+import { digestSnapshotFile } from './snapshot-digest.js';
+
+/** Checks a snapshot file in the journal directory against the digest that names it. */
+export function verifySnapshot(dir: string, file: string, sha256: Uint8Array, size: number): void {
+  const actual = digestSnapshotFile(join(dir, file));
+  if (actual.size !== size || !bytesEqual(actual.sha256, sha256)) {
+    throw new ChangetrailError('JOURNAL_CHECKSUM_MISMATCH', `verify ${file}: its SHA-256 or size differs from the journal's record`, { file, offset: 0 });
+  }
+}
+
+/** Builds `target` (a new file) as the state at `committed.seq`. Returns the number of entries applied. */
+export function replayJournal(dir: string, identity: JournalIdentity, committed: CommittedHead, target: string): number {
+  verifySnapshot(dir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
+  copyFileSync(join(dir, GENESIS_FILE), target);
+  let db = new DatabaseSync(target);
+  let applied = 0;
+  try {
+    for (const entry of readJournalEntries(dir, { identity, committed })) {
+      if (entry.kind === 'resync') {
+        const snapshot = entry.snapshot!;
+        verifySnapshot(dir, snapshot.file, snapshot.sha256, snapshot.size);
+        db.close();
+        rmSync(`${target}-journal`, { force: true });
+        copyFileSync(join(dir, snapshot.file), target);
+        db = new DatabaseSync(target);
+      } else {
+        applyEntryExactly(db, { kind: entry.kind, changeset: entry.changeset, seq: entry.seq, ...(entry.sql === undefined ? {} : { sql: entry.sql }) });
+      }
+      applied += 1;
+    }
+  } finally {
+    db.close();
+  }
+  return applied;
+}
