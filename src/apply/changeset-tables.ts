@@ -3,7 +3,7 @@
  * skips values instead of decoding them, so large changesets cost no allocation per row.
  */
 import { ChangetrailError } from '../errors.js';
-import { isTableMarker, readTableHeader, scanChange, type TableHeader } from '../changeset/reader.js';
+import { scanChangeset, type TableHeader } from '../changeset/reader.js';
 import { malformed } from '../changeset/malformed.js';
 import { foldName } from './schema.js';
 
@@ -30,21 +30,13 @@ export function readChangesetTables(bytes: Uint8Array): ChangesetTable[] {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('readChangesetTables: bytes must be a Uint8Array');
   const tables: CountedTable[] = [];
   const byName = new Map<string, CountedTable>();
-  let header: TableHeader | null = null;
   let current: CountedTable | null = null;
-  let offset = 0;
-  while (offset < bytes.length) {
-    if (isTableMarker(bytes[offset])) {
-      header = readTableHeader(bytes, offset);
-      if (header.patchset) throw patchsetError();
-      current = tableOf(bytes, header, byName, tables);
-      offset = header.end;
-      continue;
-    }
-    if (header === null || current === null) throw malformed(offset, 'change before any table header');
-    offset = scanChange(bytes, offset, header, null);
-    current.changeCount++;
-  }
+  scanChangeset(bytes, (header) => {
+    if (header.patchset) throw patchsetError();
+    current = tableOf(bytes, header, byName, tables);
+  }, () => {
+    current!.changeCount++;
+  });
   return tables;
 }
 

@@ -3,6 +3,7 @@ import { writeVarint, varintSize } from './varint.js';
 
 const INITIAL_CAPACITY = 256;
 
+/** Appends bytes, doubling its buffer as needed; {@link ByteWriter.finish} returns an exact-size copy. */
 export class ByteWriter {
   #bytes: Uint8Array;
   #length = 0;

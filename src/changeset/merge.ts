@@ -4,7 +4,7 @@
  */
 import { OP_DELETE, OP_INSERT, OP_UPDATE, TYPE_UNDEFINED } from './format.js';
 import { copyBytes } from './copy-bytes.js';
-import { EntryStore } from './entry-store.js';
+import { NO_ENTRY, type EntryStore } from './entry-store.js';
 import { fieldOffsets, hashPk, rangesEqual, skipFields } from './record.js';
 
 /** What merging needs to know about a table. */
@@ -14,6 +14,8 @@ export interface MergeTable {
   readonly pkFieldCount: number;
   /** Scratch: room for the field offsets of four records of `columnCount` fields. */
   readonly offsets: Int32Array;
+  /** Scratch: the four record buffers of mergeUpdate (see `setRecords`). */
+  readonly records: (Uint8Array | null)[];
   /** Scratch: per column, the record slot mergeUpdate takes the new value from (-1: unchanged). */
   readonly choices: Int32Array;
 }
@@ -49,33 +51,34 @@ export class Arena {
 }
 
 /**
- * The entry that replaces existing entry `e` after incoming entry `n` (same row), or -1 if they cancel
+ * The entry that replaces existing entry `e` after incoming entry `n` (same row), or NO_ENTRY if they cancel
  * out. Returns `e` itself when SQLite keeps it (the unsupported sequences INSERT+INSERT, UPDATE+INSERT,
  * DELETE+UPDATE and DELETE+DELETE, S:6240-6250).
  */
 export function mergeChanges(table: MergeTable, patchset: boolean, store: EntryStore, arena: Arena, e: number, n: number): number {
-  const first = store.op(e);
-  const second = store.op(n);
+  const first = store.op[e]!;
+  const second = store.op[n]!;
   if (second === OP_INSERT ? first !== OP_DELETE : first === OP_DELETE) return e;
-  if (first === OP_INSERT && second === OP_DELETE) return -1;
-  const indirect = store.indirect(e) & store.indirect(n);
+  if (first === OP_INSERT && second === OP_DELETE) return NO_ENTRY;
+  const indirect = store.indirect[e]! & store.indirect[n]!;
   if (first === OP_INSERT) {
-    const right = patchset ? store.start(n) : skipFields(store.bytesOf(n), store.start(n), table.columnCount);
-    const merged = mergeRecord(table, store, arena, e, store.start(e), n, right, OP_INSERT, indirect);
+    const right = patchset ? store.start[n]! : skipFields(store.bytesOf(n), store.start[n]!, table.columnCount);
+    const merged = mergeRecord(table, store, arena, e, store.start[e]!, n, right, OP_INSERT, indirect);
     // A changeset UPDATE whose new.* holds PK values (never written by SQLite) changes the PK bytes.
-    store.setHash(merged, hashPk(arena.bytes, store.start(merged), table.isPk, false, table.pkFieldCount));
+    store.hash[merged] = hashPk(arena.bytes, store.start[merged]!, table.isPk, false, table.pkFieldCount);
     return merged;
   }
   if (first === OP_DELETE) return mergeDeleteInsert(table, patchset, store, arena, e, n, indirect);
   if (second === OP_UPDATE) return mergeUpdateUpdate(table, patchset, store, arena, e, n, indirect);
   // UPDATE + DELETE: the DELETE's old.* values, replaced by E's old values where E has them.
   if (patchset) return retag(store, n, OP_DELETE, indirect);
-  return mergeRecord(table, store, arena, n, store.start(n), e, store.start(e), OP_DELETE, indirect);
+  return mergeRecord(table, store, arena, n, store.start[n]!, e, store.start[e]!, OP_DELETE, indirect);
 }
 
 /** Reuses incoming entry `n` (not linked anywhere yet) with another op and indirect flag. */
 function retag(store: EntryStore, n: number, op: number, indirect: number): number {
-  store.retag(n, op, indirect);
+  store.op[n] = op;
+  store.indirect[n] = indirect;
   return n;
 }
 
@@ -84,39 +87,48 @@ function mergeDeleteInsert(table: MergeTable, patchset: boolean, store: EntrySto
   if (patchset) return retag(store, n, OP_UPDATE, indirect);
   const { offsets, columnCount } = table;
   const stride = columnCount + 1;
-  fieldOffsets(store.bytesOf(e), store.start(e), columnCount, offsets, 0);
-  fieldOffsets(store.bytesOf(n), store.start(n), columnCount, offsets, 2 * stride);
-  return mergeUpdate(table, store, arena, [store.bytesOf(e), null, store.bytesOf(n), null], store.hash(n), indirect, sizeOf(store, e) + sizeOf(store, n));
+  fieldOffsets(store.bytesOf(e), store.start[e]!, columnCount, offsets, 0);
+  fieldOffsets(store.bytesOf(n), store.start[n]!, columnCount, offsets, 2 * stride);
+  setRecords(table, store.bytesOf(e), null, store.bytesOf(n), null);
+  return mergeUpdate(table, store, arena, store.hash[n]!, indirect, sizeOf(store, e) + sizeOf(store, n));
 }
 
 function mergeUpdateUpdate(table: MergeTable, patchset: boolean, store: EntryStore, arena: Arena, e: number, n: number, indirect: number): number {
-  if (patchset) return mergeRecord(table, store, arena, e, store.start(e), n, store.start(n), OP_UPDATE, indirect);
+  if (patchset) return mergeRecord(table, store, arena, e, store.start[e]!, n, store.start[n]!, OP_UPDATE, indirect);
   const { offsets, columnCount } = table;
   const stride = columnCount + 1;
   const eBytes = store.bytesOf(e);
   const nBytes = store.bytesOf(n);
   // Slots: old1 = N.old, old2 = E.old, new1 = E.new, new2 = N.new (S:6323).
-  const eNew = fieldOffsets(eBytes, store.start(e), columnCount, offsets, stride);
+  const eNew = fieldOffsets(eBytes, store.start[e]!, columnCount, offsets, stride);
   fieldOffsets(eBytes, eNew, columnCount, offsets, 2 * stride);
-  const nNew = fieldOffsets(nBytes, store.start(n), columnCount, offsets, 0);
+  const nNew = fieldOffsets(nBytes, store.start[n]!, columnCount, offsets, 0);
   fieldOffsets(nBytes, nNew, columnCount, offsets, 3 * stride);
-  return mergeUpdate(table, store, arena, [nBytes, eBytes, eBytes, nBytes], store.hash(n), indirect, sizeOf(store, e) + sizeOf(store, n));
+  setRecords(table, nBytes, eBytes, eBytes, nBytes);
+  return mergeUpdate(table, store, arena, store.hash[n]!, indirect, sizeOf(store, e) + sizeOf(store, n));
+}
+
+/** Fills the scratch slots old1, old2, new1, new2 (reused: no array per merge). */
+function setRecords(table: MergeTable, old1: Uint8Array, old2: Uint8Array | null, new1: Uint8Array, new2: Uint8Array | null): void {
+  const { records } = table;
+  records[0] = old1;
+  records[1] = old2;
+  records[2] = new1;
+  records[3] = new2;
 }
 
 function sizeOf(store: EntryStore, entry: number): number {
-  return store.end(entry) - store.start(entry);
+  return store.end[entry]! - store.start[entry]!;
 }
 
 /**
- * `sessionMergeUpdate` for changesets. `sources` are the buffers of old1, old2, new1, new2, whose field
- * offsets are in `table.offsets` slots 0..3 (null = absent record). Per column, o = old2 if defined
+ * `sessionMergeUpdate` for changesets. `table.records` holds the buffers of old1, old2, new1, new2, whose
+ * field offsets are in `table.offsets` slots 0..3 (null = absent record). Per column, o = old2 if defined
  * else old1, n = new2 if defined else new1. old.* keeps o where the column is a PK or o != n; new.*
- * keeps n where the column is not a PK and o != n. -1 if no non-PK column differs.
+ * keeps n where the column is not a PK and o != n. NO_ENTRY if no non-PK column differs.
  */
-function mergeUpdate(
-  table: MergeTable, store: EntryStore, arena: Arena, sources: (Uint8Array | null)[], hash: number, indirect: number, sizeMax: number,
-): number {
-  const { offsets, columnCount, isPk, choices } = table;
+function mergeUpdate(table: MergeTable, store: EntryStore, arena: Arena, hash: number, indirect: number, sizeMax: number): number {
+  const { offsets, columnCount, isPk, choices, records: sources } = table;
   const stride = columnCount + 1;
   const start = arena.begin(sizeMax);
   const target = arena.bytes;
@@ -136,7 +148,7 @@ function mergeUpdate(
       target[at++] = TYPE_UNDEFINED;
     }
   }
-  if (!required) return -1;
+  if (!required) return NO_ENTRY;
   // new.*: the chosen new value where the column is not a PK and the values differ (first pass).
   for (let column = 0; column < columnCount; column++) {
     const newSlot = choices[column]!;
@@ -179,5 +191,5 @@ function mergeRecord(
     else at = copyBytes(leftBytes, offsets[column]!, offsets[column + 1]!, target, at);
   }
   arena.used = at;
-  return store.add(op, indirect, arena.source, start, at, store.hash(right));
+  return store.add(op, indirect, arena.source, start, at, store.hash[right]!);
 }

@@ -88,6 +88,29 @@ export function headerExpected(bytes: Uint8Array, offset: number): ChangetrailEr
   return malformed(offset, isOp ? 'change before any table header' : 'expected a table header marker');
 }
 
+/**
+ * Walks a changeset or patchset, validating every record but decoding no value: `onTable` sees each
+ * table header, `onChange` each change's op byte. Used where only the shape or counts matter.
+ *
+ * @throws ChangetrailError CHANGESET_MALFORMED with the byte offset.
+ */
+export function scanChangeset(bytes: Uint8Array, onTable: (header: TableHeader) => void, onChange: (op: number, header: TableHeader) => void): void {
+  let header: TableHeader | null = null;
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (isTableMarker(bytes[offset])) {
+      header = readTableHeader(bytes, offset);
+      onTable(header);
+      offset = header.end;
+      continue;
+    }
+    if (header === null) throw headerExpected(bytes, offset);
+    const op = bytes[offset]!;
+    offset = scanChange(bytes, offset, header, null);
+    onChange(op, header);
+  }
+}
+
 /** True if the byte at `offset` starts a table header. */
 export function isTableMarker(byte: number | undefined): boolean {
   return byte === MARKER_CHANGESET || byte === MARKER_PATCHSET;

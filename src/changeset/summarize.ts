@@ -1,6 +1,6 @@
 /** Per-table counts of a changeset, without materialising values. */
 import { OP_DELETE, OP_INSERT } from './format.js';
-import { headerExpected, isTableMarker, readTableHeader, scanChange, type TableHeader } from './reader.js';
+import { scanChangeset } from './reader.js';
 import { foldTableName } from './table-name.js';
 
 /** How many rows of one table a changeset inserts, updates and deletes. */
@@ -27,23 +27,14 @@ export function summarizeChangeset(bytes: Uint8Array): TableSummary[] {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('summarizeChangeset: bytes must be a Uint8Array');
   const summaries: TableSummary[] = [];
   const byName = new Map<string, TableSummary>();
-  let header: TableHeader | null = null;
   let summary: TableSummary | null = null;
-  let offset = 0;
-  while (offset < bytes.length) {
-    if (isTableMarker(bytes[offset])) {
-      header = readTableHeader(bytes, offset);
-      summary = summaryOf(header.name, byName, summaries);
-      offset = header.end;
-      continue;
-    }
-    if (header === null || summary === null) throw headerExpected(bytes, offset);
-    const op = bytes[offset];
-    offset = scanChange(bytes, offset, header, null);
-    if (op === OP_INSERT) summary.inserts++;
-    else if (op === OP_DELETE) summary.deletes++;
-    else summary.updates++;
-  }
+  scanChangeset(bytes, (header) => {
+    summary = summaryOf(header.name, byName, summaries);
+  }, (op) => {
+    if (op === OP_INSERT) summary!.inserts++;
+    else if (op === OP_DELETE) summary!.deletes++;
+    else summary!.updates++;
+  });
   return summaries;
 }
 

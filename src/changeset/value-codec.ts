@@ -11,7 +11,6 @@ import {
 import { readVarint, varintSize } from './varint.js';
 import { decodeUtf8 } from './utf8.js';
 
-
 const TEXT_ENCODER = new TextEncoder();
 /**
  * Shared bigints for 0..1023: small integers (counts, flags, foreign keys) are the most common values,
@@ -19,6 +18,7 @@ const TEXT_ENCODER = new TextEncoder();
  */
 const SMALL_INTEGER_COUNT = 1024;
 const SMALL_INTEGERS = Array.from({ length: SMALL_INTEGER_COUNT }, (_, value) => BigInt(value));
+/** The range of SQLite INTEGER (signed 64-bit). */
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
 

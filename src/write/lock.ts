@@ -161,6 +161,15 @@ export class AdmissionLock {
   }
 
   /**
+   * True when other acquirers are queued (one `readdir` of `lock.queue/`). A holder that keeps the lock
+   * across consecutive writes should release it between writes while this is true, so waiters are served
+   * in turn.
+   */
+  hasWaiters(): boolean {
+    return queueHasTickets(this.#config.paths.queue);
+  }
+
+  /**
    * Heartbeats now (e.g. before a long write) and reports whether the lease was renewed. False when
    * released or compromised (the lock is gone or another process's), or when the write failed (an I/O
    * error; the lease then runs out unless a later beat succeeds).

@@ -13,7 +13,7 @@ export interface CraftedTable {
   pk: Uint8Array;
 }
 
-/** 1-3 tables; `allowNoPk` adds tables whose pk bytes are all zero (never captured by sessions). */
+/** 1-3 tables; `allowNoPk` allows tables whose pk bytes are all zero (never captured by sessions). */
 export function craftTables(rng: Rng, allowNoPk: boolean): CraftedTable[] {
   return Array.from({ length: rng.range(1, 3) }, (_, index) => {
     const columnCount = rng.range(1, 7);

@@ -3,10 +3,11 @@
  * crafted lock directories, and helpers to wait for a process parked at a test point (SIGSTOPped).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { onTestFinished } from 'vitest';
 import { readSelfIdentity } from '../../src/write/process-identity.js';
 
 export const WORKER = new URL('./fixtures/lock-worker.mjs', import.meta.url).pathname;
@@ -15,8 +16,11 @@ export const STRESS = new URL('./fixtures/lock-stress.mjs', import.meta.url).pat
 /** Small timings, for tests only (write-admission.md §6). */
 export const TEST_LOCK = { staleMs: 1500, heartbeatMs: 300 } as const;
 
+/** A fresh `app.db.changes/` in a new temporary directory, removed when the current test finishes. */
 export function tempJournalDir(prefix = 'ct-lock-'): string {
-  const dir = join(mkdtempSync(join(tmpdir(), prefix)), 'app.db.changes');
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(root, { recursive: true, force: true, maxRetries: 3 }));
+  const dir = join(root, 'app.db.changes');
   mkdirSync(dir);
   return dir;
 }

@@ -71,6 +71,18 @@ describe('AdmissionLock.acquire', () => {
     await expect(AdmissionLock.acquire({ journalDir, signal: aborted })).rejects.toThrow('stop');
   });
 
+  it('ok: hasWaiters() tells the holder that someone is queued', async () => {
+    const journalDir = tempJournalDir();
+    const lock = await acquire(journalDir);
+    expect(lock.hasWaiters()).toBe(false);
+    const waiting = AdmissionLock.acquire({ journalDir, ...SHORT, timeoutMs: 5_000 });
+    await sleep(30);
+    expect(lock.hasWaiters()).toBe(true);
+    await lock.release();
+    held.push(await waiting);
+    expect(lock.hasWaiters()).toBe(false);
+  });
+
   it('ok: waiters are admitted in arrival order', async () => {
     const journalDir = tempJournalDir();
     const first = await acquire(journalDir);
