@@ -17,6 +17,7 @@ export const openTrailOptionsSchema = z.object({
     heartbeatMs: z.number().int().min(10).optional(),
     timeoutMs: z.number().int().min(0).optional(),
     idleReleaseMs: z.number().int().min(0).optional(),
+    fairShareMs: z.number().int().min(0).optional(),
   }).strict().optional(),
   allowUnsafeFilesystem: z.boolean().optional(),
   segmentBytesTarget: z.number().int().min(512).optional(),

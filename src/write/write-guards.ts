@@ -52,7 +52,9 @@ export class WriteGuards implements CommitGuards {
   }
 
   afterCommit(head: HeadRow): void {
-    this.observe(head);
+    // This connection's own commits do not change its data_version: the value read before the body stands.
+    if (this.#seen !== null) this.#seen = { dataVersion: this.#seen.dataVersion, seq: head.seq, epoch: head.epoch };
+    else this.observe(head);
   }
 
   /** Records the state this connection has seen (at open and after each of its commits). */
