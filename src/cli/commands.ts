@@ -1,6 +1,7 @@
-/** The commands that open a trail: init, exec, log, status. */
+/** The commands that open a trail: init, exec, migrate, resync, log, status, verify. */
+import { readFileSync } from 'node:fs';
 import { openTrail } from '../write/trail.js';
-import { entryLine, formatEntry, parse, parseSeq, requireJournal, toJson, type Command } from './io.js';
+import { entryLine, formatEntry, parse, parseSeq, requireJournal, toJson, usage, type Command } from './io.js';
 
 export const init: Command = async (args, io) => {
   const { values, positionals } = parse('init', args, { wal: { type: 'boolean' } }, ['db']);
@@ -20,10 +21,7 @@ export const exec: Command = async (args, io) => {
   const trail = await openTrail(positionals[0]!);
   try {
     const sql = positionals[1]!;
-    const entry = await trail.write((db) => db.exec(sql), {
-      ...(values.message === undefined ? {} : { message: values.message }),
-      ...(values.actor === undefined ? {} : { actor: values.actor }),
-    });
+    const entry = await trail.write((db) => db.exec(sql), auditOptions(values));
     if (values.json) io.out(toJson(entry === null ? null : entryLine(entry)));
     else io.out(entry === null ? 'no changes: nothing journaled' : formatEntry(entry));
     return 0;
@@ -81,3 +79,43 @@ export const verify: Command = async (args, io) => {
     await trail.close();
   }
 };
+
+export const migrate: Command = async (args, io) => {
+  const { values, positionals } = parse('migrate', args, { message: { type: 'string', short: 'm' }, actor: { type: 'string' } }, ['db', 'file.sql']);
+  requireJournal('migrate', positionals[0]!);
+  const sql = readSqlFile('migrate', positionals[1]!);
+  const trail = await openTrail(positionals[0]!);
+  try {
+    const entry = await trail.migrate(sql, auditOptions(values));
+    if (values.json) io.out(toJson(entry === null ? null : { ...entryLine(entry), sql: entry.sql }));
+    else io.out(entry === null ? 'no changes: nothing journaled' : formatEntry(entry));
+    return 0;
+  } finally {
+    await trail.close();
+  }
+};
+
+export const resync: Command = async (args, io) => {
+  const { values, positionals } = parse('resync', args, { message: { type: 'string', short: 'm' }, actor: { type: 'string' } }, ['db']);
+  requireJournal('resync', positionals[0]!);
+  const trail = await openTrail(positionals[0]!);
+  try {
+    const entry = await trail.resync(auditOptions(values));
+    io.out(values.json ? toJson(entry === null ? null : { ...entryLine(entry), snapshot: entry.snapshot }) : formatEntry(entry!));
+    return 0;
+  } finally {
+    await trail.close();
+  }
+};
+
+function auditOptions(values: { message?: string | undefined; actor?: string | undefined }): { message?: string; actor?: string } {
+  return { ...(values.message === undefined ? {} : { message: values.message }), ...(values.actor === undefined ? {} : { actor: values.actor }) };
+}
+
+function readSqlFile(command: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw usage(command, `cannot read ${path}: ${(error as Error).message}`);
+  }
+}

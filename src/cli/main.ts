@@ -4,12 +4,12 @@
  * 0 success, 1 a ChangetrailError (its code is printed), 2 wrong usage, 70 an unexpected internal error.
  */
 import { ChangetrailError } from '../errors.js';
-import { exec, init, log, status, verify } from './commands.js';
+import { exec, init, log, migrate, resync, status, verify } from './commands.js';
 import { stdio, toJson, type Command, type Output } from './io.js';
 import { show } from './show.js';
 import { unlock } from './unlock.js';
 
-const COMMANDS: Record<string, Command> = { init, exec, log, show, status, verify, unlock };
+const COMMANDS: Record<string, Command> = { init, exec, migrate, resync, log, show, status, verify, unlock };
 
 const HELP = `changetrail — every write to a SQLite file recorded, replayable and reversible
 
@@ -18,6 +18,9 @@ usage: changetrail <command> <db> [options]
   init <db> [--wal]                 start a journal (<db>.changes/) for a new or existing database
   exec <db> "<sql>" [-m msg] [--actor name]
                                     run SQL as one admitted, journaled write
+  migrate <db> <file.sql> [-m msg]  run a schema migration, journaled as a schema entry
+  resync <db> [-m msg]              record the database as it is now (after changes made outside
+                                    changetrail) as a resync entry with a fresh snapshot
   log <db> [--from N] [--to N]      list entries (NDJSON with --json)
   show <db> <seq>                   row-level changes of one entry
   status <db>                       head, journal and lock holder

@@ -1,5 +1,6 @@
 /** The command line, run as a real process against the built package (dist/cli/main.js). */
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -74,6 +75,29 @@ describe('changetrail CLI', () => {
     expect(cli('exec', path, `INSERT INTO "a""; DROP TABLE x; --" VALUES (1, 'o''clock')`).code).toBe(0);
     const show = JSON.parse(cli('show', path, '1', '--json').stdout);
     expect(show.changes[0]).toMatchObject({ table: 'a"; DROP TABLE x; --', after: { id: 1, v: "o'clock" } });
+  });
+
+  it('ok: migrate <file.sql> journals a schema entry; resync records a foreign change', () => {
+    const path = database();
+    cli('init', path);
+    const file = join(tempDir('ct-sql-'), 'm1.sql');
+    writeFileSync(file, 'ALTER TABLE t ADD COLUMN email TEXT;\nCREATE INDEX t_email ON t(email);\n');
+    const migrated = cli('migrate', path, file, '-m', 'add email', '--json');
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(JSON.parse(migrated.stdout)).toMatchObject({ seq: 1, kind: 'schema', message: 'add email', sql: expect.stringContaining('ADD COLUMN email') });
+    expect(cli('exec', path, `INSERT INTO t VALUES (1, 'ada', 'ada@x')`).code).toBe(0);
+    expect(cli('migrate', path, join(file, 'missing.sql')).code).toBe(2);
+
+    const foreign = new DatabaseSync(path);
+    foreign.exec(`UPDATE t SET email = 'changed@x'`);
+    foreign.close();
+    const verify = cli('verify', path, '--replay', '--json');
+    expect(verify.code).toBe(1);
+    expect(JSON.parse(verify.stderr).error.code).toBe('FOREIGN_WRITE_DETECTED');
+    const resynced = cli('resync', path, '-m', 'accept manual fix', '--json');
+    expect(resynced.code, resynced.stderr).toBe(0);
+    expect(JSON.parse(resynced.stdout)).toMatchObject({ seq: 3, kind: 'resync', snapshot: { file: 'snapshot-3.db' } });
+    expect(JSON.parse(cli('verify', path, '--replay', '--json').stdout)).toMatchObject({ headSeq: 3, entries: 3, replayed: true });
   });
 
   it('ok: unlock refuses nothing when the lock is free, and --help works', () => {

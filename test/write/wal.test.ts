@@ -1,0 +1,43 @@
+/** journalMode: 'wal' is an explicit opt-in; the same guarantees hold. */
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { ChangetrailError, openTrail } from '../../src/index.js';
+import { dumpFile, tempTrail } from '../helpers/db.js';
+
+describe('WAL mode', () => {
+  it('ok: writes, migrations and a second process-like connection agree; replay equals the database', async () => {
+    const { trail, path } = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)', { journalMode: 'wal' });
+    try {
+      expect((await trail.status()).journalMode).toBe('wal');
+      await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a'), (2, 'b')`));
+      await trail.migrate('ALTER TABLE t ADD COLUMN n INTEGER DEFAULT 0');
+      const other = await openTrail(path, { journalMode: 'wal' });
+      await other.write((db) => db.exec(`UPDATE t SET n = 5 WHERE id = 2`));
+      await other.close();
+      await trail.write((db) => db.exec(`DELETE FROM t WHERE id = 1`));
+      expect(await trail.verify({ replay: true })).toMatchObject({ headSeq: 4, replayed: true });
+      const changesets = [];
+      for await (const e of trail.entries()) if (e.kind === 'write') changesets.push(e.changeset);
+      expect(changesets).toHaveLength(3);
+    } finally {
+      await trail.close();
+    }
+  });
+
+  it('err: a foreign write in WAL mode is detected at the next admitted write', async () => {
+    const { trail, path } = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)', { journalMode: 'wal' });
+    try {
+      await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a')`));
+      const foreign = new DatabaseSync(path);
+      foreign.exec(`INSERT INTO t VALUES (9, 'sneaky')`);
+      foreign.close();
+      const error = await trail.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b')`)).then(() => null, (e) => e);
+      expect(error).toBeInstanceOf(ChangetrailError);
+      expect(error.code).toBe('FOREIGN_WRITE_DETECTED');
+    } finally {
+      await trail.close();
+    }
+    // The refused write changed nothing: only the admitted row and the foreign one are there.
+    expect(dumpFile(path).t).toEqual([[1, 'integer', 'a', 'text'], [9, 'integer', 'sneaky', 'text']]);
+  });
+});
