@@ -113,10 +113,10 @@ export class JournalWriter {
       this.#fence(head, admission);
       this.#reconcile(head);
       guards.beforeBody(head, request);
-      const schemaVersion = this.#schemaVersion();
+      const schemaVersion = request.kind === 'schema' ? this.#schemaVersion() : null;
       const changeset = this.#capture(request, guards);
       crashpoint('after-changeset');
-      const schemaChanged = request.kind === 'schema' && this.#schemaVersion() !== schemaVersion;
+      const schemaChanged = schemaVersion !== null && this.#schemaVersion() !== schemaVersion;
       if (changeset.byteLength === 0 && !schemaChanged && request.kind !== 'resync') {
         this.#commitTransaction();
         return null;

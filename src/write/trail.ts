@@ -66,7 +66,7 @@ export interface TrailStatus {
 export async function openTrail(path: string, options?: OpenTrailOptions): Promise<Trail> {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('openTrail: path must be a non-empty string');
   const parsed = parseOptions(openTrailOptionsSchema, options, 'openTrail');
-  const databasePath = canonicalDatabasePath(path);
+  const databasePath = io('resolve database path', path, () => canonicalDatabasePath(path));
   checkFilesystem(dirname(databasePath), { allowUnsafe: parsed.allowUnsafeFilesystem ?? false });
   const journalDir = resolve(parsed.journalDir ?? `${databasePath}.changes`);
   io('create journal directory', journalDir, () => mkdirSync(journalDir, { recursive: true }));

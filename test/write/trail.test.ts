@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChangetrailError, openTrail, type Trail } from '../../src/index.js';
-import { dumpFile, dumpTables, replayOntoGenesis, tempTrail } from '../helpers/db.js';
+import { dumpFile, dumpTables, replayOntoGenesis, tempDir, tempTrail } from '../helpers/db.js';
 import { toHex } from '../../src/journal/bytes.js';
 import { digestSnapshotFile as digestFile } from '../../src/apply/snapshot-digest.js';
 
@@ -85,6 +85,7 @@ describe('Trail.write', () => {
     expect(() => trail.write(() => undefined, { message: 5 as unknown as string })).toThrow(TypeError);
     expect(() => trail.write(() => undefined, { bogus: 1 } as never)).toThrow(TypeError);
     await expect(openTrail('')).rejects.toThrow(TypeError);
+    expect(await codeOf(openTrail(join(tempDir(), 'missing-dir', 'x.db')))).toBe('IO_ERROR');
   });
 });
 
