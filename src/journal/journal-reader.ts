@@ -78,7 +78,7 @@ export function* readJournalEntries(dir: string, options: ReadOptions): Generato
     if (firstSeq !== expectedSeq) throw behind(committed, expectedSeq - 1, firstSeq);
     const segment = openVerified(dir, firstSeq, identity);
     try {
-      for (const frame of segment.frames()) {
+      for (const frame of withExpectedSeq(segment.frames(), () => expectedSeq)) {
         if (frame.seq !== expectedSeq) {
           throw new ChangetrailError('JOURNAL_GAP', `read ${segment.name}: expected entry ${expectedSeq}, found ${frame.seq}`, {
             file: segment.name, expectedSeq, foundSeq: frame.seq,
@@ -95,6 +95,21 @@ export function* readJournalEntries(dir: string, options: ReadOptions): Generato
     }
     index += 1;
   }
+}
+
+/** A damaged frame's own seq is unreadable; name the entry that should have been there. */
+function* withExpectedSeq<T>(frames: Iterable<T>, expectedSeq: () => number): Generator<T> {
+  try {
+    yield* frames;
+  } catch (error) {
+    throw withSeq(error, expectedSeq());
+  }
+}
+
+/** Adds `seq` to a frame error that lacks it (its header was unreadable); other errors pass unchanged. */
+export function withSeq(error: unknown, seq: number): unknown {
+  if (!(error instanceof ChangetrailError) || !('offset' in error.details) || 'seq' in error.details) return error;
+  return new ChangetrailError(error.code, `${error.message} (entry ${seq})`, { ...error.details, seq } as never, { cause: error.cause });
 }
 
 function startingSegmentIndex(segments: number[], from: number, committed: CommittedHead): number {

@@ -15,7 +15,7 @@ import { bytesEqual } from '../journal/bytes.js';
 import { hashEntryBody } from '../journal/entry.js';
 import { fsyncDirectory, io } from '../journal/files.js';
 import { SEGMENT_HEADER_SIZE } from '../journal/format.js';
-import { listSegments, readHeadMarker, type JournalIdentity } from '../journal/journal-reader.js';
+import { listSegments, readHeadMarker, withSeq, type JournalIdentity } from '../journal/journal-reader.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { formatSegmentName } from '../journal/segment.js';
 import type { HeadRow } from './head-row.js';
@@ -47,7 +47,12 @@ export function verifyCommittedTail(tail: SegmentFile, head: HeadRow): void {
     if (head.segmentSize !== SEGMENT_HEADER_SIZE || head.seq !== head.segment - 1) throw chainBroken(head, tail, 'empty tail segment');
     return;
   }
-  const frame = tail.readFrame(head.tailOffset);
+  let frame;
+  try {
+    frame = tail.readFrame(head.tailOffset);
+  } catch (error) {
+    throw withSeq(error, head.seq);
+  }
   if (frame.seq !== head.seq || frame.offset + frame.size !== head.segmentSize) throw chainBroken(head, tail, 'frame position');
   if (!bytesEqual(hashEntryBody(frame.body), head.hash)) throw chainBroken(head, tail, 'hash');
 }
