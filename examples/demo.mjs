@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { openTrail } from '../dist/index.js';
-import { changesetToRows, invertChangeset } from '../dist/changeset/index.js';
+import { changesetToRows } from '../dist/changeset/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'changetrail-demo-'));
 const path = join(dir, 'app.db');
@@ -37,9 +37,8 @@ for await (const entry of trail.entries()) {
 }
 
 say('5. Undo: the inverse of entry 1, applied as a new entry (nothing is rewritten)');
-const [first] = await Array.fromAsync(trail.entries({ from: 1, to: 1 }));
-const undo = await trail.write((db) => db.applyChangeset(invertChangeset(first.changeset)), { message: 'undo #1' });
-console.log(`entry #${undo.seq}:`, trail.read((db) => db.prepare('SELECT * FROM accounts ORDER BY id').all()));
+const undo = await trail.undo(1, { actor: 'ops', message: 'undo the transfer' });
+console.log(`entry #${undo.seq} undoes #${undo.undoes}:`, trail.read((db) => db.prepare('SELECT * FROM accounts ORDER BY id').all()));
 
 say('6. Refused, never silently lost: DDL inside a write');
 try {
@@ -48,7 +47,10 @@ try {
   console.log(`${error.code}: ${error.message}`);
 }
 
-say('7. Status');
+say('7. Verify: the hash chain, the snapshots, and a replay of the journal against the database');
+console.log(await trail.verify({ replay: true }));
+
+say('8. Status');
 console.log(await trail.status());
 await trail.close();
 console.log(`\nTry the CLI on it:  npx changetrail log ${path} --json`);

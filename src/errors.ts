@@ -43,6 +43,8 @@ export interface ErrorDetails {
   DATABASE_BEHIND_JOURNAL: { databaseSeq: number; journalSeq: number };
   /** The journal directory belongs to another database (journal ids differ), or is missing for a tracked database. */
   JOURNAL_MISMATCH: { databaseJournalId: string | null; journalJournalId: string | null; reason: string };
+  /** Only data writes can be undone; schema and resync entries cannot be inverted. */
+  UNDO_UNSUPPORTED: { seq: number; kind: string };
   /** A requested entry does not exist in the journal. */
   ENTRY_NOT_FOUND: { seq: number; headSeq: number };
 
@@ -103,7 +105,7 @@ const CODES = new Set<string>([
   'CHANGESET_MALFORMED', 'CHANGESET_KIND_UNSUPPORTED', 'CHANGESET_KIND_MISMATCH', 'CHANGESET_SCHEMA_MISMATCH',
   'CHANGESET_CONFLICT', 'CHANGESET_SCHEMA_UNKNOWN', 'JOURNAL_TORN_TAIL', 'JOURNAL_CHECKSUM_MISMATCH',
   'JOURNAL_VERSION_UNSUPPORTED', 'JOURNAL_MALFORMED', 'JOURNAL_GAP', 'JOURNAL_CHAIN_BROKEN',
-  'JOURNAL_BEHIND_DATABASE', 'DATABASE_BEHIND_JOURNAL', 'JOURNAL_MISMATCH', 'ENTRY_NOT_FOUND', 'LOCK_TIMEOUT',
+  'JOURNAL_BEHIND_DATABASE', 'DATABASE_BEHIND_JOURNAL', 'JOURNAL_MISMATCH', 'UNDO_UNSUPPORTED', 'ENTRY_NOT_FOUND', 'LOCK_TIMEOUT',
   'LOCK_COMPROMISED', 'LOCK_NOT_STALE', 'UNSAFE_FILESYSTEM', 'SCHEMA_CHANGE_IN_WRITE', 'TABLE_NOT_CAPTURABLE',
   'NULL_PRIMARY_KEY', 'STATEMENT_NOT_ALLOWED', 'FOREIGN_WRITE_DETECTED', 'IO_ERROR', 'SQLITE_ERROR', 'CLI_USAGE',
 ] satisfies ErrorCode[]);

@@ -1,4 +1,4 @@
-/** The commands that open a trail: init, exec, migrate, resync, log, status, verify. */
+/** The commands that open a trail: init, exec, migrate, undo, resync, log, status, verify. */
 import { readFileSync } from 'node:fs';
 import { openTrail } from '../write/trail.js';
 import { entryLine, formatEntry, parse, parseSeq, requireJournal, toJson, usage, type Command } from './io.js';
@@ -119,3 +119,18 @@ function readSqlFile(command: string, path: string): string {
     throw usage(command, `cannot read ${path}: ${(error as Error).message}`);
   }
 }
+
+export const undo: Command = async (args, io) => {
+  const { values, positionals } = parse('undo', args, { message: { type: 'string', short: 'm' }, actor: { type: 'string' } }, ['db', 'seq']);
+  requireJournal('undo', positionals[0]!);
+  const seq = parseSeq('undo', positionals[1]);
+  if (seq < 1) throw usage('undo', 'entries are numbered from 1');
+  const trail = await openTrail(positionals[0]!);
+  try {
+    const entry = await trail.undo(seq, auditOptions(values));
+    io.out(values.json ? toJson(entry === null ? null : entryLine(entry)) : entry === null ? 'nothing to undo: the entry changed no rows' : formatEntry(entry));
+    return 0;
+  } finally {
+    await trail.close();
+  }
+};

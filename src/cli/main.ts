@@ -4,12 +4,12 @@
  * 0 success, 1 a ChangetrailError (its code is printed), 2 wrong usage, 70 an unexpected internal error.
  */
 import { ChangetrailError } from '../errors.js';
-import { exec, init, log, migrate, resync, status, verify } from './commands.js';
+import { exec, init, log, migrate, resync, status, undo, verify } from './commands.js';
 import { stdio, toJson, type Command, type Output } from './io.js';
 import { show } from './show.js';
 import { unlock } from './unlock.js';
 
-const COMMANDS: Record<string, Command> = { init, exec, migrate, resync, log, show, status, verify, unlock };
+const COMMANDS: Record<string, Command> = { init, exec, migrate, undo, resync, log, show, status, verify, unlock };
 
 const HELP = `changetrail — every write to a SQLite file recorded, replayable and reversible
 
@@ -19,6 +19,7 @@ usage: changetrail <command> <db> [options]
   exec <db> "<sql>" [-m msg] [--actor name]
                                     run SQL as one admitted, journaled write
   migrate <db> <file.sql> [-m msg]  run a schema migration, journaled as a schema entry
+  undo <db> <seq> [-m msg]          reverse entry <seq> as a new entry (refused if rows changed since)
   resync <db> [-m msg]              record the database as it is now (after changes made outside
                                     changetrail) as a resync entry with a fresh snapshot
   log <db> [--from N] [--to N]      list entries (NDJSON with --json)

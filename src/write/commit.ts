@@ -38,6 +38,10 @@ export interface CommitRequest {
   meta: Record<string, JsonValue> | null;
   sql?: string;
   undoes?: number;
+  /** How the body runs under the capture guard: user bodies in 'write'; changetrail's own (undo) in 'internal'. */
+  bodyMode?: 'write' | 'internal';
+  /** Run with foreign keys off (they cannot change inside a transaction): migrations and undo. */
+  foreignKeysOff?: boolean;
   /** resync entries: takes the snapshot that becomes the new base state (inside the transaction). */
   snapshot?: (seq: number) => SnapshotRef;
 }
@@ -93,7 +97,7 @@ export class JournalWriter {
   commit(request: CommitRequest, admission: Admission, guards: CommitGuards): Entry | null {
     // Migrations run with foreign keys off (they cannot change inside a transaction), so FK actions
     // do not cascade during table rebuilds; replay does the same (journal/REPLAY.md).
-    const foreignKeys = request.kind === 'schema' ? this.#setForeignKeys(false) : null;
+    const foreignKeys = request.kind === 'schema' || request.foreignKeysOff === true ? this.#setForeignKeys(false) : null;
     try {
       return this.#commit(request, admission, guards);
     } finally {

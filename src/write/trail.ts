@@ -9,10 +9,11 @@ import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
 import { io } from '../journal/files.js';
-import { listSegments, readJournalEntries, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
+import { listSegments, readJournalEntries, readManifest, type JournalEntry, type JournalIdentity } from '../journal/journal-reader.js';
 import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
 import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
+import { applyChangesetExactlyInTransaction } from '../apply/apply-entry.js';
 import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
 import { snapshotDatabase, startJournal } from './genesis.js';
@@ -93,6 +94,8 @@ function openDatabase(databasePath: string, options: OpenTrailOptions): Database
     const row = db.prepare(`PRAGMA journal_mode = ${mode}`).get();
     if (String(row?.journal_mode).toLowerCase() !== mode) throw new Error(`journal_mode stayed ${String(row?.journal_mode)}`);
     db.exec('PRAGMA synchronous = FULL');
+    // Shadow tables of FTS5/R*Tree become read-only to direct SQL; the capture guard relies on it.
+    db.enableDefensive(true);
     // libuv fsyncs the journal with F_FULLFSYNC on macOS; give the database the same durability.
     if (process.platform === 'darwin') db.exec('PRAGMA fullfsync = ON');
     return db;
@@ -167,6 +170,41 @@ export class Trail {
     return this.#admitted({
       kind: 'schema', run: (db) => db.exec(sql), sql, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
     });
+  }
+
+  /**
+   * Reverses entry `seq` as a new entry (nothing is rewritten): its inverse changeset is applied exactly —
+   * triggers suspended and foreign keys off, since the entry already holds their effects — and the new
+   * entry records `undoes: seq`. When later writes changed the same rows, or the result would break a
+   * foreign key, nothing is applied: CHANGESET_CONFLICT names the table and the conflict.
+   *
+   * @throws ChangetrailError ENTRY_NOT_FOUND, UNDO_UNSUPPORTED (schema and resync entries), CHANGESET_CONFLICT,
+   *   and the errors of `write`.
+   */
+  undo(seq: number, options?: WriteOptions): Promise<Entry | null> {
+    this.#checkOpen('undo');
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError('undo: seq must be a positive integer');
+    const parsed = parseOptions(writeOptionsSchema, options, 'undo');
+    return this.#admitted({
+      kind: 'write', undoes: seq, bodyMode: 'internal', foreignKeysOff: true,
+      actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? `undo #${seq}`, meta: parsed.meta ?? null,
+      run: (db) => {
+        const target = this.#committedEntry(seq);
+        if (target.kind !== 'write') {
+          throw new ChangetrailError('UNDO_UNSUPPORTED', `undo: entry ${seq} is a ${target.kind} entry; only data writes can be undone`, { seq, kind: target.kind });
+        }
+        applyChangesetExactlyInTransaction(db, target.changeset, { invert: true, checkForeignKeys: true, seq });
+      },
+    });
+  }
+
+  /** Entry `seq` as committed (read under the caller's transaction). */
+  #committedEntry(seq: number): JournalEntry {
+    const head = readHead(this.#db);
+    for (const entry of readJournalEntries(this.journalDir, { identity: this.#identity, committed: { seq: head.seq, hash: head.hash }, from: seq, to: seq })) {
+      return entry;
+    }
+    throw new ChangetrailError('ENTRY_NOT_FOUND', `undo: entry ${seq} does not exist (the journal holds 1..${head.seq})`, { seq, headSeq: head.seq });
   }
 
   /**

@@ -5,7 +5,8 @@
  * (foreign writes), detected from inside the write transaction.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { createSchemaReader } from '../apply/schema.js';
+import { createSchemaReader, type DatabaseSchema } from '../apply/schema.js';
+import { quoteIdentifier } from '../apply/sql-identifier.js';
 import { ChangetrailError } from '../errors.js';
 import { installCaptureGuard, type CaptureGuard } from './capture-guard.js';
 import type { CommitGuards, CommitRequest } from './commit.js';
@@ -22,13 +23,16 @@ export class WriteGuards implements CommitGuards {
   readonly #path: string;
   readonly #dataVersion: StatementSync;
   readonly #capture: CaptureGuard;
+  readonly #readSchema: () => DatabaseSchema;
+  #connectedSchemaVersion: number | null = null;
   /** What this connection last saw of the database: `PRAGMA data_version` changes only for other connections' commits. */
   #seen: Observation | null = null;
 
   constructor(db: DatabaseSync, path: string) {
     this.#db = db;
     this.#path = path;
-    this.#capture = installCaptureGuard(db, createSchemaReader(db));
+    this.#readSchema = createSchemaReader(db);
+    this.#capture = installCaptureGuard(db, this.#readSchema);
     this.#dataVersion = this.#capture.run('internal', () => db.prepare('PRAGMA data_version'));
   }
 
@@ -38,7 +42,7 @@ export class WriteGuards implements CommitGuards {
   }
 
   runBody(request: CommitRequest, db: DatabaseSync): unknown {
-    return this.#capture.run(request.kind === 'schema' ? 'migrate' : 'write', () => request.run(db));
+    return this.#capture.run(request.kind === 'schema' ? 'migrate' : request.bodyMode ?? 'write', () => request.run(db));
   }
 
   beforeBody(head: HeadRow, request: CommitRequest): void {
@@ -67,6 +71,7 @@ export class WriteGuards implements CommitGuards {
     return this.internal(() => {
       db.exec('BEGIN');
       try {
+        this.#connectVirtualTables();
         const result = this.#capture.run('read', () => fn(db));
         db.exec('COMMIT');
         return result;
@@ -79,6 +84,21 @@ export class WriteGuards implements CommitGuards {
 
   uninstall(): void {
     this.#capture.uninstall();
+  }
+
+  /**
+   * Virtual-table modules prepare their shadow-table writes when they connect, once per connection and
+   * schema — R*Tree even for a plain read, which a read would then be refused for. Connecting them here,
+   * in 'internal' mode, whenever the schema changed, keeps reads of R*Tree and FTS tables working; their
+   * write statements are re-checked in the mode in which they next run.
+   */
+  #connectVirtualTables(): void {
+    const schema = this.#readSchema();
+    if (schema.schemaVersion === this.#connectedSchemaVersion) return;
+    for (const table of schema.tables) {
+      if (table.isVirtual) this.#db.prepare(`SELECT 1 FROM main.${quoteIdentifier(table.name)} LIMIT 0`);
+    }
+    this.#connectedSchemaVersion = schema.schemaVersion;
   }
 
   /**

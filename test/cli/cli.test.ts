@@ -41,6 +41,16 @@ describe('changetrail CLI', () => {
 
     const status = JSON.parse(cli('status', path, '--json').stdout);
     expect(status).toMatchObject({ headSeq: 2, journalMode: 'delete', lock: null });
+
+    const undo = cli('undo', path, '2', '--json');
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(JSON.parse(undo.stdout)).toMatchObject({ seq: 3, undoes: 2, message: 'undo #2' });
+    expect(JSON.parse(cli('show', path, '3', '--json').stdout).changes[0]).toMatchObject({ op: 'update', before: { name: 'Bob' }, after: { name: 'bob' } });
+    // Entry 3 restored 'bob', so entry 1 (the inserts) can be undone; a second undo finds the rows gone.
+    expect(JSON.parse(cli('undo', path, '1', '--json').stdout)).toMatchObject({ seq: 4, undoes: 1, tables: [{ table: 't', deletes: 2 }] });
+    const again = cli('undo', path, '1', '--json');
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stderr).error).toMatchObject({ code: 'CHANGESET_CONFLICT', details: { table: 't' } });
   });
 
   it('ok: human output and a write that changes nothing', () => {

@@ -114,6 +114,20 @@ describe('nothing escapes the journal (through trail.write and trail.migrate)', 
     });
   }
 
+  it('ok: the first use of an R*Tree or FTS5 table on a connection may be a read (their modules prepare writes when they connect)', async () => {
+    const { trail, path } = await setup(`CREATE VIRTUAL TABLE geo USING rtree(id, minx, maxx); INSERT INTO geo VALUES (1, 0, 5);
+      CREATE VIRTUAL TABLE ft USING fts5(body); INSERT INTO ft VALUES ('hello world')`);
+    await trail.close();
+    const { openTrail } = await import('../../src/index.js');
+    const fresh = await openTrail(path);
+    opened.push(fresh);
+    expect(fresh.read((db) => db.prepare('SELECT id FROM geo WHERE minx <= 1 AND maxx >= 1').all().map((r) => r.id))).toEqual([1]);
+    expect(fresh.read((db) => db.prepare(`SELECT count(*) AS n FROM ft WHERE ft MATCH 'hello'`).get()!.n)).toBe(1);
+    expect(() => fresh.read((db) => db.exec('INSERT INTO geo VALUES (2, 1, 2)'))).toThrow(ChangetrailError);
+    await fresh.write((db) => db.exec('INSERT INTO geo VALUES (2, 1, 2)'));
+    expect(fresh.read((db) => db.prepare('SELECT count(*) AS n FROM geo').get()!.n)).toBe(2);
+  });
+
   it('err: a read that tries to write is refused', async () => {
     const { trail } = await setup('CREATE TABLE textpk(k TEXT PRIMARY KEY, v TEXT)');
     expect(() => trail.read((db) => db.exec(`INSERT INTO textpk VALUES ('a', 'b')`))).toThrow(ChangetrailError);
