@@ -88,6 +88,22 @@ describe('write admission across processes', () => {
     await checkFencing(path);
   });
 
+  for (const point of ['after-enter', 'after-acquire', 'before-release', 'before-release-rename', 'after-release-rename']) {
+    it(`ok: a writer SIGKILLed at lock step ${point} while another contends: the other finishes, every invariant holds`, async () => {
+      const path = await freshTrackedDatabase();
+      // A zero fair share hands the lock over after every write while the other waits. Hit 1 of every point
+      // is certain to come (at the latest, the release when the writer closes).
+      const env = { CT_START_AT: String(Date.now() + 1200), CT_FAIR_SHARE_MS: '0' };
+      const killed = startWriter(path, 12, ROWS, { ...env, CHANGETRAIL_LOCK_TESTPOINT: `${point}:1:crash` });
+      const survivor = startWriter(path, 12, ROWS, env);
+      expect((await killed.exited).signal, `${point} was not reached: ${killed.stderr()}`).toBe('SIGKILL');
+      expect((await survivor.exited).code, survivor.stderr()).toBe(0);
+      expect(survivor.acked).toHaveLength(12);
+      await checkInvariants(path, [...killed.acked, ...survivor.acked], ROWS);
+      await checkFencing(path);
+    });
+  }
+
   it('ok: a holder SIGSTOPped past the stale period and resumed is fenced before it writes anything', async () => {
     const path = await freshTrackedDatabase();
     const paused = startWriter(path, 4, ROWS, { CHANGETRAIL_PAUSE_AT: 'before-begin:3', CT_IDLE_RELEASE_MS: '60000' });
