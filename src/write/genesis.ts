@@ -21,7 +21,7 @@ import { chainRootHash, encodeManifest } from '../journal/manifest.js';
 import { digestSnapshotFile } from '../apply/snapshot-digest.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { crashpoint } from './crashpoint.js';
-import { CREATE_HEAD_TABLE, insertHead, type HeadRow } from './head-row.js';
+import { CREATE_HEAD_TABLE, HEAD_TABLE, insertHead, type HeadRow } from './head-row.js';
 
 export interface Genesis {
   identity: JournalIdentity;
@@ -101,12 +101,27 @@ export function snapshotDatabase(databasePath: string, dir: string, name: string
   } finally {
     reader.close();
   }
+  withoutChangetrailTables(temp);
   io('snapshot', target, () => {
     syncFile(temp);
     renameSync(temp, target);
   });
   fsyncDirectory(dir);
   return { file: name, ...digestSnapshotFile(target) };
+}
+
+/**
+ * Snapshots hold user data only, like the genesis snapshot: a replica restored from one must not carry the
+ * source's head row (which names the source's journal). The copy is a new file, never the live database.
+ */
+function withoutChangetrailTables(path: string): void {
+  const copy = new DatabaseSync(path);
+  try {
+    // No VACUUM: the table's one freed page is not worth rewriting a large snapshot.
+    copy.exec(`DROP TABLE IF EXISTS ${HEAD_TABLE}`);
+  } finally {
+    copy.close();
+  }
 }
 
 function syncFile(path: string): void {

@@ -195,6 +195,9 @@ describe('openTrail adoption and journal agreement', () => {
     expect(snapshot.file).toBe('snapshot-2.db');
     expect(toHex(digestFile(join(trail.journalDir, snapshot.file)).sha256)).toBe(snapshot.sha256);
     expect(dumpFile(join(trail.journalDir, snapshot.file))).toEqual({ t: [[1, 'integer', 'a', 'text', 42, 'integer']] });
+    const tables = new DatabaseSync(join(trail.journalDir, snapshot.file), { readOnly: true });
+    expect(tables.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table'`).all().map((r) => r.name)).toEqual(['t']);
+    tables.close();
     await trail.close();
     expect(dumpFile(replayOntoGenesis(trail.journalDir, [entries[2]!.changeset], snapshot.file))).toEqual(dumpFile(path));
   });
