@@ -23,6 +23,7 @@ import { encodeHead } from '../journal/head.js';
 import type { JournalIdentity } from '../journal/journal-reader.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { formatSegmentName } from '../journal/segment.js';
+import { ChangeCounterReader, nextChangeCounter } from './change-counter.js';
 import { crashesHere, crashNow, crashpoint, faultpoint } from './crashpoint.js';
 import { toEntry, type Entry } from './entry-view.js';
 import { HeadStore, type HeadRow } from './head-row.js';
@@ -56,8 +57,8 @@ export interface Admission {
 export interface CommitGuards {
   /** Runs the request's body (e.g. under an authorizer). */
   runBody(request: CommitRequest, db: DatabaseSync): unknown;
-  /** Called inside the transaction before the session starts. */
-  beforeBody(head: HeadRow, request: CommitRequest): void;
+  /** Called inside the transaction before anything is written, with the file's change counter (or null). */
+  beforeBody(head: HeadRow, request: CommitRequest, changeCounter: number | null): void;
   /** Called after the body, before the journal append; throws to refuse the write. */
   afterBody(request: CommitRequest, changeset: Uint8Array): void;
   /** Called after COMMIT. */
@@ -81,16 +82,18 @@ export class JournalWriter {
   readonly #identity: JournalIdentity;
   readonly #heads: HeadStore;
   readonly #segmentBytesTarget: number;
+  readonly #changeCounter: ChangeCounterReader;
   #tail: SegmentFile | null = null;
   #headFd: number | null = null;
 
-  constructor(db: DatabaseSync, databasePath: string, dir: string, identity: JournalIdentity, segmentBytesTarget: number) {
+  constructor(db: DatabaseSync, databasePath: string, dir: string, identity: JournalIdentity, segmentBytesTarget: number, changeCounter: ChangeCounterReader) {
     this.#db = db;
     this.#databasePath = databasePath;
     this.#dir = dir;
     this.#identity = identity;
     this.#heads = new HeadStore(db);
     this.#segmentBytesTarget = segmentBytesTarget;
+    this.#changeCounter = changeCounter;
   }
 
   /** Runs one admitted write. Returns null (and journals nothing) when the body changed nothing. */
@@ -114,9 +117,12 @@ export class JournalWriter {
       crashpoint('after-begin');
       const head = this.#heads.read();
       this.#checkJournalId(head);
+      const counter = this.#changeCounter.read();
+      guards.beforeBody(head, request, counter);
+      // Whatever this transaction commits bumps the file's counter once: record the value it will leave.
+      head.changeCounter = counter === null ? null : nextChangeCounter(counter);
       this.#fence(head, admission);
       this.#reconcile(head);
-      guards.beforeBody(head, request);
       const schemaVersion = request.kind === 'schema' ? this.#schemaVersion() : null;
       const changeset = this.#capture(request, guards);
       crashpoint('after-changeset');
@@ -181,7 +187,7 @@ export class JournalWriter {
     if (admission.epoch === null) {
       head.epoch += 1;
       head.holder = admission.ownerId;
-      this.#heads.updateEpoch(head.epoch, admission.ownerId);
+      this.#heads.updateEpoch(head.epoch, admission.ownerId, head.changeCounter);
       admission.epoch = head.epoch;
       return;
     }

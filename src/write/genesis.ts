@@ -29,7 +29,7 @@ export interface Genesis {
 }
 
 /** Creates journal files and the head row. The caller commits, then publishes the head marker. */
-export function startJournal(db: DatabaseSync, databasePath: string, dir: string, holder: string): Genesis {
+export function startJournal(db: DatabaseSync, databasePath: string, dir: string, holder: string, changeCounter: number | null): Genesis {
   clearInterruptedStart(dir);
   const genesis = snapshotDatabase(databasePath, dir, GENESIS_FILE);
   crashpoint('after-genesis');
@@ -40,7 +40,7 @@ export function startJournal(db: DatabaseSync, databasePath: string, dir: string
   SegmentFile.create(dir, { journalId, firstSeq: 1 }).close();
   const head: HeadRow = {
     journalId: toHex(journalId), seq: 0, hash: chainRootHash(manifestBytes), segment: 1, tailOffset: 0,
-    segmentSize: SEGMENT_HEADER_SIZE, epoch: 1, holder,
+    segmentSize: SEGMENT_HEADER_SIZE, epoch: 1, holder, changeCounter,
   };
   db.exec(CREATE_HEAD_TABLE);
   insertHead(db, head);

@@ -23,6 +23,11 @@ export interface HeadRow {
   /** Fencing token: bumped by every admission. */
   epoch: number;
   holder: string | null;
+  /**
+   * The database file's change counter as changetrail's last commit left it (null where it cannot be
+   * read: WAL mode, non-Linux). Any other commit since makes the file's counter differ.
+   */
+  changeCounter: number | null;
 }
 
 export const CREATE_HEAD_TABLE = `CREATE TABLE ${HEAD_TABLE} (
@@ -35,7 +40,8 @@ export const CREATE_HEAD_TABLE = `CREATE TABLE ${HEAD_TABLE} (
   tail_offset INTEGER NOT NULL,
   segment_size INTEGER NOT NULL,
   epoch INTEGER NOT NULL,
-  holder TEXT
+  holder TEXT,
+  change_counter INTEGER
 )`;
 
 export function headTableExists(db: DatabaseSync): boolean {
@@ -43,9 +49,9 @@ export function headTableExists(db: DatabaseSync): boolean {
 }
 
 export function insertHead(db: DatabaseSync, head: HeadRow): void {
-  db.prepare(`INSERT INTO ${HEAD_TABLE} (id, format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder)
-    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
-    HEAD_TABLE_FORMAT, head.journalId, head.seq, head.hash, head.segment, head.tailOffset, head.segmentSize, head.epoch, head.holder,
+  db.prepare(`INSERT INTO ${HEAD_TABLE} (id, format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder, change_counter)
+    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+    HEAD_TABLE_FORMAT, head.journalId, head.seq, head.hash, head.segment, head.tailOffset, head.segmentSize, head.epoch, head.holder, head.changeCounter,
   );
 }
 
@@ -56,9 +62,9 @@ export class HeadStore {
   readonly #updateEpoch: StatementSync;
 
   constructor(db: DatabaseSync) {
-    this.#select = db.prepare(`SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder FROM ${HEAD_TABLE} WHERE id = 1`);
-    this.#updatePosition = db.prepare(`UPDATE ${HEAD_TABLE} SET seq = ?, hash = ?, segment = ?, tail_offset = ?, segment_size = ? WHERE id = 1`);
-    this.#updateEpoch = db.prepare(`UPDATE ${HEAD_TABLE} SET epoch = ?, holder = ? WHERE id = 1`);
+    this.#select = db.prepare(`SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder, change_counter FROM ${HEAD_TABLE} WHERE id = 1`);
+    this.#updatePosition = db.prepare(`UPDATE ${HEAD_TABLE} SET seq = ?, hash = ?, segment = ?, tail_offset = ?, segment_size = ?, change_counter = ? WHERE id = 1`);
+    this.#updateEpoch = db.prepare(`UPDATE ${HEAD_TABLE} SET epoch = ?, holder = ?, change_counter = ? WHERE id = 1`);
   }
 
   read(): HeadRow {
@@ -66,17 +72,17 @@ export class HeadStore {
   }
 
   updatePosition(head: HeadRow): void {
-    this.#updatePosition.run(head.seq, head.hash, head.segment, head.tailOffset, head.segmentSize);
+    this.#updatePosition.run(head.seq, head.hash, head.segment, head.tailOffset, head.segmentSize, head.changeCounter);
   }
 
-  updateEpoch(epoch: number, holder: string): void {
-    this.#updateEpoch.run(epoch, holder);
+  updateEpoch(epoch: number, holder: string, changeCounter: number | null): void {
+    this.#updateEpoch.run(epoch, holder, changeCounter);
   }
 }
 
 /** Reads the head row with a one-off statement (for connections that do not write). */
 export function readHead(db: DatabaseSync): HeadRow {
-  return parseHeadRow(db.prepare(`SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder FROM ${HEAD_TABLE} WHERE id = 1`).get());
+  return parseHeadRow(db.prepare(`SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder, change_counter FROM ${HEAD_TABLE} WHERE id = 1`).get());
 }
 
 function parseHeadRow(row: Record<string, SQLOutputValue> | undefined): HeadRow {
@@ -89,5 +95,6 @@ function parseHeadRow(row: Record<string, SQLOutputValue> | undefined): HeadRow 
     journalId: String(row.journal_id), seq: Number(row.seq), hash: new Uint8Array(row.hash), segment: Number(row.segment),
     tailOffset: Number(row.tail_offset), segmentSize: Number(row.segment_size), epoch: Number(row.epoch),
     holder: row.holder === null ? null : String(row.holder),
+    changeCounter: row.change_counter === null || row.change_counter === undefined ? null : Number(row.change_counter),
   };
 }

@@ -14,6 +14,7 @@ import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
 import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
 import { applyChangesetExactlyInTransaction } from '../apply/apply-entry.js';
+import { ChangeCounterReader, nextChangeCounter } from './change-counter.js';
 import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
 import { snapshotDatabase, startJournal } from './genesis.js';
@@ -112,6 +113,7 @@ export class Trail {
   readonly #options: OpenTrailOptions;
   readonly #defaultActor: string | null;
   #tenureStartMs = 0;
+  readonly #changeCounter: ChangeCounterReader;
   #identity!: JournalIdentity;
   #writer!: JournalWriter;
   #guards!: WriteGuards;
@@ -128,6 +130,7 @@ export class Trail {
     this.journalDir = journalDir;
     this.#options = options;
     this.#defaultActor = options.actor ?? defaultActor();
+    this.#changeCounter = new ChangeCounterReader(path, options.journalMode === 'wal' ? 'wal' : 'delete');
   }
 
   /** @internal Use `openTrail`. */
@@ -354,7 +357,9 @@ export class Trail {
         this.#db.exec('ROLLBACK');
         return this.#attach();
       }
-      const genesis = startJournal(this.#db, this.path, this.journalDir, lock.ownerId);
+      this.#db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get(); // take SHARED: a hot journal is rolled back first
+      const counter = this.#changeCounter.read();
+      const genesis = startJournal(this.#db, this.path, this.journalDir, lock.ownerId, counter === null ? null : nextChangeCounter(counter));
       this.#db.exec('COMMIT');
       this.#setup(genesis.identity);
       this.#admission = { ownerId: lock.ownerId, epoch: genesis.head.epoch };
@@ -368,7 +373,7 @@ export class Trail {
 
   #setup(identity: JournalIdentity): void {
     this.#identity = identity;
-    this.#writer = new JournalWriter(this.#db, this.path, this.journalDir, identity, this.#options.segmentBytesTarget ?? SEGMENT_BYTES_TARGET);
+    this.#writer = new JournalWriter(this.#db, this.path, this.journalDir, identity, this.#options.segmentBytesTarget ?? SEGMENT_BYTES_TARGET, this.#changeCounter);
     this.#guards ??= new WriteGuards(this.#db, this.path);
   }
 

@@ -45,9 +45,18 @@ export class WriteGuards implements CommitGuards {
     return this.#capture.run(request.kind === 'schema' ? 'migrate' : request.bodyMode ?? 'write', () => request.run(db));
   }
 
-  beforeBody(head: HeadRow, request: CommitRequest): void {
+  beforeBody(head: HeadRow, request: CommitRequest, changeCounter: number | null): void {
     // A resync records the database as it is, foreign changes included: that is its purpose.
-    if (request.kind === 'resync') this.#seen = null;
+    if (request.kind === 'resync') {
+      this.#seen = null;
+      return this.#checkForeignWrites(head);
+    }
+    if (changeCounter !== null && head.changeCounter !== null && changeCounter !== head.changeCounter) {
+      throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
+        `write: ${this.#path} was changed outside changetrail after entry ${head.seq} (its change counter is ${changeCounter}, changetrail's last commit left ${head.changeCounter}); ` +
+        'those changes are not in the journal. Record the current state with trail.resync() before writing again.',
+        { headSeq: head.seq, evidence: 'the database file\'s change counter moved without a changetrail commit' });
+    }
     this.#checkForeignWrites(head);
   }
 

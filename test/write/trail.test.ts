@@ -175,6 +175,23 @@ describe('openTrail adoption and journal agreement', () => {
     expect(existsSync(join(trail.journalDir, 'manifest'))).toBe(false);
   });
 
+  it('err: changes made while no changetrail process had the database open are detected at the next admission', async () => {
+    const { trail, path } = await setup();
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
+    await trail.close();
+    const shell = new DatabaseSync(path); // e.g. the sqlite3 shell, while the app is down
+    shell.exec(`UPDATE t SET n = 7`);
+    shell.close();
+    const reopened = await openTrail(path);
+    opened.push(reopened);
+    const journal = (await collect(reopened)).map((e) => e.hash);
+    expect(await codeOf(reopened.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b', 2)`)))).toBe('FOREIGN_WRITE_DETECTED');
+    expect((await collect(reopened)).map((e) => e.hash)).toEqual(journal);
+    expect(dumpFile(path).t).toEqual([[1, 'integer', 'a', 'text', 7, 'integer']]);
+    await reopened.resync({ message: 'accept the shell edit' });
+    expect(await reopened.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b', 2)`))).toMatchObject({ seq: 3 });
+  });
+
   it('err: changes made by another connection are FOREIGN_WRITE_DETECTED until recorded', async () => {
     const { trail, path } = await setup();
     await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));

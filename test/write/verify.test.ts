@@ -30,9 +30,24 @@ describe('Trail.verify', () => {
     expect(await trail.verify({ replay: true })).toMatchObject({ headSeq: 3, entries: 3, replayed: true });
   });
 
-  it('err: a foreign write between two other writers\' commits escapes the per-write check but not verify --replay', async () => {
+  it('err: a foreign write between two other writers\' commits is refused at admission (rollback mode: change counter)', async () => {
     const { trail, path } = await setup();
     const other = await openTrail(path);
+    opened.push(other);
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a')`));
+    const foreign = new DatabaseSync(path);
+    foreign.exec(`UPDATE u SET n = 1; INSERT INTO u VALUES ('sneaky', 9)`);
+    foreign.close();
+    expect(await codeOf(other.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b')`)))).toBe('FOREIGN_WRITE_DETECTED');
+    const error = await trail.verify({ replay: true }).then(() => null, (e) => e);
+    expect(error?.code).toBe('FOREIGN_WRITE_DETECTED');
+    expect(error.details.evidence).toMatch(/: u$/);
+  });
+
+  it('err: in WAL mode such a write escapes the per-write check (no change counter) but not verify --replay', async () => {
+    const { trail, path } = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE u(k TEXT PRIMARY KEY, n INTEGER)', { journalMode: 'wal' });
+    opened.push(trail);
+    const other = await openTrail(path, { journalMode: 'wal' });
     opened.push(other);
     await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a')`));
     const foreign = new DatabaseSync(path);

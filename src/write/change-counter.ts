@@ -1,0 +1,76 @@
+/**
+ * The database file's change counter (SQLite file header, offset 24, a big-endian u32): in rollback-journal
+ * mode SQLite increments it on every committed write transaction, whoever commits. changetrail records the
+ * value its own commit will leave in the head row, so the next admission — in any process, after any
+ * restart — can tell whether anything else committed in between.
+ *
+ * The counter is read with pread(2) through a descriptor SQLite already holds open for this file (found in
+ * /proc/self/fd and matched by device and inode), never by opening the file: closing any descriptor of the
+ * file would drop SQLite's POSIX locks (write-admission.md §2.4). Linux only; elsewhere, and in WAL mode
+ * (where the counter is not bumped per commit), `read` returns null and detection relies on
+ * `PRAGMA data_version` and `verify --replay`.
+ */
+import { fstatSync, readdirSync, readSync, statSync, type BigIntStats } from 'node:fs';
+
+const CHANGE_COUNTER_OFFSET = 24;
+const FD_DIR = '/proc/self/fd';
+
+export class ChangeCounterReader {
+  readonly #path: string;
+  readonly #enabled: boolean;
+  #fd: number | null = null;
+
+  constructor(path: string, journalMode: 'delete' | 'wal') {
+    this.#path = path;
+    this.#enabled = process.platform === 'linux' && journalMode === 'delete';
+  }
+
+  /** The current counter, or null when it cannot be read safely here. Call while SQLite holds a lock. */
+  read(): number | null {
+    if (!this.#enabled) return null;
+    const target = statQuietly(this.#path);
+    if (target === null) return null;
+    if (this.#fd === null || !sameFile(this.#fd, target)) this.#fd = findDescriptor(target);
+    if (this.#fd === null) return null;
+    const bytes = Buffer.alloc(4);
+    if (readSync(this.#fd, bytes, 0, 4, CHANGE_COUNTER_OFFSET) !== 4) return null;
+    // The descriptor was checked before the read and is checked after it: the value is this file's.
+    return sameFile(this.#fd, target) ? bytes.readUInt32BE(0) : null;
+  }
+}
+
+/** The value SQLite leaves after one more committed write transaction. */
+export function nextChangeCounter(counter: number): number {
+  return (counter + 1) >>> 0;
+}
+
+function findDescriptor(target: BigIntStats): number | null {
+  let names: string[];
+  try {
+    names = readdirSync(FD_DIR);
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    if (Number.isInteger(fd) && sameFile(fd, target)) return fd;
+  }
+  return null;
+}
+
+function sameFile(fd: number, target: BigIntStats): boolean {
+  try {
+    const stats = fstatSync(fd, { bigint: true });
+    return stats.isFile() && stats.ino === target.ino && stats.dev === target.dev;
+  } catch {
+    return false;
+  }
+}
+
+function statQuietly(path: string): BigIntStats | null {
+  try {
+    return statSync(path, { bigint: true });
+  } catch {
+    return null;
+  }
+}
