@@ -59,8 +59,6 @@ export interface CommitGuards {
   runBody(request: CommitRequest, db: DatabaseSync): unknown;
   /** Called inside the transaction before anything is written, with the file's change counter (or null). */
   beforeBody(head: HeadRow, request: CommitRequest, changeCounter: number | null): void;
-  /** Called after the body, before the journal append; throws to refuse the write. */
-  afterBody(request: CommitRequest, changeset: Uint8Array): void;
   /** Called after COMMIT. */
   afterCommit(head: HeadRow): void;
 }
@@ -131,7 +129,6 @@ export class JournalWriter {
         this.#commitTransaction();
         return null;
       }
-      guards.afterBody(request, changeset);
       appended = this.#append(head, request, changeset, admission);
       this.#heads.updatePosition(appended.head);
       crashpoint('after-head-update');

@@ -60,10 +60,6 @@ export class WriteGuards implements CommitGuards {
     this.#checkForeignWrites(head);
   }
 
-  afterBody(): void {
-    // The capture guard already verified the body when its run ended.
-  }
-
   afterCommit(head: HeadRow): void {
     // This connection's own commits do not change its data_version: the value read before the body stands.
     if (this.#seen !== null) this.#seen = { dataVersion: this.#seen.dataVersion, seq: head.seq, epoch: head.epoch };
