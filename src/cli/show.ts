@@ -1,6 +1,7 @@
 /** `changetrail show <db> <seq>`: one entry's row-level changes, with column names. */
 import type { DatabaseSync } from 'node:sqlite';
 import { changesetToRows, decodeChangeset, type ChangesetSchema } from '../changeset/index.js';
+import { findTable, readSchema } from '../apply/schema.js';
 import { ChangetrailError } from '../errors.js';
 import { openTrail } from '../write/trail.js';
 import { entryLine, formatEntry, parse, parseSeq, requireJournal, toJson, type Command } from './io.js';
@@ -40,8 +41,9 @@ export const show: Command = async (args, io) => {
  */
 function renderSchema(db: DatabaseSync, changeset: Uint8Array): ChangesetSchema {
   const schema: ChangesetSchema = {};
+  const current = readSchema(db);
   for (const { table, columnCount } of tablesOf(changeset)) {
-    const columns = db.prepare('SELECT name FROM pragma_table_xinfo(?) WHERE hidden = 0 ORDER BY cid').all(table).map((r) => String(r.name));
+    const columns = findTable(current, table)?.columns ?? [];
     schema[table] = { columns: columns.length >= columnCount ? columns.slice(0, columnCount) : Array.from({ length: columnCount }, (_, i) => `c${i}`) };
   }
   return schema;

@@ -12,6 +12,7 @@
 import { closeSync, constants, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
+import { readSchemaVersion } from '../apply/schema.js';
 import { summarizeChangeset } from '../changeset/index.js';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
@@ -121,10 +122,10 @@ export class JournalWriter {
       head.changeCounter = counter === null ? null : nextChangeCounter(counter);
       this.#fence(head, admission);
       this.#reconcile(head);
-      const schemaVersion = request.kind === 'schema' ? this.#schemaVersion() : null;
+      const schemaVersion = request.kind === 'schema' ? readSchemaVersion(this.#db) : null;
       const changeset = this.#capture(request, guards);
       crashpoint('after-changeset');
-      const schemaChanged = schemaVersion !== null && this.#schemaVersion() !== schemaVersion;
+      const schemaChanged = schemaVersion !== null && readSchemaVersion(this.#db) !== schemaVersion;
       if (changeset.byteLength === 0 && !schemaChanged && request.kind !== 'resync') {
         this.#commitTransaction();
         return null;
@@ -244,10 +245,6 @@ export class JournalWriter {
       if (request.kind === 'schema' && sqliteErrcode(error) === 0) return new Uint8Array(0);
       throw error;
     }
-  }
-
-  #schemaVersion(): number {
-    return Number(this.#db.prepare('PRAGMA schema_version').get()?.schema_version);
   }
 
   #setForeignKeys(on: boolean): boolean {

@@ -44,6 +44,8 @@ export const CREATE_HEAD_TABLE = `CREATE TABLE ${HEAD_TABLE} (
   change_counter INTEGER
 )`;
 
+const SELECT_HEAD = `SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder, change_counter FROM ${HEAD_TABLE} WHERE id = 1`;
+
 export function headTableExists(db: DatabaseSync): boolean {
   return db.prepare(`SELECT 1 AS found FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(HEAD_TABLE) !== undefined;
 }
@@ -62,7 +64,7 @@ export class HeadStore {
   readonly #updateEpoch: StatementSync;
 
   constructor(db: DatabaseSync) {
-    this.#select = db.prepare(`SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder, change_counter FROM ${HEAD_TABLE} WHERE id = 1`);
+    this.#select = db.prepare(SELECT_HEAD);
     this.#updatePosition = db.prepare(`UPDATE ${HEAD_TABLE} SET seq = ?, hash = ?, segment = ?, tail_offset = ?, segment_size = ?, change_counter = ? WHERE id = 1`);
     this.#updateEpoch = db.prepare(`UPDATE ${HEAD_TABLE} SET epoch = ?, holder = ?, change_counter = ? WHERE id = 1`);
   }
@@ -82,7 +84,7 @@ export class HeadStore {
 
 /** Reads the head row with a one-off statement (for connections that do not write). */
 export function readHead(db: DatabaseSync): HeadRow {
-  return parseHeadRow(db.prepare(`SELECT format, journal_id, seq, hash, segment, tail_offset, segment_size, epoch, holder, change_counter FROM ${HEAD_TABLE} WHERE id = 1`).get());
+  return parseHeadRow(db.prepare(SELECT_HEAD).get());
 }
 
 function parseHeadRow(row: Record<string, SQLOutputValue> | undefined): HeadRow {
