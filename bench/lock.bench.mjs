@@ -102,7 +102,7 @@ async function worker(mode, dir) {
 }
 
 async function lockStep(dir) {
-  const { AdmissionLock } = await import('../dist/write/lock.js');
+  const { AdmissionLock } = await import('../dist/admission/lock.js');
   let counter = 0;
   return async (now) => {
     const lock = await AdmissionLock.acquire({ journalDir: dir, timeoutMs: 60_000 });

@@ -9,5 +9,5 @@ export { openTrail, Trail } from './write/trail.js';
 export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus, VerifyReport } from './write/trail.js';
 export type { Entry, EntryWithChangeset } from './write/entry-view.js';
 export type { EntryKind, JsonValue, TableCounts } from './journal/entry.js';
-export { inspectLock, breakStaleLock } from './write/lock.js';
-export type { LockInspection } from './write/lock.js';
+export { inspectLock, breakStaleLock } from './admission/lock.js';
+export type { LockInspection } from './admission/lock.js';

@@ -1,6 +1,6 @@
 /** `changetrail unlock <db>`: breaks the admission lock only when it is provably stale. */
 import { resolve } from 'node:path';
-import { breakStaleLock } from '../write/lock.js';
+import { breakStaleLock } from '../admission/lock.js';
 import { parse, requireJournal, toJson, type Command } from './io.js';
 
 export const unlock: Command = async (args, io) => {

@@ -8,6 +8,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ChangetrailError } from '../errors.js';
 
+/** The errno code of a Node fs error, if any. */
+export function errnoOf(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
 /** Wraps a Node fs error as IO_ERROR with the operation and path, keeping the cause. */
 export function ioError(operation: string, path: string, cause: unknown): ChangetrailError<'IO_ERROR'> {
   const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
@@ -46,6 +51,16 @@ export function readAt(fd: number, length: number, position: number): Uint8Array
     filled += n;
   }
   return filled === length ? buffer : buffer.subarray(0, filled);
+}
+
+/** fsyncs a file by path (a file this process wrote and closed, never the database: §2.4 above). */
+export function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function fsyncDirectory(dir: string): void {

@@ -9,12 +9,12 @@
  * copy of SQLite, whose lock bookkeeping survives the second connection's close (howtocorrupt §2.3).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
-import { fsyncDirectory, io, listDirectory, writeFileDurably } from '../journal/files.js';
+import { fsyncDirectory, fsyncFile, io, listDirectory, writeFileDurably } from '../journal/files.js';
 import { GENESIS_FILE, HEAD_FILE, MANIFEST_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
 import { listSegments, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
 import { chainRootHash, encodeManifest } from '../journal/manifest.js';
@@ -103,7 +103,7 @@ export function snapshotDatabase(databasePath: string, dir: string, name: string
   }
   withoutChangetrailTables(temp);
   io('snapshot', target, () => {
-    syncFile(temp);
+    fsyncFile(temp);
     renameSync(temp, target);
   });
   fsyncDirectory(dir);
@@ -123,13 +123,3 @@ function withoutChangetrailTables(path: string): void {
     copy.close();
   }
 }
-
-function syncFile(path: string): void {
-  const fd = openSync(path, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-

@@ -19,19 +19,13 @@ import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } 
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
 import { snapshotDatabase, startJournal } from './genesis.js';
 import { headTableExists, readHead, type HeadRow } from './head-row.js';
-import { AdmissionLock, checkFilesystem, inspectLock, type LockInspection } from './lock.js';
+import { checkFilesystem, inspectLock, type AdmissionLock, type LockInspection } from '../admission/lock.js';
+import { Tenure } from '../admission/tenure.js';
 import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type WriteOptions } from './options.js';
 import { wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
 
 export type { OpenTrailOptions, WriteOptions, EntriesOptions };
-
-/**
- * How long a process may keep the admission lock for consecutive writes while others wait. Handing over
- * after every write costs a 0.3-1 ms handoff per ~1.5 ms write; 25 ms amortises it over ~15 writes while
- * a waiter behind three others waits about 75 ms.
- */
-const FAIR_SHARE_MS = 25;
 
 /** Default busy timeout: how long SQLite waits for readers (and foreign writers) before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -112,16 +106,12 @@ export class Trail {
   readonly #db: DatabaseSync;
   readonly #options: OpenTrailOptions;
   readonly #defaultActor: string | null;
-  #tenureStartMs = 0;
   readonly #changeCounter: ChangeCounterReader;
   #identity!: JournalIdentity;
   #writer!: JournalWriter;
   #guards!: WriteGuards;
-  #lock: AdmissionLock | null = null;
+  readonly #tenure: Tenure;
   #admission: Admission | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
-  #pending = 0;
-  #releaseTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
 
   private constructor(db: DatabaseSync, path: string, journalDir: string, options: OpenTrailOptions) {
@@ -131,12 +121,13 @@ export class Trail {
     this.#options = options;
     this.#defaultActor = options.actor ?? defaultActor();
     this.#changeCounter = new ChangeCounterReader(path, options.journalMode === 'wal' ? 'wal' : 'delete');
+    this.#tenure = new Tenure(journalDir, options.lock ?? {});
   }
 
   /** @internal Use `openTrail`. */
   static async create(db: DatabaseSync, path: string, journalDir: string, options: OpenTrailOptions): Promise<Trail> {
     const trail = new Trail(db, path, journalDir, options);
-    if (!headTableExists(db)) await trail.#enqueue(() => trail.#start());
+    if (!headTableExists(db)) await trail.#tenure.enqueue(() => trail.#start());
     else trail.#attach();
     return trail;
   }
@@ -303,15 +294,13 @@ export class Trail {
     return {
       database: this.path, journalDir: this.journalDir, journalId: head.journalId, journalMode: mode === 'wal' ? 'wal' : 'delete',
       headSeq: head.seq, headHash: toHex(head.hash), epoch: head.epoch, holder: head.holder,
-      segments: listSegments(this.journalDir).length, lock: await inspectLock(this.journalDir, this.#lockOptions()),
+      segments: listSegments(this.journalDir).length, lock: await inspectLock(this.journalDir, this.#tenure.lockOptions()),
     };
   }
 
   /** Waits for queued writes, releases the admission lock and closes the database. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#queue.then(async () => {
-      this.#clearReleaseTimer();
-      await this.#releaseLock();
+    this.#closing ??= this.#tenure.close(() => {
       this.#writer?.close();
       this.#guards?.uninstall();
       this.#db.close();
@@ -345,7 +334,7 @@ export class Trail {
   }
 
   async #start(): Promise<void> {
-    const lock = await this.#acquireLock();
+    const lock = await this.#tenure.acquire();
     this.#guards = new WriteGuards(this.#db, this.path);
     this.#guards.internal(() => this.#startInTransaction(lock));
   }
@@ -378,7 +367,7 @@ export class Trail {
   }
 
   #admitted(request: CommitRequest): Promise<Entry | null> {
-    return this.#enqueue(async () => {
+    return this.#tenure.enqueue(async () => {
       const admission = await this.#admit();
       return this.#guards.internal(() => this.#writer.commit(request, admission, this.#guards as CommitGuards));
     }).catch((error: unknown) => {
@@ -389,67 +378,14 @@ export class Trail {
 
   /** Holds the admission lock (acquiring it if needed); the epoch is bumped by the next transaction. */
   async #admit(): Promise<Admission> {
-    if (this.#lock !== null && this.#admission !== null && this.#lock.isValid()) return this.#admission;
-    if (this.#lock !== null) await this.#releaseLock();
-    const lock = await this.#acquireLock();
-    this.#admission = { ownerId: lock.ownerId, epoch: null };
+    const { lock, fresh } = await this.#tenure.hold(this.#admission !== null);
+    if (fresh || this.#admission === null) this.#admission = { ownerId: lock.ownerId, epoch: null };
     return this.#admission;
-  }
-
-  async #acquireLock(): Promise<AdmissionLock> {
-    this.#lock = await AdmissionLock.acquire({ journalDir: this.journalDir, ...this.#lockOptions() });
-    this.#tenureStartMs = performance.now();
-    return this.#lock;
-  }
-
-  #lockOptions(): { staleMs?: number; heartbeatMs?: number; timeoutMs?: number } {
-    const { staleMs, heartbeatMs, timeoutMs } = this.#options.lock ?? {};
-    return { ...(staleMs === undefined ? {} : { staleMs }), ...(heartbeatMs === undefined ? {} : { heartbeatMs }), ...(timeoutMs === undefined ? {} : { timeoutMs }) };
   }
 
   #dropAdmission(): void {
     this.#admission = null;
-    void this.#releaseLock();
-  }
-
-  async #releaseLock(): Promise<void> {
-    const lock = this.#lock;
-    this.#lock = null;
-    this.#admission = null;
-    if (lock !== null) await lock.release().catch(() => undefined);
-  }
-
-  /** Serialises this trail's writes without blocking the event loop; releases the lock when idle. */
-  #enqueue<T>(task: () => Promise<T>): Promise<T> {
-    this.#pending += 1;
-    this.#clearReleaseTimer();
-    const run = this.#queue.then(task);
-    this.#queue = run.then(() => this.#settled(), () => this.#settled());
-    return run;
-  }
-
-  #settled(): void {
-    this.#pending -= 1;
-    if (this.#pending > 0 || this.#lock === null) return;
-    // Other processes are queued: once this tenure has had its fair share, hand the lock over, so a process
-    // writing in a tight loop cannot starve them (its next write queues behind them, FIFO by ticket).
-    // Within the share, consecutive writes keep the lock: a handoff costs 0.3-1 ms, a write about 1.5 ms.
-    const fairShareMs = this.#options.lock?.fairShareMs ?? FAIR_SHARE_MS;
-    if (this.#lock.hasWaiters() && performance.now() - this.#tenureStartMs >= fairShareMs) {
-      this.#queue = this.#queue.then(() => this.#releaseLock());
-      return;
-    }
-    const idleMs = this.#options.lock?.idleReleaseMs ?? 0;
-    this.#releaseTimer = setTimeout(() => {
-      this.#releaseTimer = null;
-      if (this.#pending === 0) this.#queue = this.#queue.then(() => this.#releaseLock());
-    }, idleMs);
-    this.#releaseTimer.unref();
-  }
-
-  #clearReleaseTimer(): void {
-    if (this.#releaseTimer !== null) clearTimeout(this.#releaseTimer);
-    this.#releaseTimer = null;
+    this.#tenure.drop();
   }
 
   #checkOpen(operation: string): void {

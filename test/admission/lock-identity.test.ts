@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/errors.js';
-import { AdmissionLock } from '../../src/write/lock.js';
-import { proveProcessDead, readProcessStartTime, readSelfIdentity } from '../../src/write/process-identity.js';
+import { AdmissionLock } from '../../src/admission/lock.js';
+import { proveProcessDead, readProcessStartTime, readSelfIdentity } from '../../src/admission/process-identity.js';
 import { craftLock, craftOwner, deadPid, tempJournalDir } from './lock-harness.js';
 
 const SHORT = { staleMs: 300, heartbeatMs: 100 } as const;

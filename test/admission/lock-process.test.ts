@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { inspectLock } from '../../src/write/lock.js';
+import { inspectLock } from '../../src/admission/lock.js';
 import { LockWorker, STRESS, TEST_LOCK, tempJournalDir, waitFor } from './lock-harness.js';
 
 const workers: LockWorker[] = [];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/errors.js';
-import { AdmissionLock, breakStaleLock, inspectLock } from '../../src/write/lock.js';
+import { AdmissionLock, breakStaleLock, inspectLock } from '../../src/admission/lock.js';
 import { craftLock, craftOwner, deadPid, tempJournalDir } from './lock-harness.js';
 
 const SHORT = { staleMs: 300, heartbeatMs: 100 } as const;

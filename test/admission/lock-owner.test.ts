@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/errors.js';
-import { AdmissionLock, breakStaleLock } from '../../src/write/lock.js';
-import { formatLockOwner, parseLockOwner, parseLockTicket, OWNER_BYTES_MAX, type LockOwner } from '../../src/write/lock-owner.js';
+import { AdmissionLock, breakStaleLock } from '../../src/admission/lock.js';
+import { formatLockOwner, parseLockOwner, parseLockTicket, OWNER_BYTES_MAX, type LockOwner } from '../../src/admission/lock-owner.js';
 import { craftLock, craftOwner, tempJournalDir } from './lock-harness.js';
 
 /** Crafted locks use a short stale time so "old" is reached quickly; heartbeat must be ≤ stale / 3. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { onTestFinished } from 'vitest';
-import { readSelfIdentity } from '../../src/write/process-identity.js';
+import { readSelfIdentity } from '../../src/admission/process-identity.js';
 
 export const WORKER = new URL('./fixtures/lock-worker.mjs', import.meta.url).pathname;
 export const STRESS = new URL('./fixtures/lock-stress.mjs', import.meta.url).pathname;

@@ -13,7 +13,7 @@ import { closeSync, fstatSync, lstatSync, openSync, readSync, renameSync, rmSync
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { assert } from '../assert.js';
-import { ioError } from '../journal/files.js';
+import { errnoOf, ioError } from '../journal/files.js';
 import { OWNER_BYTES_MAX } from './lock-owner.js';
 
 /** The lock directory. */
@@ -75,10 +75,7 @@ export function randomHex(byteCount: number): string {
  */
 const readBuffer = Buffer.allocUnsafe(OWNER_BYTES_MAX + 1);
 
-/** The errno code of a Node fs error, if any. */
-export function errnoOf(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
+export { errnoOf };
 
 /** `lstat` with BigInt times, or null when the path does not exist. */
 export function lstatOrNull(path: string): BigIntStats | null {

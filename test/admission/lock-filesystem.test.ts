@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/errors.js';
-import { checkFilesystem, UNSAFE_FILESYSTEM_TYPES } from '../../src/write/lock.js';
+import { checkFilesystem, UNSAFE_FILESYSTEM_TYPES } from '../../src/admission/lock.js';
 
 function refusal(type: number | bigint, path = '/srv/data'): unknown {
   try {

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { inspectLock } from '../../src/write/lock.js';
+import { inspectLock } from '../../src/admission/lock.js';
 import { LockWorker, TEST_LOCK, tempJournalDir, waitFor, waitUntilParked } from './lock-harness.js';
 
 const workers: LockWorker[] = [];

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/errors.js';
-import { AdmissionLock, inspectLock, type LockClock } from '../../src/write/lock.js';
-import { readSelfIdentity } from '../../src/write/process-identity.js';
+import { AdmissionLock, inspectLock, type LockClock } from '../../src/admission/lock.js';
+import { readSelfIdentity } from '../../src/admission/process-identity.js';
 import { craftLock, craftOwner, tempJournalDir } from './lock-harness.js';
 
 const SHORT = { staleMs: 300, heartbeatMs: 100 } as const;
