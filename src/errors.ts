@@ -88,6 +88,13 @@ export interface ErrorDetails {
   SQLITE_ERROR: { operation: string; errcode?: number };
   /** Command-line arguments are wrong. */
   CLI_USAGE: { command: string; hint: string };
+  /** A saved position names an entry the journal does not hold with that hash (another history, or a rewritten journal). */
+  POSITION_MISMATCH: { seq: number; expectedHash: string; foundHash: string };
+  /**
+   * Replaying journal content was refused by the replay guard: a statement would reach outside the target
+   * (ATTACH, load_extension, a write outside `main`, a connection-changing PRAGMA) or exceed a work bound.
+   */
+  REPLAY_REFUSED: { action: string; reason: string; seq?: number };
 }
 
 /** The closed set of error codes. */
@@ -108,6 +115,7 @@ const CODES = new Set<string>([
   'JOURNAL_BEHIND_DATABASE', 'DATABASE_BEHIND_JOURNAL', 'JOURNAL_MISMATCH', 'UNDO_UNSUPPORTED', 'ENTRY_NOT_FOUND', 'LOCK_TIMEOUT',
   'LOCK_COMPROMISED', 'LOCK_NOT_STALE', 'UNSAFE_FILESYSTEM', 'SCHEMA_CHANGE_IN_WRITE', 'TABLE_NOT_CAPTURABLE',
   'NULL_PRIMARY_KEY', 'STATEMENT_NOT_ALLOWED', 'FOREIGN_WRITE_DETECTED', 'IO_ERROR', 'SQLITE_ERROR', 'CLI_USAGE',
+  'POSITION_MISMATCH', 'REPLAY_REFUSED',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

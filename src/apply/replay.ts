@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { bytesEqual } from '../journal/bytes.js';
 import { GENESIS_FILE } from '../journal/format.js';
-import { readJournalEntries, type CommittedHead, type JournalIdentity } from '../journal/journal-reader.js';
+import type { Journal } from '../journal/journal.js';
 import { applyEntryExactly } from './apply-entry.js';
 import { digestSnapshotFile } from './snapshot-digest.js';
 
@@ -20,14 +20,18 @@ export function verifySnapshot(dir: string, file: string, sha256: Uint8Array, si
   }
 }
 
-/** Builds `target` (a new file) as the state at `committed.seq`. Returns the number of entries applied. */
-export function replayJournal(dir: string, identity: JournalIdentity, committed: CommittedHead, target: string): number {
+/**
+ * Builds `target` (a new file) as the state at `journal.head`, every entry read anchored to that head.
+ * Returns the number of entries applied.
+ */
+export function replayJournal(journal: Journal, target: string): number {
+  const { dir, identity } = journal;
   verifySnapshot(dir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
   copyFileSync(join(dir, GENESIS_FILE), target);
   let db = new DatabaseSync(target);
   let applied = 0;
   try {
-    for (const entry of readJournalEntries(dir, { identity, committed })) {
+    for (const entry of journal.entries()) {
       if (entry.kind === 'resync') {
         const snapshot = entry.snapshot!;
         verifySnapshot(dir, snapshot.file, snapshot.sha256, snapshot.size);

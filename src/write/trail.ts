@@ -9,7 +9,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
 import { io } from '../journal/files.js';
-import { listSegments, readJournalEntries, readManifest, type JournalEntry, type JournalIdentity } from '../journal/journal-reader.js';
+import { listSegments, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
+import { openJournal, type Journal, type JournalEntry } from '../journal/journal.js';
+import { positionOf, type Position } from '../journal/position.js';
 import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
 import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
@@ -33,6 +35,8 @@ const BUSY_TIMEOUT_MS = 5_000;
 export interface VerifyReport {
   headSeq: number;
   headHash: string;
+  /** The committed head as a {@link Position} (same seq and hash as `headSeq`/`headHash`). */
+  head: Position;
   /** Entries read and verified. */
   entries: number;
   /** Whether the database was also compared with a replay of the journal. */
@@ -46,6 +50,8 @@ export interface TrailStatus {
   journalMode: 'delete' | 'wal';
   headSeq: number;
   headHash: string;
+  /** The committed head as a {@link Position} (same seq and hash as `headSeq`/`headHash`). */
+  head: Position;
   epoch: number;
   holder: string | null;
   segments: number;
@@ -194,11 +200,16 @@ export class Trail {
 
   /** Entry `seq` as committed (read under the caller's transaction). */
   #committedEntry(seq: number): JournalEntry {
-    const head = readHead(this.#db);
-    for (const entry of readJournalEntries(this.journalDir, { identity: this.#identity, committed: { seq: head.seq, hash: head.hash }, from: seq, to: seq })) {
-      return entry;
+    const journal = this.#openJournal(readHead(this.#db));
+    if (seq > journal.head.seq) {
+      throw new ChangetrailError('ENTRY_NOT_FOUND', `undo: entry ${seq} does not exist (the journal holds 1..${journal.head.seq})`, { seq, headSeq: journal.head.seq });
     }
-    throw new ChangetrailError('ENTRY_NOT_FOUND', `undo: entry ${seq} does not exist (the journal holds 1..${head.seq})`, { seq, headSeq: head.seq });
+    return journal.entry(seq);
+  }
+
+  /** The journal anchored to a head row read under the caller's transaction. */
+  #openJournal(head: HeadRow): Journal {
+    return openJournal(this.journalDir, positionOf(head.journalId, head.seq, head.hash));
   }
 
   /**
@@ -230,11 +241,8 @@ export class Trail {
   async *entries(options?: EntriesOptions): AsyncGenerator<EntryWithChangeset> {
     this.#checkOpen('entries');
     const parsed = parseOptions(entriesOptionsSchema, options, 'entries');
-    const head = readHead(this.#db);
-    const committed = { seq: head.seq, hash: head.hash };
-    for (const entry of readJournalEntries(this.journalDir, { identity: this.#identity, committed, ...parsed })) {
-      yield toEntryWithChangeset(entry, entry.hash);
-    }
+    const journal = this.#openJournal(readHead(this.#db));
+    for (const entry of journal.entries(parsed)) yield toEntryWithChangeset(entry, entry.hash);
   }
 
   /**
@@ -252,22 +260,23 @@ export class Trail {
     const { head, digests } = this.#guards.runRead(this.#db, () => ({
       head: readHead(this.#db), digests: options.replay ? digestTables(this.#db) : null,
     }));
-    const committed = { seq: head.seq, hash: head.hash };
+    const journal = this.#openJournal(head);
     verifySnapshot(this.journalDir, GENESIS_FILE, this.#identity.manifest.genesisSha256, this.#identity.manifest.genesisSize);
     let entries = 0;
-    for (const entry of readJournalEntries(this.journalDir, { identity: this.#identity, committed })) {
+    for (const entry of journal.entries()) {
       if (entry.snapshot !== undefined) verifySnapshot(this.journalDir, entry.snapshot.file, entry.snapshot.sha256, entry.snapshot.size);
       entries += 1;
     }
-    if (digests !== null) this.#compareReplay(committed, digests);
-    return { headSeq: head.seq, headHash: toHex(head.hash), entries, replayed: digests !== null };
+    if (digests !== null) this.#compareReplay(journal, digests);
+    return { headSeq: head.seq, headHash: toHex(head.hash), head: journal.head, entries, replayed: digests !== null };
   }
 
-  #compareReplay(committed: { seq: number; hash: Uint8Array }, digests: Map<string, string>): void {
+  #compareReplay(journal: Journal, digests: Map<string, string>): void {
+    const committed = journal.head;
     const dir = mkdtempSync(join(tmpdir(), 'changetrail-verify-'));
     try {
       const target = join(dir, 'replay.db');
-      replayJournal(this.journalDir, this.#identity, committed, target);
+      replayJournal(journal, target);
       const replica = new DatabaseSync(target, { readOnly: true });
       let replayed: Map<string, string>;
       try {
@@ -293,7 +302,7 @@ export class Trail {
     const mode = String(this.#db.prepare('PRAGMA journal_mode').get()?.journal_mode);
     return {
       database: this.path, journalDir: this.journalDir, journalId: head.journalId, journalMode: mode === 'wal' ? 'wal' : 'delete',
-      headSeq: head.seq, headHash: toHex(head.hash), epoch: head.epoch, holder: head.holder,
+      headSeq: head.seq, headHash: toHex(head.hash), head: positionOf(head.journalId, head.seq, head.hash), epoch: head.epoch, holder: head.holder,
       segments: listSegments(this.journalDir).length, lock: await inspectLock(this.journalDir, this.#tenure.lockOptions()),
     };
   }

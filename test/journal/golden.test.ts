@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sha256, toHex } from '../../src/journal/bytes.js';
 import { decodeHead } from '../../src/journal/head.js';
-import { readJournalEntries, readManifest } from '../../src/journal/journal-reader.js';
+import { readManifest } from '../../src/journal/journal-reader.js';
+import { openJournal } from '../../src/journal/journal.js';
+import { positionOf } from '../../src/journal/position.js';
 import { GOLDEN_DIR, buildGoldenJournal } from './golden.js';
 
 const dir = fileURLToPath(GOLDEN_DIR);
@@ -33,7 +35,7 @@ describe('golden journal vector (journal/vectors/basic)', () => {
     expect(toHex(identity.manifest.journalId)).toBe(expected.manifest.journalId);
     const head = decodeHead(new Uint8Array(readFileSync(join(dir, 'head'))), 'head');
     expect({ journalId: toHex(head.journalId), seq: head.seq, hash: toHex(head.hash) }).toEqual(expected.head);
-    const entries = [...readJournalEntries(dir, { identity, committed: { seq: head.seq, hash: head.hash } })];
+    const entries = [...openJournal(dir, positionOf(head.journalId, head.seq, head.hash)).entries()];
     expect(entries.map((e) => ({
       seq: e.seq, kind: e.kind, time: e.time, epoch: e.epoch, actor: e.actor, message: e.message, meta: e.meta,
       prevHash: toHex(e.prevHash), tables: e.tables, changeset: toHex(e.changeset), hash: toHex(e.hash),

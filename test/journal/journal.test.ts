@@ -1,0 +1,177 @@
+/**
+ * The head-anchored reader over real journals written by real trails: ranged reads are proven against the
+ * committed head, the tail cursor resumes from a byte location and follows the head across segment
+ * rotation, and readCommittedHead reads without changing the database.
+ */
+import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { ChangetrailError, openTrail } from '../../src/index.js';
+import { openJournal, readCommittedHead, readHeadMarkerPosition } from '../../src/journal/journal.js';
+import { formatPosition, parsePosition, positionOf, positionsEqual } from '../../src/journal/position.js';
+import { forgeEntry } from '../helpers/forge.js';
+import { tempDir, tempTrail } from '../helpers/db.js';
+
+async function trailWith(count: number, options = {}) {
+  const made = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)', options);
+  for (let i = 1; i <= count; i++) await made.trail.write((db) => db.exec(`INSERT INTO t VALUES (${i}, 'v${i}')`), { message: `m${i}` });
+  return made;
+}
+
+function codeOf(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error instanceof ChangetrailError ? { code: error.code, details: error.details } : error;
+  }
+  return null;
+}
+
+async function codeOfAsync(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(() => null, (error: unknown) => (error instanceof ChangetrailError ? { code: error.code, details: error.details } : error));
+}
+
+describe('Position', () => {
+  it('ok: formats, parses and compares one way', () => {
+    const p = positionOf('00112233445566778899aabbccddeeff', 7, 'ab'.repeat(32));
+    expect(formatPosition(p)).toBe(`00112233445566778899aabbccddeeff/7/${'ab'.repeat(32)}`);
+    expect(positionsEqual(parsePosition(formatPosition(p)), p)).toBe(true);
+    expect(Object.isFrozen(p)).toBe(true);
+  });
+
+  it('err: malformed parts are TypeError', () => {
+    expect(() => positionOf('xyz', 1, 'ab'.repeat(32))).toThrow(TypeError);
+    expect(() => parsePosition('1/2')).toThrow(TypeError);
+    expect(() => positionOf('00'.repeat(16), -1, 'ab'.repeat(32))).toThrow(TypeError);
+  });
+});
+
+describe('openJournal', () => {
+  it('ok: entries, entry and positionAt agree with status and the chain', async () => {
+    const { trail, path } = await trailWith(4);
+    const status = await trail.status();
+    await trail.close();
+    const head = readCommittedHead(path);
+    expect(positionsEqual(head, status.head)).toBe(true);
+    expect(status.head).toMatchObject({ seq: status.headSeq, hash: status.headHash, journalId: status.journalId });
+    const journal = openJournal(`${path}.changes`, head);
+    const all = [...journal.entries()];
+    expect(all.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect([...journal.entries({ from: 2, to: 3 })].map((e) => e.message)).toEqual(['m2', 'm3']);
+    expect(journal.entry(3).message).toBe('m3');
+    expect(journal.positionAt(2).hash).toBe(Buffer.from(all[1]!.hash).toString('hex'));
+    expect(journal.positionAt(0)).toEqual(journal.root);
+    expect(codeOf(() => journal.entry(5))).toMatchObject({ code: 'ENTRY_NOT_FOUND', details: { seq: 5, headSeq: 4 } });
+  });
+
+  it('err: a ranged read of an entry whose CRC was recomputed is JOURNAL_CHAIN_BROKEN (issue 8 item 6)', async () => {
+    const { trail, path } = await trailWith(3);
+    await trail.close();
+    forgeEntry(path, 2, (raw) => { raw.message = 'X2'; }, { rechain: false }); // same size: offsets stay
+    const reopened = await openTrail(path);
+    try {
+      const read = async () => { for await (const _ of reopened.entries({ from: 2, to: 2 })) { /* read */ } };
+      expect(await codeOfAsync(read())).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN', details: { seq: 3 } });
+      expect(await codeOfAsync(reopened.undo(2))).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN' });
+      expect((await reopened.status()).headSeq).toBe(3);
+    } finally {
+      await reopened.close();
+    }
+    const db = new DatabaseSync(path, { readOnly: true });
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 3 });
+    db.close();
+  });
+
+  it('err: a re-chained forgery is refused at the committed head', async () => {
+    const { trail, path } = await trailWith(3);
+    const status = await trail.status();
+    await trail.close();
+    const saved = readFileSync(path);
+    forgeEntry(path, 1, (raw) => { raw.message = 'forged'; });
+    writeFileSync(path, saved); // the database still commits the original chain
+    const journal = openJournal(`${path}.changes`, status.head);
+    expect(codeOf(() => journal.entry(1))).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN', details: { seq: 3 } });
+    expect(codeOf(() => [...journal.entries({ from: 3 })])).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN', details: { seq: 3 } });
+  });
+
+  it('err: another journal\'s head is JOURNAL_MISMATCH', async () => {
+    const { trail, path } = await trailWith(1);
+    await trail.close();
+    const other = positionOf('ff'.repeat(16), 1, '00'.repeat(32));
+    expect(codeOf(() => openJournal(`${path}.changes`, other))).toMatchObject({ code: 'JOURNAL_MISMATCH' });
+    expect(codeOf(() => openJournal(tempDir(), other))).toMatchObject({ code: 'JOURNAL_MISMATCH', details: { reason: 'journal directory missing' } });
+  });
+});
+
+describe('readCommittedHead', () => {
+  it('ok: reads a WAL database without changing its journal mode or its bytes', async () => {
+    const { trail, path } = await trailWith(2, { journalMode: 'wal' });
+    await trail.close();
+    const before = readFileSync(path);
+    const head = readCommittedHead(path);
+    expect(head.seq).toBe(2);
+    expect(readFileSync(path).equals(before)).toBe(true);
+    const db = new DatabaseSync(path, { readOnly: true });
+    expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    db.close();
+  });
+
+  it('err: a database without a head row is JOURNAL_MISMATCH', () => {
+    const path = join(tempDir(), 'plain.db');
+    new DatabaseSync(path).close();
+    expect(codeOf(() => readCommittedHead(path))).toMatchObject({ code: 'JOURNAL_MISMATCH' });
+  });
+});
+
+describe('JournalCursor', () => {
+  it('ok: resumes from a byte location and follows the head across segment rotation', async () => {
+    const { trail, path } = await trailWith(3, { segmentBytesTarget: 512 });
+    const dir = `${path}.changes`;
+    const journal = openJournal(dir, readHeadMarkerPosition(dir)!);
+    const cursor = journal.cursorAfter(journal.root);
+    expect([...cursor.read()].map((e) => e.seq)).toEqual([1, 2, 3]);
+    const saved = { position: cursor.position, location: cursor.location };
+    for (let i = 4; i <= 12; i++) await trail.write((db) => db.exec(`INSERT INTO t VALUES (${i}, '${'x'.repeat(100)}')`));
+    await trail.close();
+    expect(readdirSync(dir).filter((f) => f.endsWith('.seg')).length).toBeGreaterThan(1);
+    const marker = readHeadMarkerPosition(dir)!;
+    cursor.advance(marker);
+    expect([...cursor.read()].map((e) => e.seq)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(positionsEqual(cursor.position, marker)).toBe(true);
+    const resumed = openJournal(dir, marker).cursorAfter(saved.position, saved.location!);
+    expect([...resumed.read()].map((e) => e.seq)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    cursor.advance(saved.position); // an older head is ignored
+    expect(cursor.head.seq).toBe(12);
+  });
+
+  it('err: a torn tail below the head is JOURNAL_TORN_TAIL (wait); a flipped byte is JOURNAL_CHECKSUM_MISMATCH (stop)', async () => {
+    const { trail, path } = await trailWith(3);
+    await trail.close();
+    const dir = `${path}.changes`;
+    const segment = join(dir, '00000000000000000001.seg');
+    const original = readFileSync(segment);
+    const marker = readHeadMarkerPosition(dir)!;
+    const cursor = openJournal(dir, marker).cursorAfter(openJournal(dir, marker).positionAt(1));
+    truncateSync(segment, statSync(segment).size - 5);
+    expect(codeOf(() => [...cursor.read()])).toMatchObject({ code: 'JOURNAL_TORN_TAIL', details: { seq: 3 } });
+    expect(cursor.position.seq).toBe(1);
+    const flipped = Buffer.from(original);
+    flipped[flipped.length - 3] = flipped[flipped.length - 3]! ^ 1;
+    writeFileSync(segment, flipped);
+    expect(codeOf(() => [...cursor.read()])).toMatchObject({ code: 'JOURNAL_CHECKSUM_MISMATCH', details: { seq: 3 } });
+    writeFileSync(segment, original);
+    expect([...cursor.read()].map((e) => e.seq)).toEqual([2, 3]);
+  });
+
+  it('err: resuming from a position of another history is POSITION_MISMATCH', async () => {
+    const { trail, path } = await trailWith(2);
+    await trail.close();
+    const dir = `${path}.changes`;
+    const marker = readHeadMarkerPosition(dir)!;
+    const wrong = positionOf(marker.journalId, 1, '00'.repeat(32));
+    const cursor = openJournal(dir, marker).cursorAfter(wrong);
+    expect(codeOf(() => [...cursor.read()])).toMatchObject({ code: 'POSITION_MISMATCH', details: { seq: 1 } });
+    expect(codeOf(() => openJournal(dir, marker).cursorAfter(positionOf(marker.journalId, 2, '00'.repeat(32))))).toMatchObject({ code: 'POSITION_MISMATCH' });
+  });
+});
