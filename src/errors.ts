@@ -95,6 +95,25 @@ export interface ErrorDetails {
    * (ATTACH, load_extension, a write outside `main`, a connection-changing PRAGMA) or exceed a work bound.
    */
   REPLAY_REFUSED: { action: string; reason: string; seq?: number };
+  /** The CLI runs on a Node without the node:sqlite features changetrail needs (printed before anything loads). */
+  NODE_UNSUPPORTED: { nodeVersion: string; required: string };
+  /**
+   * A journal file is not a regular file (a symlink, a directory, a device...). Journal files are opened
+   * without following symlinks, so a planted link cannot redirect writes to another file.
+   */
+  JOURNAL_FILE_UNEXPECTED: { path: string; found: 'symlink' | 'directory' | 'other' };
+  /**
+   * A reading command (opened read-only) found state that only a writer may repair: a hot rollback journal
+   * of a crashed writer. Nothing was changed; the next write (or any read-write open) repairs it.
+   */
+  RECOVERY_NEEDED: { path: string; reason: string };
+  /** The path given as a database is not one: a directory, a file that is not SQLite, a missing directory. */
+  NOT_A_DATABASE: { path: string; reason: 'directory' | 'not a SQLite database' | 'directory missing' };
+  /**
+   * `changesetToSql` cannot write a statement on one line: an identifier holds a control character
+   * (newline, ESC...), which SQL has no escape for.
+   */
+  SQL_IDENTIFIER_UNSUPPORTED: { identifier: string; table: string };
 }
 
 /** The closed set of error codes. */
@@ -116,6 +135,7 @@ const CODES = new Set<string>([
   'LOCK_COMPROMISED', 'LOCK_NOT_STALE', 'UNSAFE_FILESYSTEM', 'SCHEMA_CHANGE_IN_WRITE', 'TABLE_NOT_CAPTURABLE',
   'NULL_PRIMARY_KEY', 'STATEMENT_NOT_ALLOWED', 'FOREIGN_WRITE_DETECTED', 'IO_ERROR', 'SQLITE_ERROR', 'CLI_USAGE',
   'POSITION_MISMATCH', 'REPLAY_REFUSED',
+  'NODE_UNSUPPORTED', 'JOURNAL_FILE_UNEXPECTED', 'RECOVERY_NEEDED', 'NOT_A_DATABASE', 'SQL_IDENTIFIER_UNSUPPORTED',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

@@ -1,0 +1,30 @@
+/** `changetrail migrate <db> <file.sql>`: a schema migration, journaled as a schema entry. */
+import { openTrail } from '../../write/trail.js';
+import { defineCommand } from '../command.js';
+import { formatEntry } from '../format.js';
+import { AUDIT_OPTIONS, auditOptions, entryJson, readSqlInput, requireJournal } from '../helpers.js';
+
+
+export const migrate = defineCommand({
+  name: 'migrate',
+  summary: 'run a schema migration (file, or - for stdin), journaled as a schema entry',
+  args: ['db', 'file.sql'],
+  options: { ...AUDIT_OPTIONS },
+  description: 'Runs the file in one transaction with foreign keys off (so table rebuilds do not cascade);\nreplicas and replays run the same SQL at the same point in the history.',
+  examples: ['changetrail migrate app.db migrations/003-add-email.sql -m "add email"'],
+  async run({ args, options, out }) {
+    const [db, file] = args;
+    const sql = readSqlInput('migrate', file!);
+    requireJournal('migrate', db!);
+    const trail = await openTrail(db!);
+    try {
+      const entry = await trail.migrate(sql, auditOptions(options));
+      if (out.json) out.record(entry === null ? null : { ...entryJson(entry), sql: entry.sql });
+      else if (entry === null) out.line('no changes: nothing journaled');
+      else for (const line of formatEntry(entry, out)) out.line(line);
+      return 0;
+    } finally {
+      await trail.close();
+    }
+  },
+});

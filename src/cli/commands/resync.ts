@@ -1,0 +1,27 @@
+/** `changetrail resync <db>`: record the database as it is now, after changes made outside changetrail. */
+import { openTrail } from '../../write/trail.js';
+import { defineCommand } from '../command.js';
+import { formatEntry } from '../format.js';
+import { AUDIT_OPTIONS, auditOptions, entryJson, requireJournal } from '../helpers.js';
+
+
+export const resync = defineCommand({
+  name: 'resync',
+  summary: 'record the database as it is now (after changes made outside changetrail) with a fresh snapshot',
+  args: ['db'],
+  options: { ...AUDIT_OPTIONS },
+  description: 'Changes made outside changetrail cannot be journaled row by row after the fact: a resync entry\nrefers to a snapshot of the whole database, from which replicas restart. Earlier entries stay.',
+  examples: ['changetrail resync app.db -m "accept the manual fix of 2 May"'],
+  async run({ args, options, out }) {
+    requireJournal('resync', args[0]!);
+    const trail = await openTrail(args[0]!);
+    try {
+      const entry = (await trail.resync(auditOptions(options)))!;
+      if (out.json) out.record({ ...entryJson(entry), snapshot: entry.snapshot });
+      else for (const line of formatEntry(entry, out)) out.line(line);
+      return 0;
+    } finally {
+      await trail.close();
+    }
+  },
+});

@@ -1,0 +1,61 @@
+/** `changetrail show <db> <seq>`: one entry's row-level changes, with column names. */
+import type { DatabaseSync } from 'node:sqlite';
+import { changesetToRows, decodeChangeset, rowChangeToJson, type ChangesetSchema } from '../../changeset/index.js';
+import { findTable, readSchema } from '../../apply/schema.js';
+import { ChangetrailError } from '../../errors.js';
+import { openTrail } from '../../write/trail.js';
+import { defineCommand } from '../command.js';
+import { escapeBlock, formatEntry, formatRowChange } from '../format.js';
+import { entryJson, parseSeq, requireJournal } from '../helpers.js';
+
+export const show = defineCommand({
+  name: 'show',
+  summary: 'the row-level changes of one entry',
+  args: ['db', 'seq'],
+  options: {},
+  examples: ['changetrail show app.db 3', 'changetrail show app.db 3 --json'],
+  async run({ args, options, out }) {
+    const [db, text] = args;
+    const seq = parseSeq('show', text);
+    requireJournal('show', db!);
+    const trail = await openTrail(db!);
+    try {
+      const headSeq = (await trail.status()).headSeq;
+      if (seq < 1 || seq > headSeq) {
+        throw new ChangetrailError('ENTRY_NOT_FOUND', `show: entry ${seq} does not exist (${headSeq === 0 ? 'the journal holds no entries yet' : `the journal holds 1..${headSeq}`})`, { seq, headSeq });
+      }
+      for await (const entry of trail.entries({ from: seq, to: seq })) {
+        const rows = changesetToRows(entry.changeset, renderSchema(trail.database, entry.changeset));
+        if (options.json) {
+          out.record({ ...entryJson(entry), ...(entry.sql === undefined ? {} : { sql: entry.sql }), changes: rows.map(rowChangeToJson) });
+          continue;
+        }
+        for (const line of formatEntry(entry, out)) out.line(line);
+        if (entry.sql !== undefined) {
+          out.line();
+          for (const line of escapeBlock(entry.sql, '    ')) out.line(line);
+        }
+        if (rows.length > 0) out.line();
+        for (const row of rows) out.line(`    ${formatRowChange(row)}`);
+      }
+      return 0;
+    } finally {
+      await trail.close();
+    }
+  },
+});
+
+/**
+ * Column names for the tables of a changeset, from the database's current schema. Columns added later by
+ * ALTER TABLE ADD COLUMN come last, so an older changeset's columns are a prefix; a table whose current
+ * shape cannot name them (dropped, or columns removed) is rendered with positional names c0, c1, ...
+ */
+function renderSchema(db: DatabaseSync, changeset: Uint8Array): ChangesetSchema {
+  const schema: ChangesetSchema = {};
+  const current = readSchema(db);
+  for (const { name, columnCount } of decodeChangeset(changeset).tables) {
+    const columns = findTable(current, name)?.columns ?? [];
+    schema[name] = { columns: columns.length >= columnCount ? columns.slice(0, columnCount) : Array.from({ length: columnCount }, (_, i) => `c${i}`) };
+  }
+  return schema;
+}

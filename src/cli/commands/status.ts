@@ -1,0 +1,33 @@
+/** `changetrail status <db>`: head, journal and lock holder. */
+import { openTrail } from '../../write/trail.js';
+import { defineCommand } from '../command.js';
+import { escapeControl, plural, shortHash } from '../format.js';
+import { requireJournal } from '../helpers.js';
+
+export const status = defineCommand({
+  name: 'status',
+  summary: 'head, journal and lock holder',
+  args: ['db'],
+  options: {},
+  description: 'Reads only: never changes the database or the journal, and needs read access only.',
+  async run({ args, out }) {
+    requireJournal('status', args[0]!);
+    const trail = await openTrail(args[0]!);
+    try {
+      const s = await trail.status();
+      if (out.json) {
+        out.record(s);
+        return 0;
+      }
+      const lock = s.lock === null ? 'free' : `held by ${escapeControl(s.lock.holder?.ownerId ?? 'unknown')}${s.lock.stale ? ' (STALE: changetrail unlock can break it)' : ''}`;
+      out.line(`database   ${escapeControl(s.database)} (${s.journalMode} mode)`);
+      out.line(`journal    ${escapeControl(s.journalDir)} (${plural(s.segments, 'segment')})`);
+      out.line(`head       entry ${s.headSeq} ${out.paint(shortHash(s.headHash), 'yellow')}`);
+      out.line(`epoch      ${s.epoch} (last admitted: ${escapeControl(s.holder ?? '-')})`);
+      out.line(`lock       ${lock}`);
+      return 0;
+    } finally {
+      await trail.close();
+    }
+  },
+});

@@ -1,0 +1,76 @@
+/**
+ * How a failure reaches a CLI user: `changetrail: CODE: message` and a `hint:` line naming the command
+ * that helps (never an API call), or `{"error": {code, message, details, hint}}` with --json.
+ * Exit codes: 1 a ChangetrailError, 2 wrong usage (CLI_USAGE, TypeError, RangeError), 70 internal error.
+ */
+import { ChangetrailError, type ErrorCode } from '../errors.js';
+import { escapeControl } from './format.js';
+import { toJson, type Output } from './output.js';
+
+type Hint = (db: string, error: ChangetrailError) => string;
+
+const DAMAGED: Hint = (db) =>
+  `the journal (${db}.changes/) is damaged or was altered; restore it from a backup. \`changetrail verify ${db}\` names the first bad entry`;
+
+/** What to do next, per code; `<db>` is the database the command was given. */
+const HINTS: Partial<Record<ErrorCode, Hint>> = {
+  FOREIGN_WRITE_DETECTED: (db) => `the database was changed outside changetrail. Check the change, then record the database as it is now with \`changetrail resync ${db}\``,
+  LOCK_TIMEOUT: (db) => `another process is writing. \`changetrail status ${db}\` shows the holder; \`changetrail unlock ${db}\` breaks the lock only if that process is gone`,
+  LOCK_NOT_STALE: () => 'the holder is alive; wait for it to finish, or stop it first',
+  LOCK_COMPROMISED: () => 'another writer was admitted while this one waited; nothing was committed by this command: run it again',
+  JOURNAL_MISMATCH: (db) =>
+    `restore ${db}.changes/ from a backup of the same time as the database. To start a new history on purpose (the old one is not kept), move ${db}.changes/ aside if it exists and run \`changetrail init ${db} --new-history\``,
+  JOURNAL_BEHIND_DATABASE: (db) => `committed entries are missing from ${db}.changes/; restore it from a backup`,
+  DATABASE_BEHIND_JOURNAL: (db) =>
+    `the database is older than its journal (restored from a backup?). Restore a database that matches the journal, or move ${db}.changes/ aside and run \`changetrail init ${db} --new-history\``,
+  JOURNAL_CHECKSUM_MISMATCH: DAMAGED,
+  JOURNAL_CHAIN_BROKEN: DAMAGED,
+  JOURNAL_MALFORMED: DAMAGED,
+  JOURNAL_GAP: DAMAGED,
+  JOURNAL_TORN_TAIL: DAMAGED,
+  JOURNAL_VERSION_UNSUPPORTED: () => 'this journal was written by a newer changetrail; upgrade changetrail to read it',
+  SCHEMA_CHANGE_IN_WRITE: (db) => `schema changes go through \`changetrail migrate ${db} <file.sql>\``,
+  STATEMENT_NOT_ALLOWED: (db) => `run writes with \`changetrail exec ${db} "<sql>"\` and schema changes with \`changetrail migrate ${db} <file.sql>\`; transaction control is changetrail's`,
+  CHANGESET_CONFLICT: (db) => `later entries changed the same rows: \`changetrail log ${db}\` lists them; undo those first (newest first)`,
+  UNDO_UNSUPPORTED: () => 'only data writes can be undone; reverse a migration with another migration',
+  ENTRY_NOT_FOUND: (db) => `\`changetrail log ${db}\` lists the entries`,
+  UNSAFE_FILESYSTEM: () => 'move the database to a local filesystem',
+  TABLE_NOT_CAPTURABLE: () => 'changetrail records tables with a PRIMARY KEY (or rowid tables); give the table one with a migration',
+  NULL_PRIMARY_KEY: () => 'primary key columns must not be NULL (declare them NOT NULL)',
+  IO_ERROR: (_db, error) => {
+    const errno = (error.details as { errno?: string }).errno;
+    if (errno === 'EACCES' || errno === 'EPERM') return 'check the permissions of the database, its directory and its journal directory';
+    if (errno === 'ENOSPC') return 'the disk is full; free space and run the command again (nothing was committed)';
+    return 'check the path and the disk; nothing was committed';
+  },
+};
+
+/** The hint for an error, or null. */
+export function hintFor(error: ChangetrailError, db: string | undefined): string | null {
+  if (error.code === 'CLI_USAGE') return null; // its message already says what to do
+  const hint = HINTS[error.code];
+  return hint === undefined ? null : hint(db ?? '<db>', error);
+}
+
+/** Prints `error` for a CLI user and returns the exit code. */
+export function reportError(error: unknown, out: Output, db: string | undefined): number {
+  if (error instanceof ChangetrailError) {
+    const hint = hintFor(error, db);
+    if (out.json) out.notice(toJson({ error: { ...error.toJSON(), ...(hint === null ? {} : { hint }) } }));
+    else out.notice(`changetrail: ${error.code}: ${escapeControl(error.message)}${hint === null ? '' : `\nhint: ${escapeControl(hint)}`}`);
+    return error.code === 'CLI_USAGE' ? 2 : 1;
+  }
+  if (error instanceof TypeError || error instanceof RangeError) {
+    if (out.json) out.notice(toJson({ error: { name: error.name, code: 'CLI_USAGE', message: error.message } }));
+    else out.notice(`changetrail: CLI_USAGE: ${escapeControl(error.message)}`);
+    return 2;
+  }
+  const sqlite = error as { code?: string; errcode?: number; message?: string };
+  if (sqlite?.code === 'ERR_SQLITE_ERROR') {
+    if (out.json) out.notice(toJson({ error: { code: 'SQLITE_ERROR', message: sqlite.message, details: { errcode: sqlite.errcode } } }));
+    else out.notice(`changetrail: SQLITE_ERROR: ${escapeControl(String(sqlite.message))}`);
+    return 1;
+  }
+  out.notice(`changetrail: internal error (please report it): ${(error as Error)?.stack ?? String(error)}`);
+  return 70;
+}
