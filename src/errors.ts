@@ -18,7 +18,15 @@ export interface ErrorDetails {
   /** The same table appears with a different column count or primary key in inputs to combine. */
   CHANGESET_SCHEMA_MISMATCH: { table: string; index: number };
   /** Applying a changeset met a row that differs from what the changeset expects. */
-  CHANGESET_CONFLICT: { table?: string; conflict: string; seq?: number };
+  CHANGESET_CONFLICT: {
+    table?: string;
+    conflict: string;
+    seq?: number;
+    /** The row concerned, `{ column: value }` (values as `valueToJson` prints them), when known. */
+    key?: Record<string, null | number | string | { $blob: string } | { $textHex: string }>;
+    /** Undo: the later entry that changed the row being restored. */
+    laterSeq?: number;
+  };
   /**
    * A value or schema cannot be rendered (e.g. a changeset table missing from the given schema). When the
    * schema names fewer columns than the changeset has, both counts are given.

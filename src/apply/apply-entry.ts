@@ -18,6 +18,8 @@ import { checkTargetShapes, type TargetTable } from './target-shape.js';
 import { restoreTriggers, suspendTriggers } from './triggers.js';
 import { foldName } from './schema.js';
 import { mainTable } from './sql-identifier.js';
+import { decodeRowids, invertRowids, type TableRowids } from '../journal/rowids.js';
+import { applyRowidsAfter, checkRowidsBefore, resolveRowidTables } from './rowid-apply.js';
 
 /** Options of {@link applyChangesetExactly}. */
 export interface ApplyExactlyOptions {
@@ -32,6 +34,11 @@ export interface ApplyExactlyOptions {
    * check scans whole tables. Undo, which applies an old inverse onto a newer state, should turn it on.
    */
   checkForeignKeys?: boolean;
+  /**
+   * The entry's `rowids` (journal/FORMAT.md §6.1), as stored: rowids of keyed rowid tables to reproduce.
+   * With `invert`, they are inverted too (before and after swapped).
+   */
+  rowids?: Uint8Array;
 }
 
 /** Options of the functions that run their own transaction. */
@@ -52,6 +59,8 @@ export interface ReplayableEntry {
   /** 'schema' entries: the migration script exactly as it ran on the source. */
   sql?: string;
   seq?: number;
+  /** The entry's `rowids`, if it has any. */
+  rowids?: Uint8Array;
 }
 
 const SAVEPOINT = 'changetrail_apply';
@@ -116,12 +125,13 @@ export function applyChangesetExactlyInTransaction(db: DatabaseSync, changeset: 
   if (foreignKeysEnabled(db)) throw new TypeError('applyChangesetExactlyInTransaction: turn PRAGMA foreign_keys off before BEGIN');
   const bytes = options.invert === true ? invertChangeset(changeset) : changeset;
   const tables = readChangesetTables(bytes).filter((table) => table.changeCount > 0);
-  if (tables.length === 0) return;
+  const rowids = readRowids(options);
+  if (tables.length === 0 && rowids.length === 0) return;
   // The savepoint also flushes FTS5's pending (in-memory) terms of this transaction into its shadow
   // tables before they are written directly: FTS5 flushes on xSavepoint.
   db.exec(`SAVEPOINT ${SAVEPOINT}`);
   try {
-    applyInSavepoint(db, bytes, tables, options);
+    applyInSavepoint(db, bytes, tables, rowids, options);
     db.exec(`RELEASE ${SAVEPOINT}`);
   } catch (error) {
     if (db.isTransaction) db.exec(`ROLLBACK TO ${SAVEPOINT}; RELEASE ${SAVEPOINT}`);
@@ -129,16 +139,28 @@ export function applyChangesetExactlyInTransaction(db: DatabaseSync, changeset: 
   }
 }
 
-function applyInSavepoint(db: DatabaseSync, bytes: Uint8Array, tables: readonly ChangesetTable[], options: ApplyExactlyOptions): void {
+function applyInSavepoint(
+  db: DatabaseSync, bytes: Uint8Array, tables: readonly ChangesetTable[], rowids: readonly TableRowids[], options: ApplyExactlyOptions,
+): void {
   const targets = checkTargetShapes(db, tables, options.seq);
-  const suspended = suspendTriggers(db, targets.map((target) => target.name));
+  const rowidTargets = resolveRowidTables(db, rowids, options.seq);
+  checkRowidsBefore(db, rowidTargets, options.seq);
+  const suspended = suspendTriggers(db, [...targets.map((target) => target.name), ...rowidTargets.map((target) => target.name)]);
   const writesShadow = targets.some((target) => target.isShadow);
-  withDefensiveLifted(db, writesShadow ? targets : [], () => applyAbortingOnConflict(db, bytes, tables, options.seq));
+  if (tables.length > 0) withDefensiveLifted(db, writesShadow ? targets : [], () => applyAbortingOnConflict(db, bytes, tables, options.seq));
+  applyRowidsAfter(db, rowidTargets, options.seq);
   restoreTriggers(db, suspended);
   if (options.checkForeignKeys === true) checkForeignKeys(db, targets, options.seq);
   // Reloading the schema costs about 1.4 ms for a 600-object schema (measured), paid only by entries that
   // write shadow tables.
   if (writesShadow) db.exec('PRAGMA writable_schema=RESET');
+}
+
+function readRowids(options: ApplyExactlyOptions): TableRowids[] {
+  if (options.rowids === undefined) return [];
+  if (!(options.rowids instanceof Uint8Array)) throw new TypeError('applyChangesetExactly: rowids must be a Uint8Array');
+  const decoded = decodeRowids(options.rowids, { file: 'rowids', offset: 0, ...(options.seq === undefined ? {} : { seq: options.seq }) });
+  return options.invert === true ? invertRowids(decoded) : decoded;
 }
 
 function applyAbortingOnConflict(db: DatabaseSync, bytes: Uint8Array, tables: readonly ChangesetTable[], seq: number | undefined): void {
@@ -246,7 +268,9 @@ export function applyEntryExactly(
   db: DatabaseSync, entry: ReplayableEntry, options: Pick<ApplyExactlyOptions, 'checkForeignKeys'> & TransactionOptions = {},
 ): void {
   const seq = entry.seq;
-  if (entry.kind === 'write') return applyChangesetExactly(db, entry.changeset, { ...options, ...(seq === undefined ? {} : { seq }) });
+  if (entry.kind === 'write') {
+    return applyChangesetExactly(db, entry.changeset, { ...options, ...(seq === undefined ? {} : { seq }), ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }) });
+  }
   if (entry.kind !== 'schema') throw new TypeError(`applyEntryExactly: unknown entry kind ${String(entry.kind)}`);
   const sql = entry.sql;
   if (typeof sql !== 'string') throw new TypeError('applyEntryExactly: a schema entry needs its sql');

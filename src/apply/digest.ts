@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
-import { isChangetrailTable, readSchema } from './schema.js';
+import { isChangetrailTable, isKeyedRowidTable, readSchema } from './schema.js';
 import { quoteIdentifier } from './sql-identifier.js';
 
 /** Table name → SHA-256 (hex) of its rows in primary-key order, each value with its storage type. */
@@ -13,16 +13,20 @@ export function digestTables(db: DatabaseSync): Map<string, string> {
   const digests = new Map<string, string>();
   for (const table of readSchema(db).tables) {
     if (table.isVirtual || isChangetrailTable(table.name) || table.name.toLowerCase() === 'sqlite_sequence') continue;
-    digests.set(table.name, digestTable(db, table.name, table.columns, table.pk));
+    digests.set(table.name, digestTable(db, table.name, table.columns, table.pk, isKeyedRowidTable(db, table)));
   }
   return digests;
 }
 
-function digestTable(db: DatabaseSync, name: string, columns: readonly string[], pk: ArrayLike<number>): string {
+/**
+ * Rows in key order; for keyed rowid tables the rowid is digested too, since replay reproduces it
+ * (journal/REPLAY.md) and an FTS5 external-content index depends on it.
+ */
+function digestTable(db: DatabaseSync, name: string, columns: readonly string[], pk: ArrayLike<number>, withRowid: boolean): string {
   const order = Array.from(pk).map((position, index) => ({ position, index })).filter((c) => c.position > 0)
     .sort((a, b) => a.position - b.position).map((c) => quoteIdentifier(columns[c.index]!));
   const list = columns.map(quoteIdentifier);
-  const statement = db.prepare(`SELECT ${list.map((c) => `${c}, typeof(${c})`).join(', ')} FROM main.${quoteIdentifier(name)} ORDER BY ${(order.length > 0 ? order : list).join(', ')}`);
+  const statement = db.prepare(`SELECT ${withRowid ? 'rowid, ' : ''}${list.map((c) => `${c}, typeof(${c})`).join(', ')} FROM main.${quoteIdentifier(name)} ORDER BY ${(order.length > 0 ? order : list).join(', ')}`);
   statement.setReadBigInts(true);
   statement.setReturnArrays(true);
   const hash = createHash('sha256');

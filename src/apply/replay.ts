@@ -40,7 +40,10 @@ export function replayJournal(journal: Journal, target: string): number {
         copyFileSync(join(dir, snapshot.file), target);
         db = new DatabaseSync(target);
       } else {
-        applyEntryExactly(db, { kind: entry.kind, changeset: entry.changeset, seq: entry.seq, ...(entry.sql === undefined ? {} : { sql: entry.sql }) });
+        applyEntryExactly(db, {
+          kind: entry.kind, changeset: entry.changeset, seq: entry.seq,
+          ...(entry.sql === undefined ? {} : { sql: entry.sql }), ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }),
+        });
       }
       applied += 1;
     }

@@ -197,6 +197,16 @@ function readColumns(db: DatabaseSync, table: string, isVirtual: boolean): Colum
 }
 
 /**
+ * True for a "keyed rowid table": an ordinary rowid table whose PRIMARY KEY is not the rowid (e.g.
+ * `sku TEXT PRIMARY KEY`). Changesets name its rows by key only, so its rowids are recorded beside them
+ * (journal/FORMAT.md §6.1). Shadow tables are excluded: their modules address rows by key.
+ */
+export function isKeyedRowidTable(db: DatabaseSync, table: TableSchema): boolean {
+  if (!table.capturable || table.withoutRowid || table.isVirtual || table.isShadow || foldName(table.name).startsWith('sqlite_')) return false;
+  return hasPrimaryKeyIndex(db, table.name);
+}
+
+/**
  * A rowid table has an index of origin 'pk' exactly when its PRIMARY KEY is not an alias of the rowid
  * (`INTEGER PRIMARY KEY DESC` is not an alias either: the index tells, the declared type does not).
  */

@@ -27,7 +27,8 @@ const CREATE_TRIGGER_PREFIX = /^CREATE\s+TRIGGER\b/i;
 
 /**
  * Drops the triggers (of `main`, and `temp` triggers of this connection) defined on any of `tables`, and
- * returns them in creation order. Triggers on other tables cannot fire: with foreign keys off, an apply
+ * returns them in creation order. The writer's own TEMP triggers (`_changetrail*`, which record rowids
+ * into TEMP tables, src/write/rowid-capture.ts) stay: they must see an undo's rows too. Triggers on other tables cannot fire: with foreign keys off, an apply
  * writes only the changeset's own tables.
  */
 export function suspendTriggers(db: DatabaseSync, tables: readonly string[]): SuspendedTrigger[] {
@@ -36,7 +37,7 @@ export function suspendTriggers(db: DatabaseSync, tables: readonly string[]): Su
   const rows = db.prepare(`SELECT 'main' AS schema, rowid AS position, name, tbl_name AS "table", sql FROM main.sqlite_schema
       WHERE type = 'trigger' AND tbl_name COLLATE NOCASE IN (SELECT value FROM json_each(?1))
     UNION ALL SELECT 'temp', rowid, name, tbl_name, sql FROM temp.sqlite_schema
-      WHERE type = 'trigger' AND tbl_name COLLATE NOCASE IN (SELECT value FROM json_each(?1))
+      WHERE type = 'trigger' AND tbl_name COLLATE NOCASE IN (SELECT value FROM json_each(?1)) AND substr(name, 1, 20) <> '_changetrail_rowids_'
     ORDER BY schema, position`).all(JSON.stringify(tables)) as unknown as TriggerRow[];
   const suspended: SuspendedTrigger[] = [];
   for (const row of rows) {

@@ -8,9 +8,15 @@ import { z } from 'zod';
 import { assert } from '../assert.js';
 import { ChangetrailError } from '../errors.js';
 import { sha256 } from './bytes.js';
+import { decodeRowids } from './rowids.js';
 import { BODY_SIZE_MAX, HASH_SIZE, SEQ_MAX } from './format.js';
 
 export const ENTRY_BODY_VERSION = 1;
+/**
+ * Bodies that carry `rowids` are version 2; every other body is still written as version 1, so journals
+ * that never touch a rowid table keyed by something else stay readable by version-1 readers.
+ */
+export const ENTRY_BODY_VERSION_ROWIDS = 2;
 
 /** What an entry records: a data write, a schema migration, or a resynchronisation after a foreign write. */
 export type EntryKind = 'write' | 'schema' | 'resync';
@@ -51,6 +57,11 @@ export interface EntryBody {
   snapshot?: SnapshotRef;
   /** undo entries: the sequence number of the entry this write reverses. */
   undoes?: number;
+  /**
+   * Rowids of rows of rowid tables whose PRIMARY KEY is not the rowid that the entry inserted, deleted or
+   * moved (encoded by `encodeRowids`, journal/FORMAT.md §6.1). Absent when there are none.
+   */
+  rowids?: Uint8Array;
 }
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, moreTypes: false, int64AsType: 'number' });
@@ -63,7 +74,7 @@ const bytes = z.instanceof(Uint8Array);
 const json: z.ZodType<JsonValue> = z.lazy(() => z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(json), z.record(z.string(), json)]));
 
 const bodySchema = z.object({
-  v: z.literal(ENTRY_BODY_VERSION),
+  v: z.union([z.literal(ENTRY_BODY_VERSION), z.literal(ENTRY_BODY_VERSION_ROWIDS)]),
   seq: z.number().int().min(1).max(SEQ_MAX),
   kind: z.enum(['write', 'schema', 'resync']),
   time: z.number().int().min(0),
@@ -77,13 +88,16 @@ const bodySchema = z.object({
   sql: z.string().optional(),
   snapshot: z.object({ file: z.string().regex(/^[A-Za-z0-9._-]+$/), sha256: bytes.refine((b) => b.byteLength === HASH_SIZE), size: count }).optional(),
   undoes: z.number().int().min(1).max(SEQ_MAX).optional(),
-}).strict();
+  rowids: bytes.optional(),
+}).strict().refine((body) => (body.rowids !== undefined) === (body.v === ENTRY_BODY_VERSION_ROWIDS), {
+  message: 'rowids are present exactly in version-2 bodies', path: ['rowids'],
+});
 
 /** Encodes a body. Keys are written in a fixed order so equal bodies encode to equal bytes. */
 export function encodeEntryBody(body: EntryBody): Uint8Array {
   assert(body.prevHash.byteLength === HASH_SIZE, 'prevHash size');
   const ordered: Record<string, unknown> = {
-    v: ENTRY_BODY_VERSION, seq: body.seq, kind: body.kind, time: body.time, epoch: body.epoch,
+    v: body.rowids === undefined ? ENTRY_BODY_VERSION : ENTRY_BODY_VERSION_ROWIDS, seq: body.seq, kind: body.kind, time: body.time, epoch: body.epoch,
     actor: body.actor, message: body.message, meta: body.meta, prevHash: body.prevHash,
     tables: body.tables.map((t) => ({ table: t.table, inserts: t.inserts, updates: t.updates, deletes: t.deletes })),
     changeset: body.changeset,
@@ -91,6 +105,7 @@ export function encodeEntryBody(body: EntryBody): Uint8Array {
   if (body.sql !== undefined) ordered.sql = body.sql;
   if (body.snapshot !== undefined) ordered.snapshot = { file: body.snapshot.file, sha256: body.snapshot.sha256, size: body.snapshot.size };
   if (body.undoes !== undefined) ordered.undoes = body.undoes;
+  if (body.rowids !== undefined) ordered.rowids = body.rowids;
   const encoded = packr.pack(ordered);
   if (encoded.byteLength > BODY_SIZE_MAX) {
     throw new RangeError(`entry body of ${encoded.byteLength} bytes exceeds the ${BODY_SIZE_MAX}-byte limit`);
@@ -116,6 +131,7 @@ export function decodeEntryBody(encoded: Uint8Array, file: string, offset: numbe
     });
   }
   const { v: _version, ...body } = parsed.data;
+  if (body.rowids !== undefined) decodeRowids(body.rowids, { file, offset, ...(seq === undefined ? {} : { seq }) });
   // zod rebuilds records by assignment, which drops a "__proto__" key; keep the validated original.
   return { ...body, meta: normalized.meta } as EntryBody;
 }

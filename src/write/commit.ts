@@ -29,6 +29,8 @@ import { crashesHere, crashNow, crashpoint, faultpoint } from './crashpoint.js';
 import { toEntry, type Entry } from './entry-view.js';
 import { HeadStore, type HeadRow } from './head-row.js';
 import { openTailSegment, repairUncommittedTail, verifyCommittedTail } from './reconcile.js';
+import { RowidCapture } from './rowid-capture.js';
+import { encodeRowids } from '../journal/rowids.js';
 import { SQLITE_BUSY, sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 
 /** What the caller asks to be journaled. `run` executes inside the transaction under a session. */
@@ -82,6 +84,7 @@ export class JournalWriter {
   readonly #heads: HeadStore;
   readonly #segmentBytesTarget: number;
   readonly #changeCounter: ChangeCounterReader;
+  readonly #rowids: RowidCapture;
   #tail: SegmentFile | null = null;
   #headFd: number | null = null;
 
@@ -93,6 +96,7 @@ export class JournalWriter {
     this.#heads = new HeadStore(db);
     this.#segmentBytesTarget = segmentBytesTarget;
     this.#changeCounter = changeCounter;
+    this.#rowids = new RowidCapture(db);
   }
 
   /** Runs one admitted write. Returns null (and journals nothing) when the body changed nothing. */
@@ -123,14 +127,14 @@ export class JournalWriter {
       this.#fence(head, admission);
       this.#reconcile(head);
       const schemaVersion = request.kind === 'schema' ? readSchemaVersion(this.#db) : null;
-      const changeset = this.#capture(request, guards);
+      const { changeset, rowids } = this.#capture(request, guards);
       crashpoint('after-changeset');
       const schemaChanged = schemaVersion !== null && readSchemaVersion(this.#db) !== schemaVersion;
-      if (changeset.byteLength === 0 && !schemaChanged && request.kind !== 'resync') {
+      if (changeset.byteLength === 0 && rowids === null && !schemaChanged && request.kind !== 'resync') {
         this.#commitTransaction();
         return null;
       }
-      appended = this.#append(head, request, changeset, admission);
+      appended = this.#append(head, request, changeset, rowids, admission);
       this.#heads.updatePosition(appended.head);
       crashpoint('after-head-update');
       this.#commitTransaction();
@@ -220,14 +224,24 @@ export class JournalWriter {
     return tail;
   }
 
-  #capture(request: CommitRequest, guards: CommitGuards): Uint8Array {
+  /**
+   * Runs the body under a session. Data writes (undo included) also record rowids of keyed rowid tables
+   * (rowid-capture.ts); migrations run without the capture triggers, which a table rebuild could break.
+   * Measured capture cost: `npm run bench -- rowids`.
+   */
+  #capture(request: CommitRequest, guards: CommitGuards): { changeset: Uint8Array; rowids: Uint8Array | null } {
+    const recordRowids = request.kind === 'write';
+    if (recordRowids) this.#rowids.begin();
+    else this.#rowids.suspend();
     const session = this.#db.createSession();
     try {
       const result = guards.runBody(request, this.#db);
       if (isThenable(result)) {
         throw new TypeError('write: the body returned a promise; a transaction cannot span an await, so write bodies must be synchronous');
       }
-      return this.#changeset(session, request);
+      const changeset = this.#changeset(session, request);
+      const rowids = recordRowids ? this.#rowids.collect() : [];
+      return { changeset, rowids: rowids.length === 0 ? null : encodeRowids(rowids) };
     } finally {
       session.close();
     }
@@ -253,8 +267,9 @@ export class JournalWriter {
     return before;
   }
 
-  #append(head: HeadRow, request: CommitRequest, changeset: Uint8Array, admission: Admission): Appended {
+  #append(head: HeadRow, request: CommitRequest, changeset: Uint8Array, rowids: Uint8Array | null, admission: Admission): Appended {
     const body = buildBody(head, request, changeset, admission);
+    if (rowids !== null) body.rowids = rowids;
     if (request.snapshot !== undefined) body.snapshot = request.snapshot(body.seq);
     const bodyBytes = encodeEntryBody(body);
     const frame = encodeFrame(body.seq, bodyBytes);

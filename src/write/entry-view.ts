@@ -28,6 +28,8 @@ export interface Entry {
 /** An entry together with its SQLite changeset. */
 export interface EntryWithChangeset extends Entry {
   changeset: Uint8Array;
+  /** Rowids of keyed rowid tables (journal/FORMAT.md §6.1), to pass to the exact apply; absent when none. */
+  rowids?: Uint8Array;
 }
 
 export function toEntry(body: EntryBody, hash: Uint8Array): Entry {
@@ -42,5 +44,5 @@ export function toEntry(body: EntryBody, hash: Uint8Array): Entry {
 }
 
 export function toEntryWithChangeset(body: EntryBody, hash: Uint8Array): EntryWithChangeset {
-  return { ...toEntry(body, hash), changeset: body.changeset };
+  return { ...toEntry(body, hash), changeset: body.changeset, ...(body.rowids === undefined ? {} : { rowids: body.rowids }) };
 }

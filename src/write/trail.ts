@@ -193,7 +193,9 @@ export class Trail {
         if (target.kind !== 'write') {
           throw new ChangetrailError('UNDO_UNSUPPORTED', `undo: entry ${seq} is a ${target.kind} entry; only data writes can be undone`, { seq, kind: target.kind });
         }
-        applyChangesetExactlyInTransaction(db, target.changeset, { invert: true, checkForeignKeys: true, seq });
+        applyChangesetExactlyInTransaction(db, target.changeset, {
+          invert: true, checkForeignKeys: true, seq, ...(target.rowids === undefined ? {} : { rowids: target.rowids }),
+        });
       },
     });
   }

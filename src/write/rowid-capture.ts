@@ -1,0 +1,162 @@
+/**
+ * Recording the rowids that a changeset cannot carry: for rowid tables whose PRIMARY KEY is not the rowid
+ * ("keyed rowid tables", e.g. `p(sku TEXT PRIMARY KEY)`), a changeset names rows by key only, so a replay
+ * or an undo would give re-inserted rows fresh rowids and break whatever is keyed by rowid (an FTS5
+ * external-content index with `content_rowid='rowid'`). The writer records, per entry, every row of such a
+ * table whose rowid the entry gave, took away or changed (journal/FORMAT.md §6.1).
+ *
+ * How: TEMP triggers on this connection (never in the user's schema; other connections do not see them)
+ * log, for each key, the rowid the row had when the write first touched it, into a TEMP table:
+ *
+ * - BEFORE DELETE / BEFORE UPDATE: `old.rowid` under the old key (explicit deletes, FK cascades, key
+ *   changes, `SET rowid = ...`);
+ * - BEFORE INSERT / BEFORE UPDATE: the rows the new values could replace (`OR REPLACE` deletes them without
+ *   firing DELETE triggers): one indexed lookup per unique key of the table (PRIMARY KEY, plain-column
+ *   UNIQUE indexes, the rowid);
+ * - AFTER INSERT / AFTER UPDATE: the new key, as "did not exist before" if nothing was logged for it yet.
+ *
+ * The first entry per key wins (a NOT EXISTS test against a unique index with the table's key collations), so
+ * it is the rowid at the start of the write, or NULL for a row the write created. After the body, the
+ * rowid each logged key has now is looked up (an index seek): `after`. Rows whose rowid did not change are
+ * dropped. Unique indexes on expressions are not looked up: a REPLACE that deletes a row through one is
+ * recorded as if that row had been created by the write (its `before` is lost; documented in REPLAY.md).
+ *
+ * The triggers are created once per schema version (TEMP DDL; `main`'s schema_version does not change)
+ * and dropped before migrations, whose DML replay reproduces by re-running the script.
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { createSchemaReader, foldName, isKeyedRowidTable, type DatabaseSchema, type TableSchema } from '../apply/schema.js';
+import { mainTable, quoteIdentifier } from '../apply/sql-identifier.js';
+import type { Value } from '../changeset/index.js';
+import type { TableRowids } from '../journal/rowids.js';
+
+/** Prefix of the TEMP objects; the exact apply leaves triggers with it in place (they write TEMP only). */
+export const ROWID_CAPTURE_PREFIX = '_changetrail_rowids_';
+
+interface KeyColumn {
+  readonly name: string;
+  readonly ordinal: number;
+  readonly collation: string;
+}
+
+interface CapturedTable {
+  readonly table: string;
+  readonly keyColumns: readonly KeyColumn[];
+  readonly log: string;
+  readonly clear: StatementSync;
+  readonly collect: StatementSync;
+}
+
+export class RowidCapture {
+  readonly #db: DatabaseSync;
+  readonly #readSchema: () => DatabaseSchema;
+  #schemaVersion: number | null = null;
+  #tables: CapturedTable[] = [];
+  #objects: { type: 'table' | 'trigger'; name: string }[] = [];
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#readSchema = createSchemaReader(db);
+  }
+
+  /** Before a write body: triggers for the current schema, logs emptied. */
+  begin(): void {
+    const schema = this.#readSchema();
+    if (schema.schemaVersion !== this.#schemaVersion || !this.#installed()) this.#install(schema);
+    for (const table of this.#tables) table.clear.run();
+  }
+
+  /** The rowid changes the body made (call after the body, inside its transaction). */
+  collect(): TableRowids[] {
+    const result: TableRowids[] = [];
+    for (const table of this.#tables) {
+      const keyCount = table.keyColumns.length;
+      const rows = (table.collect.all() as unknown as Value[][]).map((row) => ({
+        key: row.slice(0, keyCount), before: row[keyCount] as bigint | null, after: row[keyCount + 1] as bigint | null,
+      }));
+      if (rows.length > 0) result.push({ table: table.table, keyOrdinals: table.keyColumns.map((c) => c.ordinal), rows });
+    }
+    return result;
+  }
+
+  /** Drops the TEMP triggers and tables (before a migration; they vanish with the connection anyway). */
+  suspend(): void {
+    // Everything with the prefix, not only what #objects lists: a rolled-back transaction may have undone
+    // a drop or a creation behind this object's back.
+    const existing = this.#db.prepare(`SELECT type, name FROM temp.sqlite_schema WHERE type IN ('table', 'trigger') AND substr(name, 1, ?) = ?`)
+      .all(ROWID_CAPTURE_PREFIX.length, ROWID_CAPTURE_PREFIX) as { type: string; name: string }[];
+    for (const object of existing) this.#db.exec(`DROP ${object.type === 'table' ? 'TABLE' : 'TRIGGER'} IF EXISTS temp.${quoteIdentifier(object.name)}`);
+    this.#objects = [];
+    this.#tables = [];
+    this.#schemaVersion = null;
+  }
+
+  /** Someone (the user, through `trail.database`) may have dropped our TEMP objects. */
+  #installed(): boolean {
+    if (this.#objects.length === 0) return true;
+    const found = this.#db.prepare(`SELECT count(*) AS n FROM temp.sqlite_schema WHERE name IN (SELECT value FROM json_each(?))`)
+      .get(JSON.stringify(this.#objects.map((o) => o.name))) as { n: number };
+    return Number(found.n) === this.#objects.length;
+  }
+
+  #install(schema: DatabaseSchema): void {
+    this.suspend();
+    schema.tables.filter((table) => isKeyedRowidTable(this.#db, table)).forEach((table, index) => {
+      this.#tables.push(this.#installTable(table, `${ROWID_CAPTURE_PREFIX}${index}`));
+    });
+    this.#schemaVersion = schema.schemaVersion;
+  }
+
+  #installTable(table: TableSchema, log: string): CapturedTable {
+    const keyColumns = this.#keyColumns(table);
+    const keys = keyColumns.map((column) => quoteIdentifier(column.name));
+    const logName = quoteIdentifier(log);
+    const target = mainTable(table.name);
+    // Not `INSERT OR IGNORE`: the conflict policy of the statement that fires a trigger overrides the
+    // trigger's own (an outer OR REPLACE would make the last observation win), so test for the key instead.
+    const absent = (row: string) => `NOT EXISTS (SELECT 1 FROM ${logName} AS l WHERE ${keys.map((k) => `l.${k} = ${row}.${k}`).join(' AND ')})`;
+    const column = (name: string) => (name === 'rowid' ? 'rowid' : quoteIdentifier(name));
+    const lookups = this.#uniqueSets(table).map((set) => `INSERT INTO ${logName} SELECT ${keys.map((k) => `t.${k}`).join(', ')}, t.rowid FROM ${target} AS t `
+      + `WHERE ${set.map((name) => `t.${column(name)} = new.${column(name)}`).join(' AND ')} AND ${absent('t')};`).join('\n');
+    const logRow = (row: 'old' | 'new', rowid: string) => `INSERT INTO ${logName} SELECT ${keys.map((k) => `${row}.${k}`).join(', ')}, ${rowid} WHERE ${absent(row)};`;
+    const statements = [
+      `CREATE TEMP TABLE ${logName} (${keyColumns.map((c, i) => `${keys[i]} COLLATE ${quoteIdentifier(c.collation)}`).join(', ')}, "before" INTEGER)`,
+      `CREATE UNIQUE INDEX temp.${quoteIdentifier(`${log}_key`)} ON ${logName} (${keys.join(', ')})`,
+      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_bd`)} BEFORE DELETE ON ${target} BEGIN ${logRow('old', 'old.rowid')} END`,
+      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_bu`)} BEFORE UPDATE ON ${target} BEGIN ${logRow('old', 'old.rowid')}\n${lookups} END`,
+      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_bi`)} BEFORE INSERT ON ${target} BEGIN ${lookups} END`,
+      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_ai`)} AFTER INSERT ON ${target} BEGIN ${logRow('new', 'NULL')} END`,
+      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_au`)} AFTER UPDATE ON ${target} BEGIN ${logRow('new', 'NULL')} END`,
+    ];
+    for (const sql of statements) this.#db.exec(sql);
+    this.#objects.push({ type: 'table', name: log }, ...['bd', 'bu', 'bi', 'ai', 'au'].map((suffix) => ({ type: 'trigger' as const, name: `${log}_${suffix}` })));
+    const match = keys.map((k) => `t.${k} = l.${k}`).join(' AND ');
+    const collect = this.#db.prepare(`SELECT * FROM (SELECT ${keys.map((k) => `l.${k}`).join(', ')}, l."before" AS "before",
+      (SELECT t.rowid FROM ${target} AS t WHERE ${match}) AS "after" FROM temp.${logName} AS l) WHERE "before" IS NOT "after"`);
+    collect.setReadBigInts(true);
+    collect.setReturnArrays(true);
+    return { table: table.name, keyColumns, log, clear: this.#db.prepare(`DELETE FROM temp.${logName}`), collect };
+  }
+
+  /** The PRIMARY KEY columns in table order, with their pk ordinals and the key index's collations. */
+  #keyColumns(table: TableSchema): KeyColumn[] {
+    const index = this.#db.prepare(`SELECT name FROM pragma_index_list(?, 'main') WHERE origin = 'pk'`).get(table.name) as { name: string };
+    const collations = new Map((this.#db.prepare(`SELECT name, coll FROM pragma_index_xinfo(?, 'main') WHERE key = 1`).all(index.name) as { name: string; coll: string }[])
+      .map((row) => [foldName(row.name), row.coll]));
+    return table.columns.flatMap((name, column) => {
+      const ordinal = table.pk[column] ?? 0;
+      return ordinal > 0 ? [{ name, ordinal, collation: collations.get(foldName(name)) ?? 'BINARY' }] : [];
+    });
+  }
+
+  /** Column sets whose equality makes an INSERT/UPDATE OR REPLACE delete a row: the rowid and every unique index on plain columns. */
+  #uniqueSets(table: TableSchema): string[][] {
+    const indexes = this.#db.prepare(`SELECT name FROM pragma_index_list(?, 'main') WHERE "unique" = 1`).all(table.name) as { name: string }[];
+    const sets: string[][] = [['rowid']];
+    for (const { name } of indexes) {
+      const columns = this.#db.prepare(`SELECT cid, name FROM pragma_index_xinfo(?, 'main') WHERE key = 1 ORDER BY seqno`).all(name) as { cid: number; name: string | null }[];
+      if (columns.every((column) => column.cid >= 0 && column.name !== null)) sets.push(columns.map((column) => column.name!));
+    }
+    return sets;
+  }
+}
