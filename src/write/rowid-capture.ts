@@ -51,8 +51,9 @@ export class RowidCapture {
   readonly #db: DatabaseSync;
   readonly #readSchema: () => DatabaseSchema;
   #schemaVersion: number | null = null;
+  /** `PRAGMA temp.schema_version` right after installing: any other change to TEMP objects moves it. */
+  #tempSchemaVersion: number | null = null;
   #tables: CapturedTable[] = [];
-  #objects: { type: 'table' | 'trigger'; name: string }[] = [];
 
   constructor(db: DatabaseSync) {
     this.#db = db;
@@ -81,22 +82,25 @@ export class RowidCapture {
 
   /** Drops the TEMP triggers and tables (before a migration; they vanish with the connection anyway). */
   suspend(): void {
-    // Everything with the prefix, not only what #objects lists: a rolled-back transaction may have undone
-    // a drop or a creation behind this object's back.
+    // Everything with the prefix: a rolled-back transaction may have undone a drop or a creation.
     const existing = this.#db.prepare(`SELECT type, name FROM temp.sqlite_schema WHERE type IN ('table', 'trigger') AND substr(name, 1, ?) = ?`)
       .all(ROWID_CAPTURE_PREFIX.length, ROWID_CAPTURE_PREFIX) as { type: string; name: string }[];
     for (const object of existing) this.#db.exec(`DROP ${object.type === 'table' ? 'TABLE' : 'TRIGGER'} IF EXISTS temp.${quoteIdentifier(object.name)}`);
-    this.#objects = [];
     this.#tables = [];
     this.#schemaVersion = null;
+    this.#tempSchemaVersion = null;
   }
 
-  /** Someone (the user, through `trail.database`) may have dropped our TEMP objects. */
+  /**
+   * Our TEMP objects are as installed unless the TEMP schema changed since: the user (through
+   * `trail.database`) or a rolled-back transaction may have dropped or undone them.
+   */
   #installed(): boolean {
-    if (this.#objects.length === 0) return true;
-    const found = this.#db.prepare(`SELECT count(*) AS n FROM temp.sqlite_schema WHERE name IN (SELECT value FROM json_each(?))`)
-      .get(JSON.stringify(this.#objects.map((o) => o.name))) as { n: number };
-    return Number(found.n) === this.#objects.length;
+    return this.#tempSchemaVersion === this.#readTempSchemaVersion();
+  }
+
+  #readTempSchemaVersion(): number {
+    return Number((this.#db.prepare('PRAGMA temp.schema_version').get() as { schema_version: number }).schema_version);
   }
 
   #install(schema: DatabaseSchema): void {
@@ -105,6 +109,7 @@ export class RowidCapture {
       this.#tables.push(this.#installTable(table, `${ROWID_CAPTURE_PREFIX}${index}`));
     });
     this.#schemaVersion = schema.schemaVersion;
+    this.#tempSchemaVersion = this.#readTempSchemaVersion();
   }
 
   #installTable(table: TableSchema, log: string): CapturedTable {
@@ -116,20 +121,26 @@ export class RowidCapture {
     // trigger's own (an outer OR REPLACE would make the last observation win), so test for the key instead.
     const absent = (row: string) => `NOT EXISTS (SELECT 1 FROM ${logName} AS l WHERE ${keys.map((k) => `l.${k} = ${row}.${k}`).join(' AND ')})`;
     const column = (name: string) => (name === 'rowid' ? 'rowid' : quoteIdentifier(name));
-    const lookups = this.#uniqueSets(table).map((set) => `INSERT INTO ${logName} SELECT ${keys.map((k) => `t.${k}`).join(', ')}, t.rowid FROM ${target} AS t `
-      + `WHERE ${set.map((name) => `t.${column(name)} = new.${column(name)}`).join(' AND ')} AND ${absent('t')};`).join('\n');
+    // One statement for all unique keys (SQLite's OR optimisation seeks each index): a trigger statement
+    // costs more than the seek itself.
+    const lookups = `INSERT INTO ${logName} SELECT ${keys.map((k) => `t.${k}`).join(', ')}, t.rowid FROM ${target} AS t `
+      + `WHERE (${this.#uniqueSets(table).map((set) => `(${set.map((name) => `t.${column(name)} = new.${column(name)}`).join(' AND ')})`).join(' OR ')}) AND ${absent('t')};`;
     const logRow = (row: 'old' | 'new', rowid: string) => `INSERT INTO ${logName} SELECT ${keys.map((k) => `${row}.${k}`).join(', ')}, ${rowid} WHERE ${absent(row)};`;
+    // An UPDATE that changes neither the rowid, the key nor a unique column cannot move or replace a row:
+    // skip it (an update of other columns then costs one WHEN test per trigger).
+    const sets = this.#uniqueSets(table);
+    const watched = [...new Set(['rowid', ...keyColumns.map((c) => c.name), ...sets.flat()])];
+    const changes = `WHEN ${watched.map((name) => `old.${column(name)} IS NOT new.${column(name)}`).join(' OR ')}`;
     const statements = [
       `CREATE TEMP TABLE ${logName} (${keyColumns.map((c, i) => `${keys[i]} COLLATE ${quoteIdentifier(c.collation)}`).join(', ')}, "before" INTEGER)`,
       `CREATE UNIQUE INDEX temp.${quoteIdentifier(`${log}_key`)} ON ${logName} (${keys.join(', ')})`,
       `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_bd`)} BEFORE DELETE ON ${target} BEGIN ${logRow('old', 'old.rowid')} END`,
-      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_bu`)} BEFORE UPDATE ON ${target} BEGIN ${logRow('old', 'old.rowid')}\n${lookups} END`,
+      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_bu`)} BEFORE UPDATE ON ${target} ${changes} BEGIN ${logRow('old', 'old.rowid')}\n${lookups} END`,
       `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_bi`)} BEFORE INSERT ON ${target} BEGIN ${lookups} END`,
       `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_ai`)} AFTER INSERT ON ${target} BEGIN ${logRow('new', 'NULL')} END`,
-      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_au`)} AFTER UPDATE ON ${target} BEGIN ${logRow('new', 'NULL')} END`,
+      `CREATE TEMP TRIGGER ${quoteIdentifier(`${log}_au`)} AFTER UPDATE ON ${target} ${changes} BEGIN ${logRow('new', 'NULL')} END`,
     ];
     for (const sql of statements) this.#db.exec(sql);
-    this.#objects.push({ type: 'table', name: log }, ...['bd', 'bu', 'bi', 'ai', 'au'].map((suffix) => ({ type: 'trigger' as const, name: `${log}_${suffix}` })));
     const match = keys.map((k) => `t.${k} = l.${k}`).join(' AND ');
     const collect = this.#db.prepare(`SELECT * FROM (SELECT ${keys.map((k) => `l.${k}`).join(', ')}, l."before" AS "before",
       (SELECT t.rowid FROM ${target} AS t WHERE ${match}) AS "after" FROM temp.${logName} AS l) WHERE "before" IS NOT "after"`);

@@ -9,7 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChangetrailError, type Trail } from '../../src/index.js';
 import { replayJournal } from '../../src/apply/replay.js';
-import { readManifest } from '../../src/journal/journal-reader.js';
+import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
 import { decodeRowids } from '../../src/journal/rowids.js';
 import { tempTrail } from '../helpers/db.js';
 
@@ -40,8 +40,7 @@ function replayAndCompare(trail: Trail, path: string, tables: string[]): { sourc
   const dir = mkdtempSync(join(tmpdir(), 'ct-rowids-'));
   try {
     const target = join(dir, 'replay.db');
-    const head = trail.read((db) => db.prepare('SELECT seq, hash FROM _changetrail_head').get()!);
-    replayJournal(trail.journalDir, readManifest(trail.journalDir)!, { seq: Number(head.seq), hash: head.hash as Uint8Array }, target);
+    replayJournal(openJournal(trail.journalDir, readCommittedHead(path)), target);
     const replica = new DatabaseSync(target, { readOnly: true });
     const source = new DatabaseSync(path, { readOnly: true });
     try {

@@ -61,28 +61,4 @@ describe('Trail.undo over FTS5 external content (issue 8.1)', () => {
       db.close();
     }
   });
-
-  it('ok: undo works when a later entry changed other rows of the same FTS-indexed table', async () => {
-    const { trail } = await setup(FTS_SCHEMA);
-    const entry = await trail.write((db) => db.exec(`DELETE FROM p WHERE sku = 'a'`));
-    await trail.write((db) => db.exec(`INSERT INTO p VALUES('c', 'gamma'); UPDATE p SET title = 'bravo' WHERE sku = 'b'`));
-    expect(await codeOf(trail.undo(entry!.seq))).toBe('ok');
-    trail.read((db) => {
-      expect(match(db, 'p_fts', 'alpha').length).toBe(1);
-      expect(match(db, 'p_fts', 'gamma').length).toBe(1);
-      expect(match(db, 'p_fts', 'bravo').length).toBe(1);
-      expect(match(db, 'p_fts', 'beta').length).toBe(0);
-    });
-    expect(await trail.verify({ replay: true })).toMatchObject({ replayed: true });
-  });
-
-  it('err: undo is refused when a later entry changed a row being restored, naming that entry and the key', async () => {
-    const { trail } = await setup(FTS_SCHEMA);
-    const entry = await trail.write((db) => db.exec(`UPDATE p SET title = 'apple' WHERE sku = 'a'`));
-    await trail.write((db) => db.exec(`INSERT INTO p VALUES('c', 'gamma')`));
-    const later = await trail.write((db) => db.exec(`UPDATE p SET title = 'apricot' WHERE sku = 'a'`));
-    expect(await codeOf(trail.undo(entry!.seq))).toMatchObject({
-      code: 'CHANGESET_CONFLICT', details: { table: 'p', conflict: 'ROW_CHANGED_LATER', seq: entry!.seq, laterSeq: later!.seq, key: { sku: 'a' } },
-    });
-  });
 });
