@@ -1,0 +1,136 @@
+"""Command line: python3 -m changetrail_reader log|verify|replicate ... (see README.md).
+
+Exit codes: 0 success, 1 a ChangetrailError (its code printed; as JSON with --json), 2 wrong usage.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+
+from .errors import ChangetrailError
+from .journal import GENESIS_FILE, Cursor, body_line, log_line, read_identity, verify_snapshot
+from .replica import Follower, marker_head
+from .sqlite import Connection
+
+HEAD_TABLE = "_changetrail_head"
+
+
+def resolve(path):
+    """(journal directory, database path or None) for a database file or a journal directory."""
+    if os.path.isdir(path):
+        return path, None
+    if os.path.isfile(path):
+        return f"{path}.changes", path
+    raise ChangetrailError("JOURNAL_MISMATCH", f"open {path}: no such database or journal directory",
+                           {"databaseJournalId": None, "journalJournalId": None, "reason": "journal directory missing"})
+
+
+def committed_head(directory, database, identity):
+    """A callable returning the committed head: the database's head row when the database is given
+    (authoritative), else the `head` marker (advisory, never going backwards)."""
+    if database is None:
+        return marker_head(directory, identity)
+
+    def head():
+        with Connection(database, readonly=True) as db:
+            exists = db.one("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?", (HEAD_TABLE,))
+            row = None if exists is None else db.one(f"SELECT journal_id, seq, hash FROM {HEAD_TABLE} WHERE id = 1")
+        if row is None or row[0] != identity.journal_id.hex():
+            found = None if row is None else row[0]
+            raise ChangetrailError("JOURNAL_MISMATCH", f"open {database}: it does not record journal {identity.journal_id.hex()}",
+                                   {"databaseJournalId": found, "journalJournalId": identity.journal_id.hex(), "reason": "journal ids differ"})
+        return {"seq": row[1], "hash": bytes(row[2])}
+
+    return head
+
+
+def emit(value):
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def command_log(args):
+    directory, database = resolve(args.source)
+    identity = read_identity(directory)
+    head = committed_head(directory, database, identity)()
+    for entry in Cursor(directory, identity).read(head["seq"], head["hash"]):
+        if entry.seq >= args.from_seq and (args.to_seq is None or entry.seq <= args.to_seq):
+            emit(body_line(entry) if args.bodies else log_line(entry))
+    return 0
+
+
+def command_verify(args):
+    directory, database = resolve(args.source)
+    identity = read_identity(directory)
+    head = committed_head(directory, database, identity)()
+    verify_snapshot(directory, GENESIS_FILE, identity.genesis_sha256, identity.genesis_size)
+    count = 0
+    for entry in Cursor(directory, identity).read(head["seq"], head["hash"]):
+        snapshot = entry.body.get("snapshot")
+        if snapshot is not None:
+            verify_snapshot(directory, snapshot["file"], snapshot["sha256"], snapshot["size"])
+        count += 1
+    emit({"headSeq": head["seq"], "headHash": head["hash"].hex(), "entries": count, "replayed": False})
+    return 0
+
+
+def command_replicate(args):
+    directory, database = resolve(args.source)
+    identity = read_identity(directory)
+    follower = Follower(directory, args.replica, committed_head(directory, database, identity)).open()
+    stop = {"now": False}
+
+    def request_stop(_signum, _frame):
+        stop["now"] = True
+
+    try:
+        if args.follow:
+            signal.signal(signal.SIGINT, request_stop)
+            signal.signal(signal.SIGTERM, request_stop)
+            follower.follow(poll_s=args.poll_ms / 1000, should_stop=lambda: stop["now"])
+        else:
+            follower.sync()
+        position = follower.position
+        emit({"journalId": position["journalId"], "seq": position["seq"], "hash": position["hash"].hex(), "applied": follower.applied})
+        return 0
+    finally:
+        follower.close()
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="python3 -m changetrail_reader", description="read, verify and follow a changetrail journal")
+    top.add_argument("--json", action="store_true", help="errors as JSON on stderr")
+    commands = top.add_subparsers(dest="command", required=True)
+    log = commands.add_parser("log", help="committed entries as NDJSON (the fields of changetrail log --json)")
+    log.add_argument("source", help="a database (its journal beside it) or a journal directory")
+    log.add_argument("--from", dest="from_seq", type=int, default=1)
+    log.add_argument("--to", dest="to_seq", type=int, default=None)
+    log.add_argument("--bodies", action="store_true", help="whole entry bodies (changeset, sql, snapshot in hex) instead of log fields")
+    verify = commands.add_parser("verify", help="manifest, genesis digest, frames, CRCs, hash chain, snapshots up to the committed head")
+    verify.add_argument("source")
+    replicate = commands.add_parser("replicate", help="apply committed entries to a replica database, exactly once")
+    replicate.add_argument("source")
+    replicate.add_argument("replica")
+    replicate.add_argument("--follow", action="store_true", help="keep following until SIGINT/SIGTERM")
+    replicate.add_argument("--poll-ms", type=int, default=50)
+    for sub in (log, verify, replicate):
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="errors as JSON on stderr")
+    return top
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    handlers = {"log": command_log, "verify": command_verify, "replicate": command_replicate}
+    try:
+        return handlers[args.command](args)
+    except ChangetrailError as error:
+        if args.json:
+            sys.stderr.write(json.dumps({"error": error.to_json()}, ensure_ascii=False) + "\n")
+        else:
+            sys.stderr.write(f"changetrail_reader: {error.code}: {error.message}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Exact replay of journal entries (journal/REPLAY.md): foreign keys off, shape checks, triggers suspended,
+every conflict aborts; schema entries re-run their script under a session and correct it with the
+entry's changeset. All on one ctypes connection (sqlite.py), so apply and the surrounding SQL share the
+transaction.
+"""
+import re
+
+from .errors import ChangetrailError
+from .sqlite import changeset_tables, fold_name, invert_changeset, quote_identifier
+
+SAVEPOINT = "changetrail_apply"
+STAT1_PK = bytes([1, 2, 0])
+CREATE_TRIGGER_PREFIX = re.compile(r"^CREATE\s+TRIGGER\b", re.IGNORECASE)
+
+# Authorizer actions (sqlite3.h) refused while replaying journal content (a journal is data, not code
+# with the replica's privileges): ATTACH, DETACH, and writes outside `main`.
+SQLITE_CREATE_TEMP_INDEX, SQLITE_CREATE_TEMP_TABLE, SQLITE_CREATE_TEMP_TRIGGER, SQLITE_CREATE_TEMP_VIEW = 3, 4, 5, 6
+SQLITE_DELETE, SQLITE_INSERT, SQLITE_PRAGMA, SQLITE_UPDATE = 9, 18, 19, 23
+SQLITE_ATTACH, SQLITE_DETACH, SQLITE_FUNCTION = 24, 25, 31
+WRITES = {SQLITE_DELETE, SQLITE_INSERT, SQLITE_UPDATE}
+TEMP_DDL = {SQLITE_CREATE_TEMP_INDEX, SQLITE_CREATE_TEMP_TABLE, SQLITE_CREATE_TEMP_TRIGGER, SQLITE_CREATE_TEMP_VIEW}
+# PRAGMAs that change the connection or the file rather than the schema a migration may touch.
+REFUSED_PRAGMAS = {"journal_mode", "writable_schema", "query_only", "trusted_schema", "locking_mode", "temp_store_directory",
+                   "data_store_directory", "mmap_size", "key", "rekey", "cipher", "foreign_keys", "defer_foreign_keys",
+                   "recursive_triggers", "ignore_check_constraints", "synchronous", "schema_version"}
+
+
+def conflict(message, conflict_name, table=None, seq=None):
+    details = {"conflict": conflict_name}
+    if table is not None:
+        details["table"] = table
+    if seq is not None:
+        details["seq"] = seq
+    return ChangetrailError("CHANGESET_CONFLICT", message, details)
+
+
+def guard_replay(action, arg1, _arg2, database, _trigger):
+    """The authorizer of replayed scripts: True allows."""
+    if action in (SQLITE_ATTACH, SQLITE_DETACH) or action in TEMP_DDL:
+        return False
+    if action in WRITES and database not in (None, "main"):
+        return False
+    if action == SQLITE_PRAGMA and arg1 is not None and fold_name(arg1) in REFUSED_PRAGMAS:
+        return False
+    if action == SQLITE_FUNCTION and arg1 is not None and fold_name(arg1) in ("load_extension", "readfile", "writefile"):
+        return False
+    return True
+
+
+def foreign_keys_enabled(db):
+    return db.one("PRAGMA foreign_keys")[0] == 1
+
+
+def in_transaction(db, before_commit, fn):
+    """Foreign keys off (restored after), BEGIN IMMEDIATE, fn(), before_commit(), COMMIT; ROLLBACK on error."""
+    if db.in_transaction():
+        raise TypeError("apply: the connection is inside a transaction")
+    enabled = foreign_keys_enabled(db)
+    if enabled:
+        db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn()
+            if before_commit is not None:
+                before_commit()
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction():
+                db.execute("ROLLBACK")
+            raise
+    finally:
+        if enabled:
+            db.execute("PRAGMA foreign_keys = ON")
+
+
+def check_shapes(db, tables, seq):
+    """REPLAY.md write step 4: each table exists in main as a table or shadow table, with exactly the
+    changeset's recorded columns and pk bytes. Returns [(name as in the schema, is_shadow)]."""
+    targets = []
+    for table in tables:
+        listed = db.one("SELECT name, type FROM pragma_table_list(?) WHERE schema = 'main'", (table["name"],))
+        if listed is None or listed[1] not in ("table", "shadow"):
+            raise conflict(f'apply changeset of entry {seq} to "{table["name"]}": the target has no such table', "NO_SUCH_TABLE", table["name"], seq)
+        pks = [row[0] for row in db.rows("SELECT pk FROM pragma_table_xinfo(?, 'main') WHERE hidden = 0 ORDER BY cid", (listed[0],))]
+        if len(pks) != table["columnCount"]:
+            raise conflict(f'apply changeset of entry {seq} to "{table["name"]}": the column count differs', "COLUMN_COUNT", table["name"], seq)
+        expected = STAT1_PK if fold_name(listed[0]) == "sqlite_stat1" else bytes(pks)
+        if expected != table["pk"]:
+            raise conflict(f'apply changeset of entry {seq} to "{table["name"]}": the PRIMARY KEY differs', "PRIMARY_KEY", table["name"], seq)
+        targets.append((listed[0], listed[1] == "shadow"))
+    return targets
+
+
+def suspend_triggers(db, names):
+    """REPLAY.md write step 5: drop the triggers on the changeset's tables (main and temp), in rowid order."""
+    folded = {fold_name(name) for name in names}
+    rows = []
+    for schema in ("main", "temp"):
+        for position, name, table, sql in db.rows(f"SELECT rowid, name, tbl_name, sql FROM {schema}.sqlite_schema WHERE type = 'trigger' ORDER BY rowid"):
+            if fold_name(table) in folded:
+                rows.append((schema, name, sql))
+    for schema, name, _sql in rows:
+        db.execute(f"DROP TRIGGER {schema}.{quote_identifier(name)}")
+    return rows
+
+
+def restore_triggers(db, suspended):
+    for schema, _name, sql in suspended:
+        db.execute(CREATE_TRIGGER_PREFIX.sub("CREATE TEMP TRIGGER", sql, count=1) if schema == "temp" else sql)
+
+
+def apply_changeset_in_transaction(db, changeset, seq, invert=False):
+    """REPLAY.md write steps 4-10 inside the caller's transaction (foreign keys already off), in a savepoint."""
+    data = invert_changeset(changeset) if invert else changeset
+    tables = [t for t in changeset_tables(data) if t["changeCount"] > 0]
+    if not tables:
+        return
+    db.execute(f"SAVEPOINT {SAVEPOINT}")
+    try:
+        targets = check_shapes(db, tables, seq)
+        suspended = suspend_triggers(db, [name for name, _shadow in targets])
+        writes_shadow = any(shadow for _name, shadow in targets)
+        lifted = writes_shadow and db.defensive() == 1
+        if lifted:
+            db.defensive(0)
+        try:
+            failed = db.apply_changeset(data)
+        finally:
+            if lifted:
+                db.defensive(1)
+        if failed is not None:
+            kind, table = failed
+            raise conflict(f'apply changeset of entry {seq} to "{table}": {kind} conflict: the target\'s rows differ from the source\'s', kind, table, seq)
+        restore_triggers(db, suspended)
+        if writes_shadow:
+            db.execute("PRAGMA writable_schema = RESET")
+        db.execute(f"RELEASE {SAVEPOINT}")
+    except BaseException:
+        if db.in_transaction():
+            db.execute(f"ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}")
+        raise
+
+
+def apply_write(db, entry, before_commit=None):
+    in_transaction(db, before_commit, lambda: apply_changeset_in_transaction(db, entry.body["changeset"], entry.seq))
+
+
+def apply_schema(db, entry, before_commit=None):
+    """REPLAY.md schema entries: run the script under a session (R); if R differs from the entry's C,
+    apply invert(R) then C exactly; if R cannot be recorded, C must be empty."""
+    seq = entry.seq
+    sql = entry.body.get("sql")
+    if not isinstance(sql, str):
+        raise ChangetrailError("JOURNAL_MALFORMED", f"replay entry {seq}: a schema entry without sql",
+                               {"file": entry.file, "offset": entry.offset, "reason": "schema entry without sql", "seq": seq})
+    changeset = entry.body["changeset"]
+
+    def run():
+        db.set_authorizer(guard_replay)
+        try:
+            replayed = db.record(lambda: db.execute(sql, f"replay migration {seq}"))
+        finally:
+            db.set_authorizer(None)
+        if replayed is None:
+            if len(changeset) == 0:
+                return
+            raise conflict(f"replay migration {seq}: the script's changes cannot be recorded here but the entry holds some",
+                           "UNRECORDABLE_MIGRATION", seq=seq)
+        if replayed == changeset:
+            return
+        apply_changeset_in_transaction(db, replayed, seq, invert=True)
+        apply_changeset_in_transaction(db, changeset, seq)
+
+    in_transaction(db, before_commit, run)

@@ -1,0 +1,161 @@
+"""The follower (journal/REPLAY.md): keeps a replica database equal to the journal's committed head,
+applying each entry exactly once. The replica's position (journal id, seq, entry hash) is a row of its own
+table, written in the same transaction as the entry's rows, so a kill at any point leaves either both or
+neither. Resync entries replace the replica with their snapshot by an atomic rename.
+"""
+import os
+import shutil
+import time
+
+from . import apply
+from .errors import ChangetrailError
+from .journal import GENESIS_FILE, Cursor, read_head_marker, read_identity, verify_snapshot
+from .sqlite import Connection
+
+POSITION_TABLE = "_changetrail_replica"
+POSITION_DDL = (f"CREATE TABLE {POSITION_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), journal_id TEXT NOT NULL, "
+                "seq INTEGER NOT NULL, hash BLOB NOT NULL)")
+
+
+def read_position(db):
+    exists = db.one("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?", (POSITION_TABLE,))
+    if exists is None:
+        return None
+    row = db.one(f"SELECT journal_id, seq, hash FROM {POSITION_TABLE} WHERE id = 1")
+    return None if row is None else {"journalId": row[0], "seq": row[1], "hash": bytes(row[2])}
+
+
+def fsync_directory(path):
+    fd = os.open(os.path.dirname(os.path.abspath(path)) or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def install_base(source, replica_path, journal_id, seq, entry_hash):
+    """Copies a base snapshot (genesis or resync) to a temporary file beside the replica, records the
+    position in it, and renames it over the replica: the replacement is atomic."""
+    temp = f"{replica_path}.{os.getpid()}.tmp"
+    try:
+        shutil.copyfile(source, temp)
+        with Connection(temp) as db:
+            db.execute("PRAGMA journal_mode = DELETE")
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"DROP TABLE IF EXISTS {POSITION_TABLE}")
+            db.execute(POSITION_DDL)
+            db.rows(f"INSERT INTO {POSITION_TABLE} (id, journal_id, seq, hash) VALUES (1, ?, ?, ?)", (journal_id, seq, entry_hash))
+            db.execute("COMMIT")
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        for suffix in ("-journal", "-wal", "-shm"):
+            if os.path.exists(replica_path + suffix):
+                os.unlink(replica_path + suffix)
+        os.replace(temp, replica_path)
+        fsync_directory(replica_path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+
+
+class Follower:
+    """Follows `directory` into `replica_path`. `head()` returns the committed head to read up to."""
+
+    def __init__(self, directory, replica_path, head):
+        self.directory = directory
+        self.replica_path = replica_path
+        self.head = head
+        self.identity = read_identity(directory)
+        self.journal_id = self.identity.journal_id.hex()
+        self.cursor = Cursor(directory, self.identity)
+        self.db = None
+        self.position = None
+        self.applied = 0
+
+    def open(self):
+        if not os.path.exists(self.replica_path):
+            verify_snapshot(self.directory, GENESIS_FILE, self.identity.genesis_sha256, self.identity.genesis_size)
+            install_base(os.path.join(self.directory, GENESIS_FILE), self.replica_path, self.journal_id, 0, self.identity.root_hash)
+        self.db = Connection(self.replica_path)
+        self.db.execute("PRAGMA journal_mode = DELETE")
+        position = read_position(self.db)
+        if position is None or position["journalId"] != self.journal_id:
+            found = None if position is None else position["journalId"]
+            self.close()
+            raise ChangetrailError("JOURNAL_MISMATCH",
+                                   f"replicate: {self.replica_path} is not a replica of journal {self.journal_id}" +
+                                   ("" if found is None else f" (it follows journal {found})"),
+                                   {"databaseJournalId": found, "journalJournalId": self.journal_id, "reason": "not a replica of this journal"})
+        self.position = position
+        return self
+
+    def close(self):
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def sync(self):
+        """Applies every committed entry past the replica's position. Returns the number applied."""
+        head = self.head()
+        if head["seq"] < self.position["seq"]:
+            return 0  # the head seen so far lags the replica (an advisory marker not yet rewritten): wait
+        count = 0
+        for entry in self.cursor.read(head["seq"], head["hash"]):
+            if entry.seq < self.position["seq"]:
+                continue
+            if entry.seq == self.position["seq"]:
+                if entry.hash != self.position["hash"]:
+                    raise ChangetrailError("JOURNAL_CHAIN_BROKEN",
+                                           f"replicate: the replica applied another entry {entry.seq} than the journal holds",
+                                           {"seq": entry.seq, "file": entry.file})
+                continue
+            self.apply(entry)
+            count += 1
+        if self.position["seq"] == 0 and self.position["hash"] != self.identity.root_hash:
+            raise ChangetrailError("JOURNAL_CHAIN_BROKEN", "replicate: the replica's position is not this journal's root", {"seq": 0})
+        self.applied += count
+        return count
+
+    def apply(self, entry):
+        def record():
+            self.db.rows(f"UPDATE {POSITION_TABLE} SET seq = ?, hash = ? WHERE id = 1", (entry.seq, entry.hash))
+
+        kind = entry.kind
+        if kind == "write":
+            apply.apply_write(self.db, entry, record)
+        elif kind == "schema":
+            apply.apply_schema(self.db, entry, record)
+        elif kind == "resync":
+            snapshot = entry.body.get("snapshot")
+            if snapshot is None:
+                raise ChangetrailError("JOURNAL_MALFORMED", f"replay entry {entry.seq}: a resync entry without snapshot",
+                                       {"file": entry.file, "offset": entry.offset, "reason": "resync entry without snapshot", "seq": entry.seq})
+            verify_snapshot(self.directory, snapshot["file"], snapshot["sha256"], snapshot["size"])
+            self.close()
+            install_base(os.path.join(self.directory, snapshot["file"]), self.replica_path, self.journal_id, entry.seq, entry.hash)
+            self.db = Connection(self.replica_path)
+        self.position = {"journalId": self.journal_id, "seq": entry.seq, "hash": entry.hash}
+
+    def follow(self, poll_s=0.05, should_stop=lambda: False):
+        """Applies entries as they commit until should_stop(); a torn tail or a missing segment inside the
+        committed range is waited for (a copied journal may arrive out of order), anything else raises."""
+        while not should_stop():
+            try:
+                self.sync()
+            except ChangetrailError as error:
+                if error.code not in ("JOURNAL_TORN_TAIL", "JOURNAL_BEHIND_DATABASE"):
+                    raise
+            time.sleep(poll_s)
+
+
+def marker_head(directory, identity):
+    """The committed head from the `head` marker, never going backwards (FORMAT.md §7)."""
+    seen = {"seq": 0, "hash": identity.root_hash}
+
+    def head():
+        marker = read_head_marker(directory)
+        if marker is not None and marker["journalId"] == identity.journal_id and marker["seq"] >= seen["seq"]:
+            seen["seq"], seen["hash"] = marker["seq"], marker["hash"]
+        return dict(seen)
+
+    return head
