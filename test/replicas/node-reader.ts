@@ -1,0 +1,87 @@
+/**
+ * What the Node reader (src/journal, src/apply) makes of a vector directory, in the shape of
+ * expected.json: the entries and log lines it yields up to the committed head (the `head` marker), the
+ * error it then reports, and the verification (genesis and resync snapshots, every entry) as
+ * `changetrail verify --json` reports it.
+ */
+import { join } from 'node:path';
+import { ChangetrailError } from '../../src/errors.js';
+import { toHex } from '../../src/journal/bytes.js';
+import { GENESIS_FILE } from '../../src/journal/format.js';
+import { readHeadMarker, readJournalEntries, readManifest, type JournalEntry } from '../../src/journal/journal-reader.js';
+import { verifySnapshot } from '../../src/apply/replay.js';
+import { entryLine, toJson } from '../../src/cli/io.js';
+import { toEntry } from '../../src/write/entry-view.js';
+
+export interface ReadError {
+  code: string;
+  seq?: number;
+}
+
+export interface VectorReading {
+  entries: unknown[];
+  log: unknown[];
+  error: ReadError | null;
+  verify: unknown;
+  verifyError: ReadError | null;
+}
+
+function entryJson(entry: JournalEntry): unknown {
+  return {
+    seq: entry.seq, kind: entry.kind, time: entry.time, epoch: entry.epoch, actor: entry.actor, message: entry.message, meta: entry.meta,
+    prevHash: toHex(entry.prevHash), tables: entry.tables, changeset: toHex(entry.changeset),
+    ...(entry.sql === undefined ? {} : { sql: entry.sql }),
+    ...(entry.snapshot === undefined ? {} : { snapshot: { file: entry.snapshot.file, sha256: toHex(entry.snapshot.sha256), size: entry.snapshot.size } }),
+    ...(entry.undoes === undefined ? {} : { undoes: entry.undoes }),
+    hash: toHex(entry.hash),
+  };
+}
+
+export function readError(error: unknown): ReadError {
+  if (!(error instanceof ChangetrailError)) throw error;
+  const seq = (error.details as { seq?: unknown }).seq;
+  return { code: error.code, ...(typeof seq === 'number' ? { seq } : {}) };
+}
+
+function* committedEntries(dir: string): Generator<JournalEntry> {
+  const identity = readManifest(dir);
+  if (identity === null) throw new Error(`${dir} has no manifest`);
+  const marker = readHeadMarker(dir);
+  const committed = marker === null ? { seq: 0, hash: identity.rootHash } : { seq: marker.seq, hash: marker.hash };
+  yield* readJournalEntries(dir, { identity, committed });
+}
+
+export function readVectorWithNode(dir: string): VectorReading {
+  const reading: VectorReading = { entries: [], log: [], error: null, verify: null, verifyError: null };
+  try {
+    for (const entry of committedEntries(dir)) {
+      reading.entries.push(entryJson(entry));
+      reading.log.push(JSON.parse(toJson(entryLine(toEntry(entry, entry.hash)))));
+    }
+  } catch (error) {
+    reading.error = readError(error);
+  }
+  try {
+    const identity = readManifest(dir)!;
+    verifySnapshot(dir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
+    let count = 0;
+    let head = { seq: 0, hash: toHex(identity.rootHash) };
+    for (const entry of committedEntries(dir)) {
+      if (entry.snapshot !== undefined) verifySnapshot(dir, entry.snapshot.file, entry.snapshot.sha256, entry.snapshot.size);
+      count += 1;
+      head = { seq: entry.seq, hash: toHex(entry.hash) };
+    }
+    reading.verify = { headSeq: head.seq, headHash: head.hash, entries: count, replayed: false };
+  } catch (error) {
+    reading.verifyError = readError(error);
+  }
+  return reading;
+}
+
+/** Only the fields an expected error states (a reader may add details). */
+export function projectError(actual: ReadError | null, expected: ReadError | null): ReadError | null {
+  if (actual === null || expected === null) return actual;
+  return { code: actual.code, ...(expected.seq === undefined ? {} : { seq: actual.seq as number }) };
+}
+
+export { join };
