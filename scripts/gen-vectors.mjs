@@ -156,12 +156,14 @@ function logLine({ body, hash }) {
 }
 
 /**
- * expected.json: `entries`/`log` are what a reader yields (in order) before stopping; `error` is what it
- * then reports (null: it reaches the committed head). `verify` is the verification report, or null when
+ * expected.json: `entries`/`log` are what a reader yields (in order); `error` is what it reports (null:
+ * it reaches the committed head). `verify` is the verification report, or null when
  * verification fails with `verifyError`.
  */
 function expectation(description, journal, head, readable, error, { verifyError = error, state } = {}) {
-  const yielded = journal.entries.slice(0, readable);
+  // A reader yields only entries proven to chain to the committed head (FORMAT.md §8): when a committed
+  // entry is damaged, nothing of these small journals is yielded.
+  const yielded = error === null ? journal.entries.slice(0, readable) : [];
   return {
     description,
     manifest: { journalId: toHex(JOURNAL_ID), createdAtMs: CREATED_AT_MS, genesisSha256: toHex(sha256(journal.files['genesis.db'])), genesisSize: journal.files['genesis.db'].byteLength },
@@ -170,7 +172,9 @@ function expectation(description, journal, head, readable, error, { verifyError 
     entries: yielded.map(entryJson),
     log: yielded.map(logLine),
     error,
-    verify: verifyError === null ? { headSeq: head.seq, headHash: toHex(head.hash), entries: head.seq, replayed: false } : null,
+    verify: verifyError === null ? {
+      headSeq: head.seq, headHash: toHex(head.hash), head: { journalId: toHex(JOURNAL_ID), seq: head.seq, hash: toHex(head.hash) }, entries: head.seq, replayed: false,
+    } : null,
     verifyError,
     ...(state === undefined ? {} : { state }),
   };
@@ -333,7 +337,7 @@ function damageVectors(work) {
     const { journal } = base();
     const files = withHead(journal, 4);
     files[SEG] = files[SEG].subarray(0, frameOffset(journal, 4) + 10);
-    vectors['torn-committed'] = { files, expected: expectation('the head names entry 4 but its frame ends inside the frame header: JOURNAL_TORN_TAIL after entries 1..3.', journal, committedHead(journal, 4), 3, error('JOURNAL_TORN_TAIL', 4)) };
+    vectors['torn-committed'] = { files, expected: expectation('the head names entry 4 but its frame ends inside the frame header: JOURNAL_TORN_TAIL (seq 4). A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 3, error('JOURNAL_TORN_TAIL', 4)) };
   }
   {
     const { journal } = base();
@@ -341,28 +345,28 @@ function damageVectors(work) {
     const bytes = files[SEG].slice();
     bytes[frameOffset(journal, 2) + 16 + 20] ^= 0x01;
     files[SEG] = bytes;
-    vectors['corrupt-frame'] = { files, expected: expectation('one bit of entry 2\'s body flipped: its frame CRC fails, JOURNAL_CHECKSUM_MISMATCH after entry 1.', journal, committedHead(journal, 4), 1, error('JOURNAL_CHECKSUM_MISMATCH', 2)) };
+    vectors['corrupt-frame'] = { files, expected: expectation('one bit of entry 2\'s body flipped: its frame CRC fails, JOURNAL_CHECKSUM_MISMATCH (seq 2). A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 1, error('JOURNAL_CHECKSUM_MISMATCH', 2)) };
   }
   {
     const { journal } = base();
     const files = withHead(journal, 4);
     const body = { ...journal.entries[1].body, message: 'rewritten history' };
     files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, encodeEntryBody(body));
-    vectors['broken-chain'] = { files, expected: expectation('entry 2 was rewritten and re-checksummed: its frame is valid but entry 3\'s prevHash no longer matches its hash: JOURNAL_CHAIN_BROKEN at entry 3 after entries 1..2 (the rewritten entry 2 is yielded: nothing before entry 3 shows the change).', { ...journal, entries: [journal.entries[0], { body, hash: hashEntryBody(encodeEntryBody(body)) }, ...journal.entries.slice(2)] }, committedHead(journal, 4), 2, error('JOURNAL_CHAIN_BROKEN', 3)) };
+    vectors['broken-chain'] = { files, expected: expectation('entry 2 was rewritten and re-checksummed: its frame is valid but entry 3\'s prevHash no longer matches its hash: JOURNAL_CHAIN_BROKEN (seq 3). A reader yields no entry: none can be proven to chain to the head.', { ...journal, entries: [journal.entries[0], { body, hash: hashEntryBody(encodeEntryBody(body)) }, ...journal.entries.slice(2)] }, committedHead(journal, 4), 2, error('JOURNAL_CHAIN_BROKEN', 3)) };
   }
   {
     const { journal } = base();
     const files = withHead(journal, 4);
     const body = { ...journal.entries[3].body, message: 'rewritten head' };
     files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 4), 4, encodeEntryBody(body));
-    vectors['head-mismatch'] = { files, expected: expectation('the last entry was rewritten and re-checksummed; its prevHash is right, but its hash is not the committed head\'s: JOURNAL_CHAIN_BROKEN at entry 4 after 1..3.', journal, committedHead(journal, 4), 3, error('JOURNAL_CHAIN_BROKEN', 4)) };
+    vectors['head-mismatch'] = { files, expected: expectation('the last entry was rewritten and re-checksummed; its prevHash is right, but its hash is not the committed head\'s: JOURNAL_CHAIN_BROKEN (seq 4). A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 3, error('JOURNAL_CHAIN_BROKEN', 4)) };
   }
   {
     const { journal } = base();
     const files = withHead(journal, 4);
     const body = { ...journal.entries[2].body, seq: 4 };
     files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 3), 3, encodeEntryBody(body), 4);
-    vectors['sequence-gap'] = { files, expected: expectation('the frame after entry 2 carries seq 4 (valid CRC): JOURNAL_GAP after entries 1..2.', journal, committedHead(journal, 4), 2, error('JOURNAL_GAP')) };
+    vectors['sequence-gap'] = { files, expected: expectation('the frame after entry 2 carries seq 4 (valid CRC): JOURNAL_GAP. A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 2, error('JOURNAL_GAP')) };
   }
   {
     const { journal } = base();
@@ -372,7 +376,7 @@ function damageVectors(work) {
     data.setUint16(4, 2);
     data.setUint32(36, checksum(bytes.subarray(0, 36)));
     files[SEG] = bytes;
-    vectors['unknown-segment-version'] = { files, expected: expectation('the segment header says version 2 (valid CRC): JOURNAL_VERSION_UNSUPPORTED before any entry.', journal, committedHead(journal, 4), 0, error('JOURNAL_VERSION_UNSUPPORTED')) };
+    vectors['unknown-segment-version'] = { files, expected: expectation('the segment header says version 2 (valid CRC): JOURNAL_VERSION_UNSUPPORTED; no entry is read.', journal, committedHead(journal, 4), 0, error('JOURNAL_VERSION_UNSUPPORTED')) };
   }
   {
     const { journal } = base();
@@ -395,19 +399,19 @@ function damageVectors(work) {
     if (patched[1] !== 0xa1 || patched[2] !== 0x76 || patched[3] !== 0x01) throw new Error('unexpected body start');
     patched[3] = 0x02; // {v: 1, ...}: fixmap, fixstr "v", then the value byte
     files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, patched);
-    vectors['unknown-body-version'] = { files, expected: expectation('entry 2\'s body says v = 2 (valid CRC): JOURNAL_MALFORMED after entry 1.', journal, committedHead(journal, 4), 1, error('JOURNAL_MALFORMED', 2)) };
+    vectors['unknown-body-version'] = { files, expected: expectation('entry 2\'s body says v = 2 (valid CRC): JOURNAL_MALFORMED (seq 2). A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 1, error('JOURNAL_MALFORMED', 2)) };
   }
   {
     const { journal } = base();
     const files = withHead(journal, 4);
     files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, withExtraKey(encodeEntryBody(journal.entries[1].body)));
-    vectors['unknown-body-key'] = { files, expected: expectation('entry 2\'s body has an extra key "x" (valid CRC): JOURNAL_MALFORMED after entry 1.', journal, committedHead(journal, 4), 1, error('JOURNAL_MALFORMED', 2)) };
+    vectors['unknown-body-key'] = { files, expected: expectation('entry 2\'s body has an extra key "x" (valid CRC): JOURNAL_MALFORMED (seq 2). A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 1, error('JOURNAL_MALFORMED', 2)) };
   }
   {
     const { journal } = smallJournal(mkdtempSync(join(work, 's-')), 4, [3]);
     const files = withHead(journal, 4);
     delete files[formatSegmentName(3)];
-    vectors['missing-segment'] = { files, expected: expectation('the head names entry 4 but the segment holding entries 3..4 is gone: JOURNAL_BEHIND_DATABASE after entries 1..2.', journal, committedHead(journal, 4), 2, error('JOURNAL_BEHIND_DATABASE')) };
+    vectors['missing-segment'] = { files, expected: expectation('the head names entry 4 but the segment holding entries 3..4 is gone: JOURNAL_BEHIND_DATABASE. A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 2, error('JOURNAL_BEHIND_DATABASE')) };
   }
   {
     const { files: kinds, expected } = kindsVector(mkdtempSync(join(work, 'k-')));

@@ -8,9 +8,12 @@ import { join } from 'node:path';
 import { ChangetrailError } from '../../src/errors.js';
 import { toHex } from '../../src/journal/bytes.js';
 import { GENESIS_FILE } from '../../src/journal/format.js';
-import { readHeadMarker, readJournalEntries, readManifest, type JournalEntry } from '../../src/journal/journal-reader.js';
+import { readManifest } from '../../src/journal/journal-reader.js';
+import { openJournal, readHeadMarkerPosition, type Journal, type JournalEntry } from '../../src/journal/journal.js';
+import { positionOf } from '../../src/journal/position.js';
 import { verifySnapshot } from '../../src/apply/replay.js';
-import { entryLine, toJson } from '../../src/cli/io.js';
+import { entryJson as entryLine } from '../../src/cli/helpers.js';
+import { toJson } from '../../src/cli/output.js';
 import { toEntry } from '../../src/write/entry-view.js';
 
 export interface ReadError {
@@ -43,12 +46,16 @@ export function readError(error: unknown): ReadError {
   return { code: error.code, ...(typeof seq === 'number' ? { seq } : {}) };
 }
 
-function* committedEntries(dir: string): Generator<JournalEntry> {
+/** The journal anchored to its `head` marker (the chain root when there is none). */
+export function openVectorJournal(dir: string): Journal {
   const identity = readManifest(dir);
   if (identity === null) throw new Error(`${dir} has no manifest`);
-  const marker = readHeadMarker(dir);
-  const committed = marker === null ? { seq: 0, hash: identity.rootHash } : { seq: marker.seq, hash: marker.hash };
-  yield* readJournalEntries(dir, { identity, committed });
+  const head = readHeadMarkerPosition(dir) ?? positionOf(toHex(identity.manifest.journalId), 0, identity.rootHash);
+  return openJournal(dir, head);
+}
+
+function* committedEntries(dir: string): Generator<JournalEntry> {
+  yield* openVectorJournal(dir).entries();
 }
 
 export function readVectorWithNode(dir: string): VectorReading {
@@ -65,13 +72,12 @@ export function readVectorWithNode(dir: string): VectorReading {
     const identity = readManifest(dir)!;
     verifySnapshot(dir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
     let count = 0;
-    let head = { seq: 0, hash: toHex(identity.rootHash) };
-    for (const entry of committedEntries(dir)) {
+    const journal = openVectorJournal(dir);
+    for (const entry of journal.entries()) {
       if (entry.snapshot !== undefined) verifySnapshot(dir, entry.snapshot.file, entry.snapshot.sha256, entry.snapshot.size);
       count += 1;
-      head = { seq: entry.seq, hash: toHex(entry.hash) };
     }
-    reading.verify = { headSeq: head.seq, headHash: head.hash, entries: count, replayed: false };
+    reading.verify = { headSeq: journal.head.seq, headHash: journal.head.hash, head: journal.head, entries: count, replayed: false };
   } catch (error) {
     reading.verifyError = readError(error);
   }

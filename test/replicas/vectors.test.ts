@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { replayJournal } from '../../src/apply/replay.js';
 import { readHeadMarker, readManifest } from '../../src/journal/journal-reader.js';
 import { tempDir } from '../helpers/db.js';
-import { projectError, readVectorWithNode, type ReadError } from './node-reader.js';
+import { openVectorJournal, projectError, readVectorWithNode, type ReadError } from './node-reader.js';
 import { runPython, type PythonResult } from './python.js';
 import { dumpState } from './state.js';
 
@@ -108,7 +108,7 @@ describe('journal/vectors', () => {
         const again = runPython(['replicate', dir, replica]);
         expect((again.lines[0] as { applied: number }).applied).toBe(0);
         const nodeReplay = join(work, 'node.db');
-        replayJournal(dir, readManifest(dir)!, { seq: head.seq, hash: head.hash }, nodeReplay);
+        replayJournal(openVectorJournal(dir), nodeReplay);
         expect(dumpState(nodeReplay)).toEqual(expected.state);
       });
     }

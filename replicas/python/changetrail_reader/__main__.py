@@ -71,7 +71,8 @@ def command_verify(args):
         if snapshot is not None:
             verify_snapshot(directory, snapshot["file"], snapshot["sha256"], snapshot["size"])
         count += 1
-    emit({"headSeq": head["seq"], "headHash": head["hash"].hex(), "entries": count, "replayed": False})
+    emit({"headSeq": head["seq"], "headHash": head["hash"].hex(),
+          "head": {"journalId": identity.journal_id.hex(), "seq": head["seq"], "hash": head["hash"].hex()}, "entries": count, "replayed": False})
     return 0
 
 

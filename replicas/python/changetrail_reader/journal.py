@@ -284,26 +284,49 @@ def behind(database_seq, journal_seq):
 
 
 class Cursor:
-    """Reads committed entries in order from entry 1, verifying the chain; `read(head_seq, head_hash)`
-    yields the entries up to that head and can be called again with a later head (tailing)."""
+    """Reads committed entries in order from entry 1. `read(head_seq, head_hash)` yields the entries up to
+    that head and can be called again with a later head (tailing). Nothing is yielded before the chain
+    from it up to the head is verified (FORMAT.md §8): a first pass checks every frame, body and link up
+    to the head and keeps the hashes; a second pass re-reads and yields the entries whose hash matches."""
 
     def __init__(self, directory, identity):
         self.directory = directory
         self.identity = identity
         self.next_seq = 1
         self.prev_hash = identity.root_hash
-        self.segment = None  # first seq of the segment being read
+        self.segment = None  # first seq of the segment holding entry next_seq (None: not known yet)
         self.offset = SEGMENT_HEADER_SIZE
 
     def read(self, head_seq, head_hash):
         if head_seq == 0 and head_hash != self.identity.root_hash:
             raise ChangetrailError("JOURNAL_CHAIN_BROKEN", "read journal: the head at entry 0 is not the chain root", {"seq": 0})
-        while self.next_seq <= head_seq:
-            entry = self._next_entry(head_seq)
-            if entry.seq == head_seq and entry.hash != head_hash:
-                raise ChangetrailError("JOURNAL_CHAIN_BROKEN", f"read {entry.file}: entry {entry.seq} is not the committed entry",
+        if self.next_seq > head_seq:
+            return
+        start = (self.next_seq, self.prev_hash, self.segment, self.offset)
+        hashes = [entry.hash for entry in self._scan(head_seq)]
+        if hashes[-1] != head_hash:
+            self._restore(start)
+            raise ChangetrailError("JOURNAL_CHAIN_BROKEN", f"read journal: entry {head_seq} is not the committed head's entry",
+                                   {"seq": head_seq})
+        self._restore(start)
+        for entry in self._scan(head_seq):
+            if entry.hash != hashes[entry.seq - start[0]]:
+                raise ChangetrailError("JOURNAL_CHAIN_BROKEN", f"read {entry.file}: entry {entry.seq} changed while it was read",
                                        {"seq": entry.seq, "file": entry.file})
             yield entry
+
+    def _restore(self, state):
+        self.next_seq, self.prev_hash, self.segment, self.offset = state
+
+    def _scan(self, head_seq):
+        """Verified entries next_seq..head_seq; on error the cursor is left where the scan started."""
+        start = (self.next_seq, self.prev_hash, self.segment, self.offset)
+        try:
+            while self.next_seq <= head_seq:
+                yield self._next_entry(head_seq)
+        except Exception:
+            self._restore(start)
+            raise
 
     def _next_entry(self, head_seq):
         seq = self.next_seq
