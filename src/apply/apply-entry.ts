@@ -20,6 +20,7 @@ import { foldName } from './schema.js';
 import { mainTable } from './sql-identifier.js';
 import { decodeRowids, invertRowids, type TableRowids } from '../journal/rowids.js';
 import { applyRowidsAfter, checkRowidsBefore, resolveRowidTables } from './rowid-apply.js';
+import { runUntrustedSql } from './replay-guard.js';
 
 /** Options of {@link applyChangesetExactly}. */
 export interface ApplyExactlyOptions {
@@ -261,8 +262,12 @@ function checkForeignKeys(db: DatabaseSync, targets: readonly TargetTable[], seq
  *   applyEntryExactly(replica, entry, { beforeCommit: (db) => recordAppliedSeq(db, entry.seq) });
  * }
  * @throws TypeError for an unknown kind, a 'schema' entry without `sql`, or an open transaction.
+ * The script is journal content, so it runs under the replay guard ({@link runUntrustedSql}), which is
+ * installed as `db`'s authorizer on first use: pass a replay target, never a connection with its own.
+ *
  * @throws ChangetrailError as {@link applyChangesetExactly}; CHANGESET_CONFLICT 'UNRECORDABLE_MIGRATION' if
- *   R cannot be recorded but C is not empty; SQLITE_ERROR if the script fails.
+ *   R cannot be recorded but C is not empty; REPLAY_REFUSED if the guard refuses the script; SQLITE_ERROR if
+ *   the script fails.
  */
 export function applyEntryExactly(
   db: DatabaseSync, entry: ReplayableEntry, options: Pick<ApplyExactlyOptions, 'checkForeignKeys'> & TransactionOptions = {},
@@ -295,11 +300,7 @@ export function applyEntryExactly(
 function runRecorded(db: DatabaseSync, sql: string, seq: number | undefined): Uint8Array | null {
   const session = db.createSession();
   try {
-    try {
-      db.exec(sql);
-    } catch (error) {
-      throw wrapSqliteError(`replay migration${seq === undefined ? '' : ` ${seq}`}`, error);
-    }
+    runUntrustedSql(db, sql, seq);
     try {
       return session.changeset();
     } catch (error) {

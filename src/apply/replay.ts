@@ -4,12 +4,12 @@
  */
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { bytesEqual } from '../journal/bytes.js';
 import { GENESIS_FILE } from '../journal/format.js';
 import type { Journal } from '../journal/journal.js';
 import { applyEntryExactly } from './apply-entry.js';
+import { openReplayDatabase } from './replay-guard.js';
 import { digestSnapshotFile } from './snapshot-digest.js';
 
 /** Checks a snapshot file in the journal directory against the digest that names it. */
@@ -28,7 +28,7 @@ export function replayJournal(journal: Journal, target: string): number {
   const { dir, identity } = journal;
   verifySnapshot(dir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
   copyFileSync(join(dir, GENESIS_FILE), target);
-  let db = new DatabaseSync(target);
+  let db = openReplayDatabase(target);
   let applied = 0;
   try {
     for (const entry of journal.entries()) {
@@ -38,7 +38,7 @@ export function replayJournal(journal: Journal, target: string): number {
         db.close();
         rmSync(`${target}-journal`, { force: true });
         copyFileSync(join(dir, snapshot.file), target);
-        db = new DatabaseSync(target);
+        db = openReplayDatabase(target);
       } else {
         applyEntryExactly(db, {
           kind: entry.kind, changeset: entry.changeset, seq: entry.seq,
