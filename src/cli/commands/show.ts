@@ -1,7 +1,8 @@
 /** `changetrail show <db> <seq>`: one entry's row-level changes, with column names. */
-import type { DatabaseSync } from 'node:sqlite';
 import { changesetToRows, decodeChangeset, rowChangeToJson, type ChangesetSchema } from '../../changeset/index.js';
-import { findTable, readSchema } from '../../apply/schema.js';
+import { findTable, type DatabaseSchema } from '../../apply/schema.js';
+import { openSchemaHistory } from '../../apply/schema-history.js';
+import { openJournal } from '../../journal/journal.js';
 import { ChangetrailError } from '../../errors.js';
 import { openTrail } from '../../write/trail.js';
 import { defineCommand } from '../command.js';
@@ -20,12 +21,15 @@ export const show = defineCommand({
     requireJournal('show', db!);
     const trail = await openTrail(db!);
     try {
-      const headSeq = (await trail.status()).headSeq;
+      const { headSeq, head } = await trail.status();
       if (seq < 1 || seq > headSeq) {
         throw new ChangetrailError('ENTRY_NOT_FOUND', `show: entry ${seq} does not exist (${headSeq === 0 ? 'the journal holds no entries yet' : `the journal holds 1..${headSeq}`})`, { seq, headSeq });
       }
+      const history = openSchemaHistory(openJournal(trail.journalDir, head));
+      const schema = history.schemaFor(seq);
+      history.close();
       for await (const entry of trail.entries({ from: seq, to: seq })) {
-        const rows = changesetToRows(entry.changeset, renderSchema(trail.database, entry.changeset));
+        const rows = changesetToRows(entry.changeset, renderSchema(schema, entry.changeset));
         if (options.json) {
           out.record({ ...entryJson(entry), ...(entry.sql === undefined ? {} : { sql: entry.sql }), changes: rows.map(rowChangeToJson) });
           continue;
@@ -46,16 +50,14 @@ export const show = defineCommand({
 });
 
 /**
- * Column names for the tables of a changeset, from the database's current schema. Columns added later by
- * ALTER TABLE ADD COLUMN come last, so an older changeset's columns are a prefix; a table whose current
- * shape cannot name them (dropped, or columns removed) is rendered with positional names c0, c1, ...
+ * Column names for the tables of a changeset, from the schema as of its entry (schema-history.ts); a
+ * table that schema cannot name with the changeset's column count is rendered as c0, c1, ...
  */
-function renderSchema(db: DatabaseSync, changeset: Uint8Array): ChangesetSchema {
+function renderSchema(current: DatabaseSchema, changeset: Uint8Array): ChangesetSchema {
   const schema: ChangesetSchema = {};
-  const current = readSchema(db);
   for (const { name, columnCount } of decodeChangeset(changeset).tables) {
     const columns = findTable(current, name)?.columns ?? [];
-    schema[name] = { columns: columns.length >= columnCount ? columns.slice(0, columnCount) : Array.from({ length: columnCount }, (_, i) => `c${i}`) };
+    schema[name] = { columns: columns.length === columnCount ? [...columns] : Array.from({ length: columnCount }, (_, i) => `c${i}`) };
   }
   return schema;
 }
