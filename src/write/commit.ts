@@ -24,7 +24,7 @@ import { encodeHead } from '../journal/head.js';
 import type { JournalIdentity } from '../journal/journal-reader.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { formatSegmentName } from '../journal/segment.js';
-import { ChangeCounterReader, nextChangeCounter } from './change-counter.js';
+import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
 import { crashesHere, crashNow, crashpoint, faultpoint } from './crashpoint.js';
 import { toEntry, type Entry } from './entry-view.js';
 import { HeadStore, type HeadRow } from './head-row.js';

@@ -16,7 +16,7 @@ import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
 import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
 import { applyChangesetExactlyInTransaction } from '../apply/apply-entry.js';
-import { ChangeCounterReader, nextChangeCounter } from './change-counter.js';
+import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
 import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
 import { snapshotDatabase, startJournal } from './genesis.js';
