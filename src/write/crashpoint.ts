@@ -1,27 +1,10 @@
 /**
- * Named crash and fault points on the write path, for tests that kill a real writer process at each step.
- * `CHANGETRAIL_CRASH_AT=name:n` SIGKILLs the process the n-th time `name` is reached (no exit handlers
- * run, like a real crash). `CHANGETRAIL_PAUSE_AT=name:n` SIGSTOPs it there instead (a GC pause or a
- * stopped VM, resumed by SIGCONT from the test). `CHANGETRAIL_FAULT_AT=name:n:ERRNO` makes the n-th pass throw an fs-style
- * error with that code (once), to exercise I/O-error handling. Both are read once at load; with neither
- * set, a point costs one comparison.
+ * The write path's named crash points (the mechanism, and its environment variables, are in
+ * src/crashpoint.ts, shared with the replica's apply points).
  */
-const crash = parse(process.env.CHANGETRAIL_CRASH_AT);
-const pause = parse(process.env.CHANGETRAIL_PAUSE_AT);
-const fault = parse(process.env.CHANGETRAIL_FAULT_AT);
-const hits = new Map<string, number>();
+import { crashesHereNamed, crashpointNamed } from '../crashpoint.js';
 
-interface PointSpec {
-  name: string;
-  hit: number;
-  errno: string | undefined;
-}
-
-function parse(value: string | undefined): PointSpec | null {
-  if (!value) return null;
-  const [name, hit, errno] = value.split(':');
-  return { name: name ?? '', hit: Number(hit ?? 1) || 1, errno };
-}
+export { crashNow, faultpoint } from '../crashpoint.js';
 
 /** The names of every crash point, in the order a write reaches them. */
 export const CRASH_POINTS = [
@@ -32,34 +15,10 @@ export const CRASH_POINTS = [
 export type CrashPoint = (typeof CRASH_POINTS)[number] | 'after-rotate' | 'after-genesis' | 'after-manifest';
 
 export function crashpoint(name: CrashPoint): void {
-  if (pause !== null && pause.name === name && count(`pause:${name}`) === pause.hit) process.kill(process.pid, 'SIGSTOP');
-  if (crash === null || crash.name !== name) return;
-  if (count(`crash:${name}`) === crash.hit) process.kill(process.pid, 'SIGKILL');
+  crashpointNamed(name);
 }
 
-/** Throws an injected I/O error at the configured pass of `name`. */
-export function faultpoint(name: string): void {
-  if (fault === null || fault.name !== name) return;
-  if (count(`fault:${name}`) === fault.hit) {
-    throw Object.assign(new Error(`injected ${fault.errno ?? 'EIO'} at ${name}`), { code: fault.errno ?? 'EIO' });
-  }
-}
-
-/**
- * Counts a pass of `name` and returns true when this is the pass to crash at, so the caller can do
- * damage first (tear a frame in half) and then call `crashNow()`.
- */
+/** Counts a pass of `name`; true when this is the pass to crash at (do the damage, then `crashNow()`). */
 export function crashesHere(name: CrashPoint): boolean {
-  return crash !== null && crash.name === name && count(`crash:${name}`) === crash.hit;
-}
-
-export function crashNow(): never {
-  process.kill(process.pid, 'SIGKILL');
-  throw new Error('unreachable: SIGKILL did not stop the process');
-}
-
-function count(key: string): number {
-  const n = (hits.get(key) ?? 0) + 1;
-  hits.set(key, n);
-  return n;
+  return crashesHereNamed(name);
 }
