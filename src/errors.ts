@@ -122,6 +122,26 @@ export interface ErrorDetails {
    * (newline, ESC...), which SQL has no escape for.
    */
   SQL_IDENTIFIER_UNSUPPORTED: { identifier: string; table: string };
+
+  /**
+   * A replica file was changed by something other than its follower since the follower's last commit (its
+   * change counter moved, or another connection committed while the follower held it open).
+   */
+  REPLICA_FOREIGN_WRITE: { replica: string; appliedSeq: number; evidence: string };
+  /**
+   * The replica follows another history than the source offers: the source's journal id differs from
+   * the one the replica recorded (the source journal was swapped or recreated).
+   */
+  REPLICA_SOURCE_MISMATCH: { replica: string; replicaJournalId: string; sourceJournalId: string };
+  /**
+   * The replica's recorded position is not in the source's history: the journal's entry at that seq has
+   * another hash, or the journal ends before it.
+   */
+  REPLICA_DIVERGED: { replica: string; seq: number; replicaHash: string; journalHash: string | null; sourceHeadSeq: number };
+  /** The target file exists and is not a replica of this journal; it is left alone unless forced. */
+  REPLICA_NOT_A_REPLICA: { replica: string; reason: string };
+  /** `replica.waitFor(seq)` gave up: entry `seq` was not applied within `timeoutMs`. */
+  REPLICA_WAIT_TIMEOUT: { replica: string; seq: number; appliedSeq: number; timeoutMs: number };
 }
 
 /** The closed set of error codes. */
@@ -144,6 +164,7 @@ const CODES = new Set<string>([
   'NULL_PRIMARY_KEY', 'STATEMENT_NOT_ALLOWED', 'FOREIGN_WRITE_DETECTED', 'IO_ERROR', 'SQLITE_ERROR', 'CLI_USAGE',
   'POSITION_MISMATCH', 'REPLAY_REFUSED',
   'NODE_UNSUPPORTED', 'JOURNAL_FILE_UNEXPECTED', 'RECOVERY_NEEDED', 'NOT_A_DATABASE', 'SQL_IDENTIFIER_UNSUPPORTED',
+  'REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'REPLICA_NOT_A_REPLICA', 'REPLICA_WAIT_TIMEOUT',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

@@ -1,0 +1,159 @@
+/**
+ * Applies journal entries to the replica, exactly once: every transaction that changes rows also moves
+ * the position row (position-table.ts), so a crash anywhere leaves both at the same entry. Before each
+ * transaction the file's change counter and the connection's `data_version` are compared with what the
+ * follower's own last commit left: anything else that committed is a foreign write, and nothing is applied.
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { applyChangesetExactlyInTransaction, applyEntryExactly } from '../apply/apply-entry.js';
+import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
+import { ChangetrailError } from '../errors.js';
+import { replicaCrashpoint } from './crashpoints.js';
+import { PositionStore } from './position-table.js';
+import type { Position } from './position-shim.js';
+import type { SourceEntry } from './source.js';
+
+export class Applier {
+  readonly #db: DatabaseSync;
+  readonly #path: string;
+  readonly #store: PositionStore;
+  readonly #counter: ChangeCounterReader;
+  readonly #dataVersion: StatementSync;
+  /** What the follower's last commit left: the file's change counter (null: untracked) and data_version. */
+  #expectedCounter: number | null;
+  #expectedDataVersion: number;
+  #position: Position;
+  /** The change counter read before the open batch began; undefined when no batch is open. */
+  #batchCounter: number | null | undefined = undefined;
+
+  constructor(db: DatabaseSync, path: string, position: Position, expectedCounter: number | null) {
+    this.#db = db;
+    this.#path = path;
+    this.#store = new PositionStore(db);
+    this.#counter = new ChangeCounterReader(path, 'delete');
+    this.#dataVersion = db.prepare('PRAGMA data_version');
+    this.#position = position;
+    this.#expectedCounter = expectedCounter;
+    this.#expectedDataVersion = this.#readDataVersion();
+  }
+
+  get position(): Position {
+    return this.#position;
+  }
+
+  /**
+   * Checks that nothing but this follower committed to the replica since its last commit.
+   * @throws ChangetrailError REPLICA_FOREIGN_WRITE.
+   */
+  checkUntouched(): number | null {
+    const counter = this.#counter.read();
+    if (counter !== null && this.#expectedCounter !== null && counter !== this.#expectedCounter) {
+      throw this.#foreign(`the file's change counter is ${counter}; the follower's last commit left ${this.#expectedCounter}`);
+    }
+    if (this.#readDataVersion() !== this.#expectedDataVersion) throw this.#foreign('another connection committed to the replica (data_version moved)');
+    return counter;
+  }
+
+  /** True while a batch of write entries is open (between {@link begin} and {@link commit}). */
+  get inBatch(): boolean {
+    return this.#batchCounter !== undefined;
+  }
+
+  /**
+   * Opens a batch: one transaction that several write entries are applied in, committed with the last
+   * one's position. Checks for foreign writes first.
+   * @throws ChangetrailError REPLICA_FOREIGN_WRITE (nothing begun).
+   */
+  begin(): void {
+    if (this.inBatch) throw new TypeError('replica apply: a batch is already open');
+    const counter = this.#beforeTransaction();
+    this.#db.exec('BEGIN IMMEDIATE');
+    this.#batchCounter = counter;
+    replicaCrashpoint('replica-after-begin');
+  }
+
+  /** Applies one write entry (data, or an undo) inside the open batch. On error the batch is rolled back. */
+  applyWrite(entry: SourceEntry): void {
+    if (!this.inBatch) throw new TypeError('replica apply: no batch is open');
+    try {
+      applyChangesetExactlyInTransaction(this.#db, entry.changeset, { seq: entry.seq });
+    } catch (error) {
+      this.rollback();
+      throw error;
+    }
+    replicaCrashpoint('replica-mid-batch');
+  }
+
+  /** Moves the position to `last` and commits the batch. */
+  commit(last: Position): void {
+    const counter = this.#batchCounter;
+    if (counter === undefined) throw new TypeError('replica apply: no batch is open');
+    try {
+      this.#recordPosition(last, counter);
+      this.#db.exec('COMMIT');
+    } catch (error) {
+      this.rollback();
+      throw error;
+    }
+    this.#batchCounter = undefined;
+    this.#afterCommit(last, counter);
+  }
+
+  /** Abandons the open batch, if any (the replica stays at its last committed position). */
+  rollback(): void {
+    this.#batchCounter = undefined;
+    if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('ROLLBACK');
+  }
+
+  /** Replays a schema entry (its migration SQL and data changes) and moves the position, in one transaction. */
+  applySchema(entry: SourceEntry, position: Position): void {
+    if (this.inBatch) throw new TypeError('replica apply: commit the open batch first');
+    const counter = this.#beforeTransaction();
+    applyEntryExactly(this.#db, { kind: 'schema', changeset: entry.changeset, sql: entry.sql ?? '', seq: entry.seq }, {
+      beforeCommit: () => this.#recordPosition(position, counter),
+    });
+    this.#afterCommit(position, counter);
+  }
+
+  /**
+   * After the file was replaced wholesale by another connection (a rebase onto a snapshot through the
+   * backup API), the new state and what it left become the baseline.
+   */
+  rebased(position: Position, expectedCounter: number | null): void {
+    this.#position = position;
+    this.#expectedCounter = expectedCounter;
+    this.#expectedDataVersion = this.#readDataVersion();
+    // FTS5 and other virtual tables cache per-connection state: drop it (REPLAY.md, write step 10).
+    this.#db.exec('PRAGMA writable_schema = RESET');
+  }
+
+  #beforeTransaction(): number | null {
+    replicaCrashpoint('replica-before-apply');
+    return this.checkUntouched();
+  }
+
+  #recordPosition(position: Position, counter: number | null): void {
+    replicaCrashpoint('replica-before-position');
+    this.#store.update(position, counter === null ? null : nextChangeCounter(counter), Date.now());
+    replicaCrashpoint('replica-after-position');
+  }
+
+  #afterCommit(position: Position, counter: number | null): void {
+    this.#position = position;
+    this.#expectedCounter = counter === null ? null : nextChangeCounter(counter);
+    // This connection's own commits do not move its data_version; read it anyway (cheap) to stay exact.
+    this.#expectedDataVersion = this.#readDataVersion();
+    replicaCrashpoint('replica-after-commit');
+  }
+
+  #readDataVersion(): number {
+    return Number(this.#dataVersion.get()?.data_version);
+  }
+
+  #foreign(evidence: string): ChangetrailError<'REPLICA_FOREIGN_WRITE'> {
+    return new ChangetrailError('REPLICA_FOREIGN_WRITE',
+      `apply to ${this.#path}: the replica was changed by something other than its follower after entry ${this.#position.seq} (${evidence}). ` +
+      'Its rows can no longer be trusted to equal the primary\'s; rebuild it (changetrail replicate --rebuild).',
+      { replica: this.#path, appliedSeq: this.#position.seq, evidence });
+  }
+}

@@ -1,0 +1,581 @@
+/**
+ * `openReplica` and the `Replica` class: a second SQLite file kept equal to a primary by applying the
+ * primary's committed journal entries, in order, exactly once (journal/REPLAY.md). It never takes the
+ * writers' admission lock: it only reads the journal and the primary's committed head.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ChangetrailError } from '../errors.js';
+import { io } from '../journal/files.js';
+import { Applier } from './applier.js';
+import { createReplicaFile, rebaseReplica } from './bootstrap.js';
+import { openJournalSource } from './journal-source.js';
+import { readReplicaRow, type ReplicaRow } from './position-table.js';
+import { positionOf, type Position } from './position-shim.js';
+import type { ReplicaSource, SourceEntry, SourceSnapshot } from './source.js';
+import { Wakeup } from './wakeup.js';
+
+/**
+ * Catch-up batching: write entries are applied in one transaction until one of these is reached. Bytes
+ * bound the changesets applied per transaction (memory held by SQLite's journal and page cache grows
+ * with them; entries themselves are read and applied one at a time); the duration bounds how long
+ * readers wait and how late an abort is noticed.
+ */
+const BATCH_ENTRIES_MAX = 5_000;
+const BATCH_BYTES_MAX = 32 * 1024 * 1024;
+const BATCH_DURATION_MS_MAX = 250;
+/** Polling fallback when no change hint arrives (the hint is usually immediate). */
+const POLL_INTERVAL_MS = 250;
+const BUSY_TIMEOUT_MS = 5_000;
+
+/** What a replica is doing. */
+export type ReplicaState = 'idle' | 'syncing' | 'following' | 'failed' | 'closed';
+
+/** Options of {@link openReplica}. */
+export interface OpenReplicaOptions {
+  /** The primary database's path (its journal is beside it), a journal directory, or another {@link ReplicaSource}. */
+  source: string | ReplicaSource;
+  /** Start the replica over from the newest snapshot (it must be this journal's replica, or `force`). */
+  rebuild?: boolean;
+  /** Replace a file that is not a replica of this journal (its content is lost). */
+  force?: boolean;
+  /** Polling interval of `follow`, the fallback when no change hint arrives. Default 250 ms. */
+  pollIntervalMs?: number;
+  /** How long the follower waits for readers holding the replica's lock. Default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
+/** `replica.status()`. */
+export interface ReplicaStatus {
+  readonly replica: string;
+  readonly source: string;
+  readonly journalId: string;
+  readonly appliedSeq: number;
+  readonly appliedHash: string;
+  readonly sourceHeadSeq: number;
+  /** Entries committed on the source and not applied yet. */
+  readonly lagEntries: number;
+  /** 0 when caught up; else how long the replica has been behind (local clock, since it first saw the entry). */
+  readonly lagMs: number;
+  readonly state: ReplicaState;
+}
+
+/** Reported while catching up, after each committed batch. */
+export interface ReplicaProgress {
+  readonly appliedSeq: number;
+  readonly targetSeq: number;
+  readonly entriesApplied: number;
+  readonly elapsedMs: number;
+}
+
+/** Events of a {@link Replica}. */
+export interface ReplicaEvents {
+  /** A transaction committed: the replica now holds every entry up to `position`. */
+  applied: [position: Position];
+  progress: [progress: ReplicaProgress];
+  /** `follow` stopped on an error (also its rejection). Emitted only when someone listens. */
+  error: [error: Error];
+  /** The replica closed. */
+  closed: [];
+}
+
+/**
+ * Opens (or creates) a read replica of `options.source` at `replicaPath`.
+ *
+ * A missing file is created from the newest snapshot (genesis, or the last resync snapshot). An existing
+ * file must be this journal's replica: its recorded position is checked against the journal (same journal
+ * id, same hash at its seq) and its change counter against the one its follower left.
+ *
+ * @example
+ * const replica = await openReplica('replica.db', { source: 'app.db' });
+ * await replica.sync();
+ * const rows = replica.read((db) => db.prepare('SELECT * FROM users').all());
+ * @throws ChangetrailError REPLICA_NOT_A_REPLICA (the file is something else; `force` replaces it),
+ *   REPLICA_SOURCE_MISMATCH (it follows another journal), REPLICA_DIVERGED (its position is not in the
+ *   journal), REPLICA_FOREIGN_WRITE (it was written by someone else), JOURNAL_* (damaged journal), IO_ERROR.
+ */
+export async function openReplica(replicaPath: string, options: OpenReplicaOptions): Promise<Replica> {
+  if (typeof replicaPath !== 'string' || replicaPath.length === 0) throw new TypeError('openReplica: replicaPath must be a non-empty string');
+  if (options === null || typeof options !== 'object') throw new TypeError('openReplica: options.source is required');
+  const path = resolve(replicaPath);
+  const ownsSource = typeof options.source === 'string';
+  const source = typeof options.source === 'string' ? openJournalSource(options.source) : options.source;
+  try {
+    const verdict = inspectReplicaFile(path, source);
+    if (verdict.kind === 'absent' || (verdict.kind !== 'replica' && options.force === true)) {
+      createReplicaFile(path, source, source.newestSnapshot(source.readHead()));
+    } else if (verdict.kind !== 'replica') {
+      throw verdict.error;
+    }
+    const replica = new Replica(path, source, ownsSource, options);
+    try {
+      await replica.open(options.rebuild === true && verdict.kind === 'replica');
+    } catch (error) {
+      await replica.close();
+      throw error;
+    }
+    return replica;
+  } catch (error) {
+    if (ownsSource) source.close();
+    throw error;
+  }
+}
+
+type Verdict = { kind: 'absent' } | { kind: 'replica'; row: ReplicaRow } | { kind: 'other'; error: ChangetrailError };
+
+/** What is at `path`: nothing, this journal's replica, or something else (never modified here). */
+function inspectReplicaFile(path: string, source: ReplicaSource): Verdict {
+  if (!existsSync(path) || io('stat replica', path, () => statSync(path).size) === 0) return { kind: 'absent' };
+  let row: ReplicaRow | null;
+  try {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      row = readReplicaRow(db);
+    } finally {
+      db.close();
+    }
+  } catch (cause) {
+    if (cause instanceof ChangetrailError) return { kind: 'other', error: cause };
+    return { kind: 'other', error: notAReplica(path, `not a readable SQLite database (${(cause as Error).message})`) };
+  }
+  if (row === null) return { kind: 'other', error: notAReplica(path, 'a SQLite database without a changetrail replica position') };
+  if (row.position.journalId !== source.root.journalId) {
+    return {
+      kind: 'other',
+      error: new ChangetrailError('REPLICA_SOURCE_MISMATCH',
+        `open replica ${path}: it follows journal ${row.position.journalId}, but ${source.description} is journal ${source.root.journalId} (the source was swapped or recreated). Use --force to replace the replica.`,
+        { replica: path, replicaJournalId: row.position.journalId, sourceJournalId: source.root.journalId }),
+    };
+  }
+  return { kind: 'replica', row };
+}
+
+function notAReplica(path: string, reason: string): ChangetrailError<'REPLICA_NOT_A_REPLICA'> {
+  return new ChangetrailError('REPLICA_NOT_A_REPLICA', `open replica ${path}: ${reason}; refusing to overwrite it (use --force to replace it)`, { replica: path, reason });
+}
+
+/** A read replica. Create with {@link openReplica}. */
+export class Replica extends EventEmitter<ReplicaEvents> {
+  readonly path: string;
+  readonly #source: ReplicaSource;
+  readonly #ownsSource: boolean;
+  readonly #pollIntervalMs: number;
+  readonly #busyTimeoutMs: number;
+  /** Bumped by the source's change hint: wakes the follow loop. */
+  readonly #wakeup = new Wakeup();
+  /** Bumped after every commit: wakes waitFor. */
+  readonly #appliedWakeup = new Wakeup();
+  #db: DatabaseSync | null = null;
+  #reader: DatabaseSync | null = null;
+  #applier: Applier | null = null;
+  #state: ReplicaState = 'idle';
+  #failure: Error | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #following: AbortController | null = null;
+  #followDone: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #sourceHead: Position;
+  #behindSinceMs: number | null = null;
+  /** waitFor calls sharing the internal follow they started. */
+  #waiters = 0;
+  #waitFollow: AbortController | null = null;
+
+  /** @internal Use {@link openReplica}. */
+  constructor(path: string, source: ReplicaSource, ownsSource: boolean, options: OpenReplicaOptions) {
+    super();
+    this.path = path;
+    this.#source = source;
+    this.#ownsSource = ownsSource;
+    this.#pollIntervalMs = positiveOption(options.pollIntervalMs, POLL_INTERVAL_MS, 'pollIntervalMs');
+    this.#busyTimeoutMs = positiveOption(options.busyTimeoutMs, BUSY_TIMEOUT_MS, 'busyTimeoutMs');
+    this.#sourceHead = source.root;
+  }
+
+  /** @internal Opens the follower's connection and checks the stored position against the journal. */
+  async open(rebuild: boolean): Promise<void> {
+    const db = new DatabaseSync(this.path, { enableForeignKeyConstraints: false, timeout: this.#busyTimeoutMs });
+    this.#db = db;
+    const mode = db.prepare('PRAGMA journal_mode = DELETE').get();
+    if (String(mode?.journal_mode).toLowerCase() !== 'delete') throw new Error(`replica journal_mode stayed ${String(mode?.journal_mode)}`);
+    db.exec('PRAGMA synchronous = FULL');
+    const row = this.#readRow();
+    this.#applier = new Applier(db, this.path, row.position, row.changeCounter);
+    if (rebuild) return this.#rebase(this.#source.newestSnapshot(this.#readSourceHead()));
+    this.#checkPosition(row.position, this.#readSourceHead());
+    this.#applier.checkUntouched();
+  }
+
+  /**
+   * Applies every entry committed on the source now, and returns the position reached. Entries committed
+   * while it runs are left for the next call (so it always finishes).
+   *
+   * @throws ChangetrailError REPLICA_FOREIGN_WRITE, REPLICA_SOURCE_MISMATCH, REPLICA_DIVERGED,
+   *   CHANGESET_CONFLICT, JOURNAL_* — the replica keeps its last committed position.
+   */
+  sync(options: { signal?: AbortSignal } = {}): Promise<Position> {
+    this.#checkUsable('sync');
+    return this.#serial(() => this.#catchUp(options.signal));
+  }
+
+  /**
+   * Keeps applying entries as the source commits them, until `signal` aborts (resolves) or an error stops
+   * it (rejects, and emits 'error'). An abort stops between entries: the last transaction commits first.
+   */
+  follow(options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#checkUsable('follow');
+    const internal = this.#following !== null && this.#following === this.#waitFollow;
+    if (this.#following !== null && !internal) throw new TypeError('follow: this replica is already following');
+    // A follow started by waitFor gives way to the caller's own.
+    const previous = internal ? (this.#waitFollow!.abort(), this.#followDone) : null;
+    const controller = new AbortController();
+    const stop = (): void => controller.abort();
+    if (options.signal?.aborted === true) controller.abort();
+    options.signal?.addEventListener('abort', stop, { once: true });
+    this.#following = controller;
+    const done = (async () => {
+      await previous?.catch(() => undefined);
+      await this.#followLoop(controller.signal);
+    })().finally(() => {
+      options.signal?.removeEventListener('abort', stop);
+      if (this.#following === controller) this.#following = null;
+    });
+    this.#followDone = done;
+    return done;
+  }
+
+  /**
+   * Resolves once entry `seq` is applied (read-your-writes: pass the seq a write on the primary returned).
+   * Without a running `follow`, it syncs by itself until then.
+   *
+   * @throws ChangetrailError REPLICA_WAIT_TIMEOUT after `timeoutMs` (default 5000); the errors of sync.
+   */
+  async waitFor(seq: number, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Position> {
+    this.#checkUsable('waitFor');
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('waitFor: seq must be an integer >= 0');
+    const timeoutMs = positiveOption(options.timeoutMs, 5_000, 'timeoutMs');
+    if (this.position.seq >= seq) return this.position;
+    // Without a running follow, follow for as long as someone waits.
+    const stopFollowing = this.#following === null ? this.#followWhileWaiting() : null;
+    try {
+      return await this.#awaitApplied(seq, timeoutMs, options.signal);
+    } finally {
+      stopFollowing?.();
+    }
+  }
+
+  async #awaitApplied(seq: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Position> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const generation = this.#appliedWakeup.generation;
+      if (this.position.seq >= seq) return this.position;
+      if (this.#failure !== null) throw this.#failure;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0 || signal?.aborted === true || this.#closing !== null) {
+        throw new ChangetrailError('REPLICA_WAIT_TIMEOUT', `waitFor: entry ${seq} was not applied to ${this.path} within ${timeoutMs} ms (applied: ${this.position.seq})`, {
+          replica: this.path, seq, appliedSeq: this.position.seq, timeoutMs,
+        });
+      }
+      await this.#appliedWakeup.wait(generation, Math.min(remaining, this.#pollIntervalMs), signal);
+    }
+  }
+
+  /** Starts an internal follow shared by concurrent waiters; returns this waiter's release. */
+  #followWhileWaiting(): () => void {
+    if (this.#waiters === 0) {
+      const controller = new AbortController();
+      this.#waitFollow = controller;
+      this.follow({ signal: controller.signal }).catch(() => undefined);
+    }
+    this.#waiters += 1;
+    return () => {
+      this.#waiters -= 1;
+      if (this.#waiters === 0) this.#waitFollow?.abort();
+    };
+  }
+
+  /**
+   * Runs `fn(db)` in a read transaction on a read-only connection to the replica (a consistent view:
+   * the follower's transactions land before or after it). Any write is refused by SQLite.
+   */
+  read<T>(fn: (db: DatabaseSync) => T): T {
+    this.#checkUsable('read');
+    checkSyncFunction(fn);
+    const db = this.#openReader();
+    db.exec('BEGIN');
+    try {
+      const result = fn(db);
+      db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      throw refusedWrite(error);
+    }
+  }
+
+  /** The position applied so far. */
+  get position(): Position {
+    return this.#applier?.position ?? this.#source.root;
+  }
+
+  get state(): ReplicaState {
+    return this.#state;
+  }
+
+  /** Position, the source's head and the lag. Reads the source's committed head now. */
+  status(): ReplicaStatus {
+    if (this.#state !== 'closed') {
+      try {
+        this.#readSourceHead();
+      } catch {
+        // status reports; sync and follow raise.
+      }
+    }
+    const applied = this.position;
+    const lagEntries = Math.max(0, this.#sourceHead.seq - applied.seq);
+    return {
+      replica: this.path, source: this.#source.description, journalId: applied.journalId, appliedSeq: applied.seq, appliedHash: applied.hash,
+      sourceHeadSeq: this.#sourceHead.seq, lagEntries, lagMs: lagEntries === 0 || this.#behindSinceMs === null ? 0 : Date.now() - this.#behindSinceMs,
+      state: this.#state,
+    };
+  }
+
+  /** Applied positions, one per committed transaction, until `signal` aborts or the replica closes. */
+  async *positions(options: { signal?: AbortSignal } = {}): AsyncGenerator<Position> {
+    const queue: Position[] = [];
+    let wake: (() => void) | null = null;
+    const onApplied = (position: Position): void => {
+      queue.push(position);
+      wake?.();
+    };
+    const onStop = (): void => wake?.();
+    this.on('applied', onApplied);
+    this.on('closed', onStop);
+    options.signal?.addEventListener('abort', onStop);
+    try {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (options.signal?.aborted === true || this.#state === 'closed') return;
+        await new Promise<void>((resolveNext) => {
+          wake = resolveNext;
+        });
+        wake = null;
+      }
+    } finally {
+      this.off('applied', onApplied);
+      this.off('closed', onStop);
+      options.signal?.removeEventListener('abort', onStop);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<Position> {
+    return this.positions();
+  }
+
+  /** Stops following (between entries), waits for the running apply, and closes. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#following?.abort();
+      await this.#followDone?.catch(() => undefined);
+      await this.#queue.catch(() => undefined);
+      this.#state = 'closed';
+      this.emit('closed');
+      this.#applier?.rollback();
+      this.#reader?.close();
+      this.#db?.close();
+      if (this.#ownsSource) this.#source.close();
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #followLoop(signal: AbortSignal): Promise<void> {
+    const watch = await this.#source.watch(() => this.#wakeup.notify());
+    try {
+      while (!signal.aborted) {
+        const generation = this.#wakeup.generation;
+        await this.#serial(() => this.#catchUp(signal, 'following'));
+        await this.#wakeup.wait(generation, this.#pollIntervalMs, signal);
+      }
+    } catch (error) {
+      this.#fail(error as Error);
+      throw error;
+    } finally {
+      await watch.close();
+      if (this.#state === 'following') this.#state = 'idle';
+    }
+  }
+
+  /** One pass: applies entries up to the head read at its start. */
+  async #catchUp(signal: AbortSignal | undefined, state: ReplicaState = 'syncing'): Promise<Position> {
+    if (this.#failure !== null) throw this.#failure;
+    this.#state = state;
+    try {
+      const head = this.#readSourceHead();
+      this.#checkPosition(this.position, head);
+      if (head.seq > this.position.seq) await this.#applyUpTo(head, signal);
+      return this.position;
+    } catch (error) {
+      if (isDivergence(error)) this.#fail(error as Error);
+      throw error;
+    } finally {
+      if (this.#state === 'syncing') this.#state = 'idle';
+    }
+  }
+
+  async #applyUpTo(head: Position, signal: AbortSignal | undefined): Promise<void> {
+    const applier = this.#applier!;
+    const startedMs = performance.now();
+    const startSeq = this.position.seq;
+    let batch = newBatch();
+    try {
+      for (const entry of this.#source.entriesAfter(this.position, head)) {
+        const position = positionOf(head.journalId, entry.seq, entry.hash);
+        if (entry.kind === 'write') {
+          if (!applier.inBatch) {
+            applier.begin();
+            batch = newBatch();
+          }
+          applier.applyWrite(entry);
+          batch.last = position;
+          batch.entries += 1;
+          batch.bytes += entry.changeset.byteLength;
+          if (!batchFull(batch) && signal?.aborted !== true) continue;
+          this.#commitBatch(batch, head, startSeq, startedMs);
+        } else {
+          if (applier.inBatch) this.#commitBatch(batch, head, startSeq, startedMs);
+          await this.#applyOne(entry, position);
+          this.#applied(position, head, startSeq, startedMs);
+        }
+        // Between transactions: let timers, signals and readers run; an abort stops here.
+        await yieldToEventLoop();
+        if (signal?.aborted === true) return;
+      }
+      if (applier.inBatch) this.#commitBatch(batch, head, startSeq, startedMs);
+    } finally {
+      applier.rollback();
+    }
+  }
+
+  async #applyOne(entry: SourceEntry, position: Position): Promise<void> {
+    if (entry.kind === 'schema') return this.#applier!.applySchema(entry, position);
+    if (entry.snapshot === undefined) throw new Error(`resync entry ${entry.seq} names no snapshot`);
+    await this.#rebase({ position, ref: entry.snapshot });
+  }
+
+  async #rebase(snapshot: SourceSnapshot): Promise<void> {
+    const expected = await rebaseReplica(this.path, this.#source, snapshot);
+    this.#applier!.rebased(snapshot.position, expected);
+  }
+
+  #commitBatch(batch: Batch, head: Position, startSeq: number, startedMs: number): void {
+    this.#applier!.commit(batch.last!);
+    this.#applied(batch.last!, head, startSeq, startedMs);
+  }
+
+  #applied(position: Position, head: Position, startSeq: number, startedMs: number): void {
+    if (position.seq >= this.#sourceHead.seq) this.#behindSinceMs = null;
+    this.#appliedWakeup.notify();
+    this.emit('applied', position);
+    this.emit('progress', { appliedSeq: position.seq, targetSeq: head.seq, entriesApplied: position.seq - startSeq, elapsedMs: performance.now() - startedMs });
+  }
+
+  #readSourceHead(): Position {
+    const head = this.#source.readHead();
+    if (head.journalId !== this.position.journalId) {
+      throw new ChangetrailError('REPLICA_SOURCE_MISMATCH',
+        `sync ${this.path}: the source ${this.#source.description} now holds journal ${head.journalId}, not ${this.position.journalId} (swapped or recreated); the replica is left as it was`,
+        { replica: this.path, replicaJournalId: this.position.journalId, sourceJournalId: head.journalId });
+    }
+    if (head.seq > this.position.seq && this.#behindSinceMs === null) this.#behindSinceMs = Date.now();
+    if (head.seq <= this.position.seq) this.#behindSinceMs = null;
+    this.#sourceHead = head;
+    return head;
+  }
+
+  /** The replica's position must be in the journal: not past its head, and the same hash at its seq. */
+  #checkPosition(position: Position, head: Position): void {
+    if (position.seq === head.seq && position.hash === head.hash) return;
+    const journalHash = position.seq > head.seq ? null : this.#source.hashAt(position.seq, head);
+    if (journalHash === position.hash) return;
+    throw new ChangetrailError('REPLICA_DIVERGED',
+      journalHash === null
+        ? `check ${this.path}: it applied entry ${position.seq}, but the source's committed head is entry ${head.seq} (the primary went back, e.g. restored from a backup)`
+        : `check ${this.path}: it applied entry ${position.seq} with hash ${position.hash.slice(0, 16)}, but the journal's entry ${position.seq} is ${journalHash.slice(0, 16)}`,
+      { replica: this.path, seq: position.seq, replicaHash: position.hash, journalHash, sourceHeadSeq: head.seq });
+  }
+
+  #readRow(): ReplicaRow {
+    const row = readReplicaRow(this.#db!);
+    if (row === null) throw notAReplica(this.path, 'its replica position vanished');
+    return row;
+  }
+
+  #openReader(): DatabaseSync {
+    if (this.#reader === null) {
+      this.#reader = new DatabaseSync(this.path, { readOnly: true, timeout: this.#busyTimeoutMs });
+      this.#reader.exec('PRAGMA query_only = ON');
+    }
+    return this.#reader;
+  }
+
+  #fail(error: Error): void {
+    this.#failure = error;
+    this.#state = 'failed';
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #checkUsable(operation: string): void {
+    if (this.#closing !== null || this.#state === 'closed') throw new TypeError(`${operation}: the replica is closed`);
+  }
+}
+
+interface Batch {
+  last: Position | null;
+  entries: number;
+  bytes: number;
+  startedMs: number;
+}
+
+function newBatch(): Batch {
+  return { last: null, entries: 0, bytes: 0, startedMs: performance.now() };
+}
+
+function batchFull(batch: Batch): boolean {
+  return batch.entries >= BATCH_ENTRIES_MAX || batch.bytes >= BATCH_BYTES_MAX || performance.now() - batch.startedMs >= BATCH_DURATION_MS_MAX;
+}
+
+/** Errors after which the replica must not continue (its state cannot be trusted, or the journal is not its own). */
+function isDivergence(error: unknown): boolean {
+  return ChangetrailError.is(error) && ['REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'CHANGESET_CONFLICT',
+    'JOURNAL_CHECKSUM_MISMATCH', 'JOURNAL_CHAIN_BROKEN', 'JOURNAL_MALFORMED', 'JOURNAL_GAP'].includes(error.code);
+}
+
+function refusedWrite(error: unknown): unknown {
+  const errcode = (error as { errcode?: number } | null)?.errcode;
+  if ((error as { code?: string } | null)?.code !== 'ERR_SQLITE_ERROR' || (errcode !== 8 && (Number(errcode) & 0xff) !== 8)) return error;
+  return new ChangetrailError('STATEMENT_NOT_ALLOWED', `read: a replica is read-only (${(error as Error).message})`, { mode: 'read', action: 'write' }, { cause: error });
+}
+
+function checkSyncFunction(fn: unknown): void {
+  if (typeof fn !== 'function') throw new TypeError('read: expected a function');
+  const kind = (fn as { constructor?: { name?: string } }).constructor?.name;
+  if (kind === 'AsyncFunction' || kind === 'AsyncGeneratorFunction') throw new TypeError('read: the body is async; a transaction cannot span an await');
+}
+
+function positiveOption(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new RangeError(`openReplica: ${name} must be a positive number`);
+  return value;
+}

@@ -1,0 +1,71 @@
+/**
+ * Where a replica's entries come from. A follower only needs five things of a source: the journal's
+ * identity, its committed head, the verified entries after a position, a snapshot file materialised
+ * locally, and a wake-up hint. {@link ReplicaSource} is that seam; {@link openJournalSource} is the local
+ * implementation (a primary database path or a journal directory). A remote source (NATS JetStream,
+ * issue 14) implements the same interface.
+ */
+import type { Position } from './position-shim.js';
+import type { EntryKind, SnapshotRef } from '../journal/entry.js';
+
+/** A verified, committed journal entry as a replica applies it. */
+export interface SourceEntry {
+  readonly seq: number;
+  readonly kind: EntryKind;
+  /** Entry hash, lowercase hex. */
+  readonly hash: string;
+  /** The writer's clock at commit, ms since the Unix epoch (informational). */
+  readonly time: number;
+  readonly changeset: Uint8Array;
+  readonly sql?: string;
+  readonly snapshot?: SnapshotRef;
+  readonly undoes?: number;
+}
+
+/** A base state a replica can start from: genesis (seq 0) or the snapshot of a resync entry. */
+export interface SourceSnapshot {
+  /** The position the snapshot's content is the state at. */
+  readonly position: Position;
+  /** The snapshot's reference (file name, digest, size) as the journal records it. */
+  readonly ref: SnapshotRef;
+}
+
+/** Stops a wake-up subscription. */
+export interface SourceWatch {
+  close(): Promise<void>;
+}
+
+/**
+ * A journal a replica follows. Implementations verify what they hand out: entries are checked against
+ * the chain and the committed head before they are yielded, and snapshots against their digests.
+ */
+export interface ReplicaSource {
+  /** What to show in status and store beside the position (a path or a URL). */
+  readonly description: string;
+  /** The chain root: journal id, seq 0, the `prevHash` of entry 1. */
+  readonly root: Position;
+  /**
+   * The committed head now (never a frame past it), with the journal id the source names now: a source
+   * swapped for another history shows another `journalId` than {@link root}. An advisory head (a marker
+   * file) never goes backwards; an authoritative one (the primary's head row) is reported as it is.
+   */
+  readHead(): Position;
+  /**
+   * Committed entries `from.seq + 1 .. to.seq`, verified. Checks first that the journal holds `from`
+   * (its hash at `from.seq`); otherwise REPLICA_DIVERGED is the caller's to raise: this yields nothing
+   * and throws ChangetrailError JOURNAL_CHAIN_BROKEN with `details.seq = from.seq`.
+   */
+  entriesAfter(from: Position, to: Position): Iterable<SourceEntry>;
+  /** The hash of entry `seq` (the root at 0), or null when the journal does not hold it. */
+  hashAt(seq: number, head: Position): string | null;
+  /** The newest base state at or before `head`: the last resync snapshot, else genesis. */
+  newestSnapshot(head: Position): SourceSnapshot;
+  /**
+   * Copies a snapshot to `targetPath` (a new file) and verifies it against `ref`.
+   * @throws ChangetrailError JOURNAL_CHECKSUM_MISMATCH when its digest or size differs.
+   */
+  copySnapshot(ref: SnapshotRef, targetPath: string): void;
+  /** Calls `wake` when the source may have moved (a hint: callers also poll). */
+  watch(wake: () => void): Promise<SourceWatch>;
+  close(): void;
+}
