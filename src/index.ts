@@ -11,8 +11,6 @@ export type { Entry, EntryWithChangeset } from './write/entry-view.js';
 export type { EntryKind, JsonValue, TableCounts } from './journal/entry.js';
 export { inspectLock, breakStaleLock } from './admission/lock.js';
 export type { LockInspection } from './admission/lock.js';
-export { inspectLock, breakStaleLock } from './write/lock.js';
-export type { LockInspection } from './write/lock.js';
 export { openReplica, Replica } from './replica/replica.js';
 export type { OpenReplicaOptions, ReplicaStatus, ReplicaState, ReplicaProgress, ReplicaEvents } from './replica/replica.js';
 export type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './replica/source.js';

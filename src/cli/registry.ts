@@ -14,6 +14,7 @@ import { exec } from './commands/exec.js';
 import { init } from './commands/init.js';
 import { log } from './commands/log.js';
 import { migrate } from './commands/migrate.js';
+import { replicate } from './commands/replicate.js';
 import { resync } from './commands/resync.js';
 import { show } from './commands/show.js';
 import { status } from './commands/status.js';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   show,
   status,
   verify,
+  replicate,
   unlock,
 ] as CommandSpec[];
 

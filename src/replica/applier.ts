@@ -10,7 +10,7 @@ import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.
 import { ChangetrailError } from '../errors.js';
 import { replicaCrashpoint } from './crashpoints.js';
 import { PositionStore } from './position-table.js';
-import type { Position } from './position-shim.js';
+import type { Position } from '../journal/position.js';
 import type { SourceEntry } from './source.js';
 
 export class Applier {
@@ -23,22 +23,29 @@ export class Applier {
   #expectedCounter: number | null;
   #expectedDataVersion: number;
   #position: Position;
+  #resume: string | null;
   /** The change counter read before the open batch began; undefined when no batch is open. */
   #batchCounter: number | null | undefined = undefined;
 
-  constructor(db: DatabaseSync, path: string, position: Position, expectedCounter: number | null) {
+  constructor(db: DatabaseSync, path: string, position: Position, resume: string | null, expectedCounter: number | null) {
     this.#db = db;
     this.#path = path;
     this.#store = new PositionStore(db);
     this.#counter = new ChangeCounterReader(path, 'delete');
     this.#dataVersion = db.prepare('PRAGMA data_version');
     this.#position = position;
+    this.#resume = resume;
     this.#expectedCounter = expectedCounter;
     this.#expectedDataVersion = this.#readDataVersion();
   }
 
   get position(): Position {
     return this.#position;
+  }
+
+  /** The source's resume token stored with {@link position}. */
+  get resume(): string | null {
+    return this.#resume;
   }
 
   /**
@@ -85,18 +92,18 @@ export class Applier {
   }
 
   /** Moves the position to `last` and commits the batch. */
-  commit(last: Position): void {
+  commit(last: Position, resume: string | null): void {
     const counter = this.#batchCounter;
     if (counter === undefined) throw new TypeError('replica apply: no batch is open');
     try {
-      this.#recordPosition(last, counter);
+      this.#recordPosition(last, resume, counter);
       this.#db.exec('COMMIT');
     } catch (error) {
       this.rollback();
       throw error;
     }
     this.#batchCounter = undefined;
-    this.#afterCommit(last, counter);
+    this.#afterCommit(last, resume, counter);
   }
 
   /** Abandons the open batch, if any (the replica stays at its last committed position). */
@@ -107,12 +114,13 @@ export class Applier {
 
   /** Replays a schema entry (its migration SQL and data changes) and moves the position, in one transaction. */
   applySchema(entry: SourceEntry, position: Position): void {
+    const resume = entry.resume;
     if (this.inBatch) throw new TypeError('replica apply: commit the open batch first');
     const counter = this.#beforeTransaction();
     applyEntryExactly(this.#db, { kind: 'schema', changeset: entry.changeset, sql: entry.sql ?? '', seq: entry.seq }, {
-      beforeCommit: () => this.#recordPosition(position, counter),
+      beforeCommit: () => this.#recordPosition(position, resume, counter),
     });
-    this.#afterCommit(position, counter);
+    this.#afterCommit(position, resume, counter);
   }
 
   /**
@@ -121,6 +129,7 @@ export class Applier {
    */
   rebased(position: Position, expectedCounter: number | null): void {
     this.#position = position;
+    this.#resume = null;
     this.#expectedCounter = expectedCounter;
     this.#expectedDataVersion = this.#readDataVersion();
     // FTS5 and other virtual tables cache per-connection state: drop it (REPLAY.md, write step 10).
@@ -132,14 +141,15 @@ export class Applier {
     return this.checkUntouched();
   }
 
-  #recordPosition(position: Position, counter: number | null): void {
+  #recordPosition(position: Position, resume: string | null, counter: number | null): void {
     replicaCrashpoint('replica-before-position');
-    this.#store.update(position, counter === null ? null : nextChangeCounter(counter), Date.now());
+    this.#store.update(position, resume, counter === null ? null : nextChangeCounter(counter), Date.now());
     replicaCrashpoint('replica-after-position');
   }
 
-  #afterCommit(position: Position, counter: number | null): void {
+  #afterCommit(position: Position, resume: string | null, counter: number | null): void {
     this.#position = position;
+    this.#resume = resume;
     this.#expectedCounter = counter === null ? null : nextChangeCounter(counter);
     // This connection's own commits do not move its data_version; read it anyway (cheap) to stay exact.
     this.#expectedDataVersion = this.#readDataVersion();

@@ -85,7 +85,7 @@ function buildBase(replicaPath: string, source: ReplicaSource, snapshot: SourceS
     if (String(mode?.journal_mode).toLowerCase() !== 'delete') throw new Error(`journal_mode stayed ${String(mode?.journal_mode)}`);
     db.exec('BEGIN IMMEDIATE');
     db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
-    writeReplicaRow(db, { position: snapshot.position, source: source.description, changeCounter: counterAfter(temp), appliedAtMs: Date.now() });
+    writeReplicaRow(db, { position: snapshot.position, resume: null, source: source.description, changeCounter: counterAfter(temp), appliedAtMs: Date.now() });
     db.exec('COMMIT');
   } catch (cause) {
     if (db.isTransaction) db.exec('ROLLBACK');

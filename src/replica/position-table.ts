@@ -6,7 +6,7 @@
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
-import { positionOf, type Position } from './position-shim.js';
+import { positionOf, type Position } from '../journal/position.js';
 
 export const REPLICA_TABLE = '_changetrail_replica';
 /** Version of the table's layout. */
@@ -14,6 +14,8 @@ export const REPLICA_TABLE_FORMAT = 1;
 
 export interface ReplicaRow {
   readonly position: Position;
+  /** The source's token for reading on after `position` without a search (see ReplicaSource.entriesAfter). */
+  readonly resume: string | null;
   /** Where the entries came from (a path or URL; informational, used by `changetrail status`). */
   readonly source: string;
   /** The file's change counter as the follower's last commit left it; null where it cannot be read. */
@@ -28,12 +30,13 @@ const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS ${REPLICA_TABLE} (
   journal_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
   hash TEXT NOT NULL,
+  resume TEXT,
   source TEXT NOT NULL,
   change_counter INTEGER,
   applied_at INTEGER NOT NULL
 )`;
 
-const SELECT_ROW = `SELECT format, journal_id, seq, hash, source, change_counter, applied_at FROM ${REPLICA_TABLE} WHERE id = 1`;
+const SELECT_ROW = `SELECT format, journal_id, seq, hash, resume, source, change_counter, applied_at FROM ${REPLICA_TABLE} WHERE id = 1`;
 
 export function replicaTableExists(db: DatabaseSync): boolean {
   return db.prepare(`SELECT 1 AS found FROM main.sqlite_schema WHERE type = 'table' AND name = ?`).get(REPLICA_TABLE) !== undefined;
@@ -42,8 +45,10 @@ export function replicaTableExists(db: DatabaseSync): boolean {
 /** Creates the table holding `row` (a new replica, or one rebased onto a snapshot). Call inside a transaction. */
 export function writeReplicaRow(db: DatabaseSync, row: ReplicaRow): void {
   db.exec(CREATE_TABLE);
-  db.prepare(`INSERT OR REPLACE INTO ${REPLICA_TABLE} (id, format, journal_id, seq, hash, source, change_counter, applied_at)
-    VALUES (1, ?, ?, ?, ?, ?, ?, ?)`).run(REPLICA_TABLE_FORMAT, row.position.journalId, row.position.seq, row.position.hash, row.source, row.changeCounter, row.appliedAtMs);
+  db.prepare(`INSERT OR REPLACE INTO ${REPLICA_TABLE} (id, format, journal_id, seq, hash, resume, source, change_counter, applied_at)
+    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+    REPLICA_TABLE_FORMAT, row.position.journalId, row.position.seq, row.position.hash, row.resume, row.source, row.changeCounter, row.appliedAtMs,
+  );
 }
 
 /** Reads the row; null when the table or row is missing. */
@@ -57,12 +62,12 @@ export class PositionStore {
   readonly #update: StatementSync;
 
   constructor(db: DatabaseSync) {
-    this.#update = db.prepare(`UPDATE ${REPLICA_TABLE} SET seq = ?, hash = ?, change_counter = ?, applied_at = ? WHERE id = 1`);
+    this.#update = db.prepare(`UPDATE ${REPLICA_TABLE} SET seq = ?, hash = ?, resume = ?, change_counter = ?, applied_at = ? WHERE id = 1`);
   }
 
   /** Records `position` as applied; the caller's transaction commits it together with the rows. */
-  update(position: Position, changeCounter: number | null, appliedAtMs: number): void {
-    const result = this.#update.run(position.seq, position.hash, changeCounter, appliedAtMs);
+  update(position: Position, resume: string | null, changeCounter: number | null, appliedAtMs: number): void {
+    const result = this.#update.run(position.seq, position.hash, resume, changeCounter, appliedAtMs);
     if (Number(result.changes) !== 1) throw new Error('replica position row vanished inside the apply transaction');
   }
 }
@@ -76,6 +81,7 @@ function parseRow(row: Record<string, unknown> | undefined): ReplicaRow | null {
   }
   return {
     position: positionOf(String(row.journal_id), Number(row.seq), String(row.hash)),
+    resume: typeof row.resume === 'string' ? row.resume : null,
     source: String(row.source),
     changeCounter: row.change_counter === null || row.change_counter === undefined ? null : Number(row.change_counter),
     appliedAtMs: Number(row.applied_at),

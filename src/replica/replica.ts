@@ -4,8 +4,8 @@
  * writers' admission lock: it only reads the journal and the primary's committed head.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ChangetrailError } from '../errors.js';
@@ -14,7 +14,7 @@ import { Applier } from './applier.js';
 import { createReplicaFile, rebaseReplica } from './bootstrap.js';
 import { openJournalSource } from './journal-source.js';
 import { readReplicaRow, type ReplicaRow } from './position-table.js';
-import { positionOf, type Position } from './position-shim.js';
+import { positionOf, type Position } from '../journal/position.js';
 import type { ReplicaSource, SourceEntry, SourceSnapshot } from './source.js';
 import { Wakeup } from './wakeup.js';
 
@@ -104,6 +104,7 @@ export async function openReplica(replicaPath: string, options: OpenReplicaOptio
   const ownsSource = typeof options.source === 'string';
   const source = typeof options.source === 'string' ? openJournalSource(options.source) : options.source;
   try {
+    refuseSourceItself(path, source);
     const verdict = inspectReplicaFile(path, source);
     if (verdict.kind === 'absent' || (verdict.kind !== 'replica' && options.force === true)) {
       createReplicaFile(path, source, source.newestSnapshot(source.readHead()));
@@ -121,6 +122,29 @@ export async function openReplica(replicaPath: string, options: OpenReplicaOptio
   } catch (error) {
     if (ownsSource) source.close();
     throw error;
+  }
+}
+
+/** The primary and its journal are never a replica's target, whatever `force` says. */
+function refuseSourceItself(path: string, source: ReplicaSource): void {
+  const target = canonical(path);
+  const own = source.description;
+  if (target === own || target.startsWith(`${own}.changes/`) || target.startsWith(`${own}/`) || target.startsWith(`${own}-`)) {
+    throw new ChangetrailError('REPLICA_NOT_A_REPLICA', `open replica ${path}: that is the source ${own} (or one of its files); a replica needs a file of its own`, {
+      replica: path, reason: 'the source itself',
+    });
+  }
+}
+
+function canonical(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(path)), basename(path));
+    } catch {
+      return path;
+    }
   }
 }
 
@@ -202,7 +226,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     if (String(mode?.journal_mode).toLowerCase() !== 'delete') throw new Error(`replica journal_mode stayed ${String(mode?.journal_mode)}`);
     db.exec('PRAGMA synchronous = FULL');
     const row = this.#readRow();
-    this.#applier = new Applier(db, this.path, row.position, row.changeCounter);
+    this.#applier = new Applier(db, this.path, row.position, row.resume, row.changeCounter);
     if (rebuild) return this.#rebase(this.#source.newestSnapshot(this.#readSourceHead()));
     this.#checkPosition(row.position, this.#readSourceHead());
     this.#applier.checkUntouched();
@@ -417,10 +441,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.#state = state;
     try {
       const head = this.#readSourceHead();
-      this.#checkPosition(this.position, head);
-      if (head.seq > this.position.seq) await this.#applyUpTo(head, signal);
+      // The full check ran at open; here the cursor proves each pass's first entry chains from the position.
+      if (head.seq <= this.position.seq) this.#checkPosition(this.position, head);
+      else await this.#applyUpTo(head, signal);
       return this.position;
-    } catch (error) {
+    } catch (cause) {
+      const error = ChangetrailError.is(cause, 'POSITION_MISMATCH') ? this.#diverged(this.position, cause.details.foundHash, this.#sourceHead.seq, cause) : cause;
       if (isDivergence(error)) this.#fail(error as Error);
       throw error;
     } finally {
@@ -434,7 +460,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const startSeq = this.position.seq;
     let batch = newBatch();
     try {
-      for (const entry of this.#source.entriesAfter(this.position, head)) {
+      for (const entry of this.#source.entriesAfter(this.position, head, applier.resume)) {
         const position = positionOf(head.journalId, entry.seq, entry.hash);
         if (entry.kind === 'write') {
           if (!applier.inBatch) {
@@ -443,6 +469,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           }
           applier.applyWrite(entry);
           batch.last = position;
+          batch.resume = entry.resume;
           batch.entries += 1;
           batch.bytes += entry.changeset.byteLength;
           if (!batchFull(batch) && signal?.aborted !== true) continue;
@@ -474,7 +501,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   }
 
   #commitBatch(batch: Batch, head: Position, startSeq: number, startedMs: number): void {
-    this.#applier!.commit(batch.last!);
+    this.#applier!.commit(batch.last!, batch.resume);
     this.#applied(batch.last!, head, startSeq, startedMs);
   }
 
@@ -503,11 +530,15 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     if (position.seq === head.seq && position.hash === head.hash) return;
     const journalHash = position.seq > head.seq ? null : this.#source.hashAt(position.seq, head);
     if (journalHash === position.hash) return;
-    throw new ChangetrailError('REPLICA_DIVERGED',
+    throw this.#diverged(position, journalHash, head.seq);
+  }
+
+  #diverged(position: Position, journalHash: string | null, headSeq: number, cause?: unknown): ChangetrailError<'REPLICA_DIVERGED'> {
+    return new ChangetrailError('REPLICA_DIVERGED',
       journalHash === null
-        ? `check ${this.path}: it applied entry ${position.seq}, but the source's committed head is entry ${head.seq} (the primary went back, e.g. restored from a backup)`
+        ? `check ${this.path}: it applied entry ${position.seq}, but the source's committed head is entry ${headSeq} (the primary went back, e.g. restored from a backup)`
         : `check ${this.path}: it applied entry ${position.seq} with hash ${position.hash.slice(0, 16)}, but the journal's entry ${position.seq} is ${journalHash.slice(0, 16)}`,
-      { replica: this.path, seq: position.seq, replicaHash: position.hash, journalHash, sourceHeadSeq: head.seq });
+      { replica: this.path, seq: position.seq, replicaHash: position.hash, journalHash, sourceHeadSeq: headSeq }, { cause });
   }
 
   #readRow(): ReplicaRow {
@@ -543,13 +574,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
 interface Batch {
   last: Position | null;
+  resume: string | null;
   entries: number;
   bytes: number;
   startedMs: number;
 }
 
 function newBatch(): Batch {
-  return { last: null, entries: 0, bytes: 0, startedMs: performance.now() };
+  return { last: null, resume: null, entries: 0, bytes: 0, startedMs: performance.now() };
 }
 
 function batchFull(batch: Batch): boolean {

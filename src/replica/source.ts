@@ -5,7 +5,7 @@
  * implementation (a primary database path or a journal directory). A remote source (NATS JetStream,
  * issue 14) implements the same interface.
  */
-import type { Position } from './position-shim.js';
+import type { Position } from '../journal/position.js';
 import type { EntryKind, SnapshotRef } from '../journal/entry.js';
 
 /** A verified, committed journal entry as a replica applies it. */
@@ -20,6 +20,8 @@ export interface SourceEntry {
   readonly sql?: string;
   readonly snapshot?: SnapshotRef;
   readonly undoes?: number;
+  /** Opaque token for `entriesAfter(…, resume)` to continue after this entry; null when the source has none. */
+  readonly resume: string | null;
 }
 
 /** A base state a replica can start from: genesis (seq 0) or the snapshot of a resync entry. */
@@ -51,11 +53,15 @@ export interface ReplicaSource {
    */
   readHead(): Position;
   /**
-   * Committed entries `from.seq + 1 .. to.seq`, verified. Checks first that the journal holds `from`
-   * (its hash at `from.seq`); otherwise REPLICA_DIVERGED is the caller's to raise: this yields nothing
-   * and throws ChangetrailError JOURNAL_CHAIN_BROKEN with `details.seq = from.seq`.
+   * Committed entries `from.seq + 1 .. to.seq`, each verified to chain from `from` and to `to`.
+   * `resume` is a token an earlier entry carried (stored beside the position): where to start reading
+   * without a search. A stale token may only cost time, never correctness.
+   *
+   * @throws ChangetrailError POSITION_MISMATCH when the journal's entry at `from.seq` is not `from`;
+   *   JOURNAL_TORN_TAIL when committed bytes are not there yet (retry later); JOURNAL_CHECKSUM_MISMATCH,
+   *   JOURNAL_CHAIN_BROKEN, JOURNAL_MALFORMED, JOURNAL_GAP for a damaged journal.
    */
-  entriesAfter(from: Position, to: Position): Iterable<SourceEntry>;
+  entriesAfter(from: Position, to: Position, resume?: string | null): Iterable<SourceEntry>;
   /** The hash of entry `seq` (the root at 0), or null when the journal does not hold it. */
   hashAt(seq: number, head: Position): string | null;
   /** The newest base state at or before `head`: the last resync snapshot, else genesis. */

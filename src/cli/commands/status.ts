@@ -1,16 +1,22 @@
-/** `changetrail status <db>`: head, journal and lock holder. */
+/** `changetrail status <db>`: head, journal and lock holder (or, for a read replica, its position and lag). */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { MANIFEST_FILE } from '../../journal/format.js';
 import { openTrail } from '../../write/trail.js';
 import { defineCommand } from '../command.js';
 import { escapeControl, plural, shortHash } from '../format.js';
 import { requireJournal } from '../helpers.js';
+import { isReplicaFile } from '../../replica/replica-status.js';
+import { printReplicaStatus } from './replicate.js';
 
 export const status = defineCommand({
   name: 'status',
-  summary: 'head, journal and lock holder',
+  summary: 'head, journal and lock holder; for a replica: its position and lag',
   args: ['db'],
   options: {},
   description: 'Reads only: never changes the database or the journal, and needs read access only.',
   async run({ args, out }) {
+    if (!existsSync(join(`${args[0]!}.changes`, MANIFEST_FILE)) && isReplicaFile(args[0]!)) return printReplicaStatus(args[0]!, out);
     requireJournal('status', args[0]!);
     const trail = await openTrail(args[0]!);
     try {

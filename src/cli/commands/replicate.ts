@@ -1,0 +1,90 @@
+/** `changetrail replicate <source> <replica.db>`: catch a read replica up (and keep it up with --follow). */
+import { openReplica, type Replica, type ReplicaProgress } from '../../replica/replica.js';
+import { readReplicaStatus } from '../../replica/replica-status.js';
+import { defineCommand } from '../command.js';
+import { escapeControl, shortHash } from '../format.js';
+import type { Output } from '../output.js';
+
+/** Progress lines are redrawn at most this often on a TTY. */
+const PROGRESS_INTERVAL_MS = 200;
+
+export const replicate = defineCommand({
+  name: 'replicate',
+  summary: 'create or catch up a read replica of a database (--follow keeps it up)',
+  args: ['source', 'replica.db'],
+  options: {
+    follow: { type: 'boolean', description: 'keep applying entries as the primary commits them, until SIGINT/SIGTERM' },
+    rebuild: { type: 'boolean', description: 'start the replica over from the newest snapshot (genesis or the last resync)' },
+    force: { type: 'boolean', description: 'replace <replica.db> even if it is not a replica of this journal (its content is lost)' },
+  },
+  description: '<source> is the primary database (its journal is <source>.changes/) or a journal directory.\n' +
+    'Applies every committed entry exactly once, in order; the position is stored in the replica in the same\n' +
+    'transaction as each apply, so an interrupted run resumes where it stopped. SIGINT/SIGTERM stop between\n' +
+    'entries. Never takes the writers\' lock.',
+  examples: ['changetrail replicate app.db replica.db', 'changetrail replicate app.db replica.db --follow', 'changetrail replicate app.db.changes replica.db --rebuild'],
+  async run({ args, options, out }) {
+    const controller = new AbortController();
+    const stop = (): void => controller.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      const replica = await openReplica(args[1]!, { source: args[0]!, rebuild: options.rebuild ?? false, force: options.force ?? false });
+      const stopProgress = showProgress(replica, out);
+      try {
+        if (options.follow) {
+          if (!out.json) out.notice(`following ${escapeControl(replica.status().source)} into ${escapeControl(replica.path)} (Ctrl-C stops)`);
+          await replica.follow({ signal: controller.signal });
+        } else {
+          await replica.sync({ signal: controller.signal });
+        }
+      } finally {
+        stopProgress();
+      }
+      const status = replica.status();
+      await replica.close();
+      out.emit(status, () => `${escapeControl(status.replica)}: entry ${status.appliedSeq} ${shortHash(status.appliedHash)} of ${status.sourceHeadSeq} (journal ${status.journalId})`);
+      return 0;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+  },
+});
+
+/** Entries applied / remaining and the rate, redrawn in place on a terminal (stderr); nothing otherwise. */
+function showProgress(replica: Replica, out: Output): () => void {
+  if (out.json || process.stderr.isTTY !== true) return () => undefined;
+  let lastMs = 0;
+  let shown = false;
+  const onProgress = (progress: ReplicaProgress): void => {
+    const now = performance.now();
+    if (now - lastMs < PROGRESS_INTERVAL_MS || progress.targetSeq - progress.appliedSeq === 0 && !shown) return;
+    lastMs = now;
+    shown = true;
+    const rate = progress.elapsedMs > 0 ? Math.round(progress.entriesApplied / (progress.elapsedMs / 1000)) : 0;
+    process.stderr.write(`\r\u001b[Kapplied ${progress.appliedSeq}/${progress.targetSeq}, ${progress.targetSeq - progress.appliedSeq} remaining, ${rate} entries/s`);
+  };
+  replica.on('progress', onProgress);
+  return () => {
+    replica.off('progress', onProgress);
+    if (shown) process.stderr.write('\r\u001b[K');
+  };
+}
+
+/**
+ * `changetrail status <replica.db>` for a replica (called by the status command when its argument is a
+ * replica rather than a journaled database): position, source head and lag.
+ */
+export function printReplicaStatus(path: string, out: Output): number {
+  const status = readReplicaStatus(path);
+  if (out.json) {
+    out.record(status);
+    return 0;
+  }
+  out.line(`replica    ${escapeControl(status.replica)}`);
+  out.line(`source     ${escapeControl(status.source)} (journal ${status.journalId})`);
+  out.line(`applied    entry ${status.appliedSeq} ${out.paint(shortHash(status.appliedHash), 'yellow')}`);
+  out.line(`source at  entry ${status.sourceHeadSeq}`);
+  out.line(`lag        ${status.lagEntries === 0 ? 'none (caught up)' : `${status.lagEntries} entries, oldest ${Math.round(status.lagMs)} ms old`}`);
+  return 0;
+}
