@@ -19,7 +19,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { foldName } from '../apply/schema.js';
 import { bytesEqual } from '../journal/bytes.js';
 import { GENESIS_FILE, MANIFEST_FILE } from '../journal/format.js';
-import type { JournalEntry } from '../journal/journal-reader.js';
+import type { ByteLocation, JournalEntry } from '../journal/journal.js';
 import { parseSegmentName } from '../journal/segment.js';
 import type { AuditJournal } from './audit-journal.js';
 import { entriesAfter, IndexStaleError, type EntryRef } from './entry-reader.js';
@@ -36,7 +36,7 @@ export const AUDIT_INDEX_FILE = 'audit.db';
 export type IndexMode = 'auto' | 'off';
 
 const SCHEMA = `
-CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, journal_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL);
+CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, journal_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, next_segment INTEGER, next_offset INTEGER);
 CREATE TABLE entries(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, time INTEGER NOT NULL, actor TEXT, hash BLOB NOT NULL, segment INTEGER NOT NULL, offset INTEGER NOT NULL);
 CREATE INDEX entries_actor ON entries(actor, seq);
 CREATE INDEX entries_time ON entries(time);
@@ -215,7 +215,7 @@ export class AuditIndex {
   }
 
   #load(writable: boolean): void {
-    const meta = this.#get('SELECT version, journal_id, seq, hash FROM meta WHERE id = 1');
+    const meta = this.#get('SELECT version, journal_id, seq, hash, next_segment, next_offset FROM meta WHERE id = 1');
     if (meta === undefined || Number(meta.version) !== AUDIT_INDEX_VERSION || String(meta.journal_id) !== this.#journal.head.journalId || !(meta.hash instanceof Uint8Array)) {
       throw new IndexStaleError('the index belongs to another journal or version');
     }
@@ -231,18 +231,24 @@ export class AuditIndex {
       return;
     }
     if (writable) this.#update();
-    else this.tail.push(...entriesAfter(this.#journal, this.#covered));
+    else this.tail.push(...entriesAfter(this.#journal, this.#covered, locationOf(meta)));
   }
 
   /** Indexes the entries after the covered position, in one transaction. */
   #update(): void {
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      const meta = this.#get('SELECT seq FROM meta WHERE id = 1');
+      const meta = this.#get('SELECT seq, next_segment, next_offset FROM meta WHERE id = 1');
       // Another process may have brought the index forward while this one waited for the write lock.
       if (meta !== undefined && Number(meta.seq) !== this.coveredSeq) this.#covered = Number(meta.seq) === 0 ? null : this.ref(Number(meta.seq));
-      for (const entry of entriesAfter(this.#journal, this.#covered)) this.#add(entry);
-      if (this.#covered !== null) this.#run('UPDATE meta SET seq = ?, hash = ? WHERE id = 1', this.#covered.seq, this.#covered.hash);
+      const entries = entriesAfter(this.#journal, this.#covered, meta === undefined ? null : locationOf(meta));
+      let next = entries.next();
+      for (; next.done !== true; next = entries.next()) this.#add(next.value);
+      const location = next.value;
+      if (this.#covered !== null) {
+        this.#run('UPDATE meta SET seq = ?, hash = ?, next_segment = ?, next_offset = ? WHERE id = 1',
+          this.#covered.seq, this.#covered.hash, location?.segment ?? null, location?.offset ?? null);
+      }
       this.#db.exec('COMMIT');
     } catch (error) {
       if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
@@ -284,6 +290,10 @@ export class AuditIndex {
   #run(sql: string, ...params: (string | number | null | Uint8Array)[]): void {
     this.#statement(sql).run(...params);
   }
+}
+
+function locationOf(meta: Record<string, unknown>): ByteLocation | null {
+  return meta.next_segment === null || meta.next_offset === null ? null : { segment: Number(meta.next_segment), offset: Number(meta.next_offset) };
 }
 
 /** The rows an entry touched; for a resync entry, the rows whose values its snapshot changed. */

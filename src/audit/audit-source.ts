@@ -2,7 +2,7 @@
  * One audit query's view of a journal: the journal itself, its index when usable, and the schema
  * timeline. Indexed answers that meet a damaged or stale index are answered again by scanning.
  */
-import type { JournalEntry } from '../journal/journal-reader.js';
+import type { JournalEntry } from '../journal/journal.js';
 import { openAuditJournal, type AuditJournal } from './audit-journal.js';
 import { auditIndexPath, isIndexDamage, openAuditIndex, removeIndex, type AuditIndex, type IndexMode } from './audit-index.js';
 import { EntryReader, IndexStaleError } from './entry-reader.js';

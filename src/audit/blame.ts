@@ -7,7 +7,7 @@
  */
 import { foldName, findTable, type DatabaseSchema } from '../apply/schema.js';
 import { toHex } from '../journal/bytes.js';
-import type { JournalEntry } from '../journal/journal-reader.js';
+import type { JournalEntry } from '../journal/journal.js';
 import { answer, AuditSource, IndexStaleError, schemaEventOf, type AuditOptions } from './audit-source.js';
 import { historyIn, type HistoryStep } from './history.js';
 import { rowKeyOfText } from './row-key.js';

@@ -4,10 +4,10 @@
  * head. This is what lets an indexed query read a few entries instead of the whole journal.
  */
 import { ChangetrailError } from '../errors.js';
-import { bytesEqual, toHex } from '../journal/bytes.js';
+import { bytesEqual } from '../journal/bytes.js';
 import { decodeEntryBody, hashEntryBody } from '../journal/entry.js';
-import { listSegments, type JournalEntry } from '../journal/journal-reader.js';
-import { SEGMENT_HEADER_SIZE } from '../journal/format.js';
+import type { ByteLocation, JournalEntry } from '../journal/journal.js';
+import { positionOf } from '../journal/position.js';
 import { formatSegmentName } from '../journal/segment.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import type { AuditJournal } from './audit-journal.js';
@@ -70,60 +70,37 @@ export class EntryReader {
 }
 
 /**
- * The entries after `ref` up to the committed head, each chained to the one before and the last equal to
- * the head the database committed. IndexStaleError when `ref` is not on the journal's chain.
+ * The entries after `ref` up to the committed head, through the journal's cursor: each proven to chain to
+ * the entry before it and to the head, the first to chain from `ref`. `next` is where the frame after
+ * `ref` starts, as recorded; a wrong one costs a second read from the segment's start, never an error.
+ * IndexStaleError when `ref` is not on the journal's chain (the journal was rewritten or the index is).
  */
-export function* entriesAfter(journal: AuditJournal, ref: EntryRef | null): Generator<JournalEntry> {
-  const committed = journal.committed;
-  if (ref === null) {
-    yield* journal.entries();
-    return;
+export function* entriesAfter(journal: AuditJournal, ref: EntryRef | null, next: ByteLocation | null): Generator<JournalEntry, ByteLocation | null> {
+  const position = ref === null
+    ? positionOf(journal.head.journalId, 0, journal.identity.rootHash)
+    : positionOf(journal.head.journalId, ref.seq, ref.hash);
+  let cursor;
+  try {
+    cursor = journal.reader.cursorAfter(position, next ?? undefined);
+  } catch (error) {
+    throw stale(error);
   }
-  if (ref.seq > committed.seq) throw new IndexStaleError(`the index covers entry ${ref.seq}, the database committed ${committed.seq}`);
-  if (ref.seq === committed.seq) {
-    if (!bytesEqual(ref.hash, committed.hash)) throw new IndexStaleError(`entry ${ref.seq} is not the committed head`);
-    return;
-  }
-  let prevHash = ref.hash;
-  let expected = ref.seq + 1;
-  let segmentSeq = ref.segment;
-  let start = ref.offset;
-  let first = true;
-  while (expected <= committed.seq) {
-    const segment = SegmentFile.open(journal.journalDir, segmentSeq, false);
-    if (segment === null) throw new IndexStaleError(`segment ${formatSegmentName(segmentSeq)} is missing`);
-    try {
-      for (const frame of segment.frames(start)) {
-        if (first) {
-          first = false;
-          if (frame.seq !== ref.seq || !bytesEqual(hashEntryBody(frame.body), ref.hash)) throw new IndexStaleError(`entry ${ref.seq} is not the indexed entry`);
-          continue;
-        }
-        if (frame.seq !== expected) throw new ChangetrailError('JOURNAL_GAP', `read ${segment.name}: expected entry ${expected}, found ${frame.seq}`, { file: segment.name, expectedSeq: expected, foundSeq: frame.seq });
-        const body = decodeEntryBody(frame.body, segment.name, frame.offset, frame.seq);
-        if (!bytesEqual(body.prevHash, prevHash)) {
-          if (expected === ref.seq + 1) throw new IndexStaleError(`entry ${expected} does not chain to the indexed entry ${ref.seq}`);
-          throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${segment.name}: entry ${expected} does not chain to entry ${expected - 1}`, { seq: expected, file: segment.name });
-        }
-        const hash = hashEntryBody(frame.body);
-        if (expected === committed.seq && !bytesEqual(hash, committed.hash)) {
-          throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${segment.name}: entry ${expected} (${toHex(hash).slice(0, 16)}) is not the entry the database committed`, { seq: expected, file: segment.name });
-        }
-        yield { ...body, hash, file: segment.name, offset: frame.offset };
-        prevHash = hash;
-        expected += 1;
-        if (expected > committed.seq) return;
-      }
-    } finally {
-      segment.close();
+  let yielded = 0;
+  try {
+    for (const entry of cursor.read()) {
+      yielded += 1;
+      yield entry;
     }
-    if (first) throw new IndexStaleError(`entry ${ref.seq} is not at ${formatSegmentName(segmentSeq)}:${ref.offset}`);
-    const next = listSegments(journal.journalDir).find((s) => s === expected);
-    if (next === undefined) {
-      throw new ChangetrailError('JOURNAL_BEHIND_DATABASE', `read journal: the database committed entry ${committed.seq} but the journal ends at entry ${expected - 1}`,
-        { databaseSeq: committed.seq, journalSeq: expected - 1 });
-    }
-    segmentSeq = next;
-    start = SEGMENT_HEADER_SIZE;
+  } catch (error) {
+    if (yielded > 0 || next === null || !ChangetrailError.is(error)) throw stale(error);
+    // The recorded location may be wrong: read again from the start of the segments.
+    return yield* entriesAfter(journal, ref, null);
   }
+  return cursor.location;
+}
+
+/** A position that is not on the chain means the index, not the journal, is out of date. */
+function stale(error: unknown): unknown {
+  if (ChangetrailError.is(error, 'POSITION_MISMATCH') || ChangetrailError.is(error, 'ENTRY_NOT_FOUND')) return new IndexStaleError(`the indexed position is not on the journal's chain: ${(error as Error).message}`);
+  return error;
 }

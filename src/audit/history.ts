@@ -6,7 +6,7 @@
 import type { ChangeOp, RowValues } from '../changeset/index.js';
 import { foldName } from '../apply/schema.js';
 import { toHex } from '../journal/bytes.js';
-import type { JournalEntry } from '../journal/journal-reader.js';
+import type { JournalEntry } from '../journal/journal.js';
 import { answer, AuditSource, IndexStaleError, schemaEventOf, type AuditOptions } from './audit-source.js';
 import { resyncDifferences } from './resync-changes.js';
 import { namedRowChangesOf } from './row-changes.js';

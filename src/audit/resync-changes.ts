@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { verifySnapshot } from '../apply/replay.js';
 import { toHex } from '../journal/bytes.js';
-import type { JournalEntry } from '../journal/journal-reader.js';
+import type { JournalEntry } from '../journal/journal.js';
 import type { AuditJournal } from './audit-journal.js';
 import { compareStates, withStateAt, type RowDifference } from './state-compare.js';
 

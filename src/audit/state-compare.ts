@@ -11,7 +11,7 @@ import type { RowValues, Value } from '../changeset/index.js';
 import { replayJournal } from '../apply/replay.js';
 import { foldName, isChangetrailTable, readSchema, type TableSchema } from '../apply/schema.js';
 import { quoteIdentifier } from '../apply/sql-identifier.js';
-import type { AuditJournal } from './audit-journal.js';
+import { journalAt, type AuditJournal } from './audit-journal.js';
 import { formatRowKey, keyValuesOf } from './row-key.js';
 
 /** One row that differs between two states. UPDATE lists only the columns that differ. */
@@ -30,7 +30,7 @@ export function withStateAt<T>(journal: AuditJournal, seq: number, hash: Uint8Ar
   const dir = mkdtempSync(join(tmpdir(), 'changetrail-audit-'));
   try {
     const target = join(dir, 'state.db');
-    replayJournal(journal.journalDir, journal.identity, { seq, hash }, target);
+    replayJournal(journalAt(journal, seq, hash), target);
     const db = new DatabaseSync(target, { readOnly: true });
     try {
       return fn(db);

@@ -35,7 +35,7 @@ export interface CommandSpec<O extends OptionSpecs = OptionSpecs> {
   name: string;
   /** One line for `changetrail --help`. */
   summary: string;
-  /** Positional arguments: `db`, `seq`; `sql?` is optional. */
+  /** Positional arguments: `db`, `seq`; `sql?` is optional; a last `key...` takes one or more values. */
   args: readonly string[];
   options: O;
   /** Paragraphs for `changetrail <command> --help`. */
@@ -79,9 +79,12 @@ export function parseCommandArgs(spec: CommandSpec, argv: string[]): ParsedArgs 
   }
   if (parsed.values.help === true) return { args: [], options: parsed.values };
   const required = spec.args.filter((a) => !a.endsWith('?')).length;
-  if (parsed.positionals.length < required || parsed.positionals.length > spec.args.length) {
+  // A last argument named `name...` takes one or more values (history's key columns).
+  const variadic = spec.args.at(-1)?.endsWith('...') === true;
+  if (parsed.positionals.length < required || (!variadic && parsed.positionals.length > spec.args.length)) {
     throw usage(spec.name, `expected ${formatArgs(spec)}; see changetrail ${spec.name} --help`);
   }
+  if (variadic) return { args: parsed.positionals, options: parsed.values };
   return { args: spec.args.map((_, i) => parsed.positionals[i]), options: parsed.values };
 }
 

@@ -21,6 +21,8 @@ import { status } from './commands/status.js';
 import { undo } from './commands/undo.js';
 import { unlock } from './commands/unlock.js';
 import { verify } from './commands/verify.js';
+import { history } from './commands/history.js';
+import { blame } from './commands/blame.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   init,
@@ -34,6 +36,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   verify,
   replicate,
   unlock,
+  history,
+  blame,
 ] as CommandSpec[];
 
 export function findCommand(name: string): CommandSpec | undefined {

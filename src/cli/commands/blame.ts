@@ -1,0 +1,40 @@
+/** `changetrail blame <db> <table> [--where key]...`: the entry that last changed each current row. */
+import { blame as blameTable, type BlameEntry } from '../../audit/blame.js';
+import { defineCommand } from '../command.js';
+import { formatAttribution } from '../audit-output.js';
+import { escapeControl } from '../format.js';
+import { requireJournal } from '../helpers.js';
+
+export const blame = defineCommand({
+  name: 'blame',
+  summary: 'the entry that last changed each current row of a table (per column with --where)',
+  args: ['db', 'table'],
+  options: {
+    where: { type: 'string', multiple: true, value: 'key value', description: 'one row: its PRIMARY KEY values, one --where each, in PRIMARY KEY order' },
+    scan: { type: 'boolean', description: 'answer by reading the whole journal (ignore the audit index)' },
+  },
+  description: [
+    'Rows unchanged since the journal started are blamed on #0 (genesis). With --where, each column is',
+    'blamed on the entry that last set its value (a column added later by a migration, on that migration).',
+  ].join('\n'),
+  examples: ['changetrail blame app.db invoices', 'changetrail blame app.db invoices --where 42 --json'],
+  async run({ args, options, out }) {
+    const [db, table] = args as [string, string];
+    requireJournal('blame', db);
+    const lines = blameTable(db, table, { index: options.scan === true ? 'off' : 'auto', ...(options.where === undefined ? {} : { where: options.where }) });
+    for (const line of lines) {
+      if (out.json) {
+        const columns = line.columns === undefined ? {} : { columns: Object.fromEntries(Object.entries(line.columns).map(([c, e]) => [c, entryJson(e)])) };
+        out.record({ key: line.key, ...entryJson(line), ...columns });
+        continue;
+      }
+      out.line(`${escapeControl(JSON.stringify(line.key))}  ${out.paint(formatAttribution(line), 'yellow')}`);
+      for (const [column, entry] of Object.entries(line.columns ?? {})) out.line(`    ${escapeControl(column)}  ${formatAttribution(entry)}`);
+    }
+    return 0;
+  },
+});
+
+function entryJson(entry: BlameEntry): Record<string, unknown> {
+  return { seq: entry.seq, hash: entry.hash, kind: entry.kind, time: entry.time?.toISOString() ?? null, actor: entry.actor, message: entry.message };
+}
