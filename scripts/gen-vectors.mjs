@@ -24,6 +24,8 @@ import { encodeSegmentHeader, formatSegmentName } from '../dist/journal/segment.
 import { checksum, fromHex, sha256, toHex } from '../dist/journal/bytes.js';
 import { summarizeChangeset } from '../dist/changeset/index.js';
 import { applyChangesetExactly } from '../dist/apply/apply-entry.js';
+import { RowidCapture } from '../dist/write/rowid-capture.js';
+import { encodeRowids } from '../dist/journal/rowids.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const JOURNAL_ID = fromHex('0f1e2d3c4b5a69788796a5b4c3d2e1f0');
@@ -41,38 +43,53 @@ class Source {
     this.db = new DatabaseSync(this.path);
     this.db.exec('PRAGMA foreign_keys = ON');
     this.db.exec(schemaSql);
+    this.capture = new RowidCapture(this.db);
   }
 
-  /** Runs `sql` in one transaction under a session; the changeset is taken before COMMIT. */
+  /**
+   * Runs `sql` in one transaction under a session, with the writer's rowid capture; the changeset and the
+   * rowids are taken before COMMIT. Returns `{ changeset, rowids? }`.
+   */
   write(sql) {
+    this.db.exec('BEGIN IMMEDIATE');
+    this.capture.begin();
+    const session = this.db.createSession();
+    try {
+      this.db.exec(sql);
+      const changeset = session.changeset();
+      const rowids = this.capture.collect();
+      this.db.exec('COMMIT');
+      return { changeset, ...(rowids.length === 0 ? {} : { rowids: encodeRowids(rowids) }) };
+    } finally {
+      session.close();
+    }
+  }
+
+  /** A migration as trail.migrate runs it: foreign keys off, one transaction, one session, no rowid capture. */
+  migrate(sql) {
+    this.capture.suspend();
+    this.db.exec('PRAGMA foreign_keys = OFF');
     this.db.exec('BEGIN IMMEDIATE');
     const session = this.db.createSession();
     try {
       this.db.exec(sql);
       const changeset = session.changeset();
       this.db.exec('COMMIT');
-      return changeset;
+      return { changeset };
     } finally {
       session.close();
-    }
-  }
-
-  /** A migration as trail.migrate runs it: foreign keys off, one transaction, one session. */
-  migrate(sql) {
-    this.db.exec('PRAGMA foreign_keys = OFF');
-    try {
-      return this.write(sql);
-    } finally {
       this.db.exec('PRAGMA foreign_keys = ON');
     }
   }
 
-  /** Undo as trail.undo does: the inverse applied exactly (foreign keys checked), recorded by a session. */
-  undo(changeset) {
+  /** Undo as trail.undo does: the inverse (rowids too) applied exactly, foreign keys checked, recorded. */
+  undo(entry) {
+    this.capture.begin();
     const session = this.db.createSession();
     try {
-      applyChangesetExactly(this.db, changeset, { invert: true, checkForeignKeys: true });
-      return session.changeset();
+      applyChangesetExactly(this.db, entry.changeset, { invert: true, checkForeignKeys: true, ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }) });
+      const rowids = this.capture.collect();
+      return { changeset: session.changeset(), ...(rowids.length === 0 ? {} : { rowids: encodeRowids(rowids) }) };
     } finally {
       session.close();
     }
@@ -119,6 +136,7 @@ function encodeJournal(genesis, specs, rotateBefore = []) {
       ...(spec.sql === undefined ? {} : { sql: spec.sql }),
       ...(spec.snapshot === undefined ? {} : { snapshot: spec.snapshot }),
       ...(spec.undoes === undefined ? {} : { undoes: spec.undoes }),
+      ...(spec.rowids === undefined ? {} : { rowids: spec.rowids }),
     };
     const encoded = encodeEntryBody(body);
     const hash = hashEntryBody(encoded);
@@ -142,6 +160,7 @@ function entryJson({ body, hash }) {
     ...(body.sql === undefined ? {} : { sql: body.sql }),
     ...(body.snapshot === undefined ? {} : { snapshot: { file: body.snapshot.file, sha256: toHex(body.snapshot.sha256), size: body.snapshot.size } }),
     ...(body.undoes === undefined ? {} : { undoes: body.undoes }),
+    ...(body.rowids === undefined ? {} : { rowids: toHex(body.rowids) }),
     hash: toHex(hash),
   };
 }
@@ -197,18 +216,19 @@ export function renderValue(value) {
 
 /**
  * Every table that sessions record (ordinary and shadow tables of `main`, not changetrail's own, not
- * sqlite_sequence): its rows as arrays of rendered values of the non-hidden columns, sorted by their
- * JSON text.
+ * sqlite_*): its rows as arrays of rendered values — the rowid first for rowid tables, then the
+ * non-hidden columns — sorted by their JSON text.
  */
 export function dumpState(path) {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    const tables = db.prepare(`SELECT name FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow')
+    const tables = db.prepare(`SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow')
       AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND lower(name) NOT LIKE '\\_changetrail%' ESCAPE '\\' ORDER BY name`).all();
     const state = {};
-    for (const { name } of tables) {
+    for (const { name, wr } of tables) {
       const columns = db.prepare(`SELECT name FROM pragma_table_xinfo(?, 'main') WHERE hidden = 0 ORDER BY cid`).all(name)
         .map((c) => `"${String(c.name).replaceAll('"', '""')}"`);
+      if (wr === 0) columns.unshift('rowid');
       const statement = db.prepare(`SELECT ${columns.join(', ')} FROM main."${String(name).replaceAll('"', '""')}"`);
       statement.setReadBigInts(true);
       statement.setReturnArrays(true);
@@ -233,7 +253,12 @@ CREATE TABLE tag(post_id INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY(tag, p
 CREATE TABLE audit(id INTEGER PRIMARY KEY, what TEXT NOT NULL);
 CREATE TRIGGER post_ai AFTER INSERT ON post BEGIN INSERT INTO audit(what) VALUES ('insert post ' || new.id); END;
 CREATE TRIGGER post_ad AFTER DELETE ON post BEGIN INSERT INTO audit(what) VALUES ('delete post ' || old.id); END;
+CREATE TABLE note(slug TEXT PRIMARY KEY, author_id INTEGER REFERENCES author(id) ON DELETE CASCADE, body TEXT NOT NULL);
+CREATE VIRTUAL TABLE note_fts USING fts5(body, content='note', content_rowid='rowid');
+CREATE TRIGGER note_ai AFTER INSERT ON note BEGIN INSERT INTO note_fts(rowid, body) VALUES (new.rowid, new.body); END;
+CREATE TRIGGER note_ad AFTER DELETE ON note BEGIN INSERT INTO note_fts(note_fts, rowid, body) VALUES ('delete', old.rowid, old.body); END;
 INSERT INTO author VALUES (1, 'ann'), (2, 'bob');
+INSERT INTO note VALUES ('intro', 1, 'hello notes');
 `;
 
 const KINDS_MIGRATION = `CREATE VIRTUAL TABLE post_fts USING fts5(title, content='post', content_rowid='id');
@@ -249,24 +274,26 @@ function kindsVector(work) {
   const genesis = source.snapshot();
   const specs = [];
   specs.push({ kind: 'write', actor: 'ann@host', message: 'first posts', meta: { ticket: 'T-7', n: 2, nested: { ok: true, list: [1, 'x', null] } },
-    changeset: source.write(`INSERT INTO post VALUES (1, 1, 'hello world'), (2, 2, 'bob writes'), (3, 2, 'more from bob');
-      INSERT INTO tag VALUES (1, 'greeting'), (2, 'bob'), (3, 'bob');`) });
-  specs.push({ kind: 'schema', message: 'full-text index, author email', sql: KINDS_MIGRATION, changeset: source.migrate(KINDS_MIGRATION) });
-  const cascade = source.write(`DELETE FROM author WHERE id = 2; INSERT INTO post VALUES (4, 1, 'hello again'); UPDATE author SET name = 'Ann' WHERE id = 1;`);
-  specs.push({ kind: 'write', actor: 'ann@host', message: 'remove bob', changeset: cascade });
-  specs.push({ kind: 'write', actor: 'ann@host', message: 'undo entry 3', undoes: 3, changeset: source.undo(cascade) });
+    ...source.write(`INSERT INTO post VALUES (1, 1, 'hello world'), (2, 2, 'bob writes'), (3, 2, 'more from bob');
+      INSERT INTO tag VALUES (1, 'greeting'), (2, 'bob'), (3, 'bob');
+      INSERT INTO note VALUES ('bob-1', 2, 'bob notes'), ('bob-2', 2, 'more bob notes');`) });
+  specs.push({ kind: 'schema', message: 'full-text index, author email', sql: KINDS_MIGRATION, ...source.migrate(KINDS_MIGRATION) });
+  const cascade = source.write(`DELETE FROM author WHERE id = 2; INSERT INTO post VALUES (4, 1, 'hello again'); UPDATE author SET name = 'Ann' WHERE id = 1;
+    INSERT INTO note VALUES ('later', 1, 'a later note');`);
+  specs.push({ kind: 'write', actor: 'ann@host', message: 'remove bob', ...cascade });
+  specs.push({ kind: 'write', actor: 'ann@host', message: 'undo entry 3', undoes: 3, ...source.undo(cascade) });
   // A foreign write (outside changetrail), then the resync entry that records the new base state.
   source.db.exec(`INSERT INTO author VALUES (3, 'cy', 'cy@example.org'); INSERT INTO post VALUES (5, 3, 'hello from cy');`);
   const snapshot = source.snapshot();
   specs.push({ kind: 'resync', message: 'foreign write', changeset: new Uint8Array(0), snapshot: { file: 'snapshot-5.db', sha256: sha256(snapshot), size: snapshot.byteLength } });
-  specs.push({ kind: 'write', changeset: source.write(`DELETE FROM post WHERE id = 1; INSERT INTO tag VALUES (5, 'cy');`) });
+  specs.push({ kind: 'write', ...source.write(`DELETE FROM post WHERE id = 1; INSERT INTO tag VALUES (5, 'cy'); INSERT OR REPLACE INTO note VALUES ('intro', 1, 'hello again, notes');`) });
   const state = dumpState(source.path);
   source.close();
   const journal = encodeJournal(genesis, specs);
   journal.files['snapshot-5.db'] = snapshot;
   const last = journal.entries.at(-1);
   journal.files.head = headFile(last.body.seq, last.hash);
-  return { files: journal.files, expected: expectation('every entry kind: write (trigger-filled audit table, WITHOUT ROWID), schema (FTS5 external content index with triggers, ALTER TABLE, DML), write with an ON DELETE CASCADE, undo (undoes), resync (snapshot-5.db) after a foreign write, write after the resync. A follower reproduces `state`.', journal, { seq: last.body.seq, hash: last.hash }, journal.entries.length, null, { state }) };
+  return { files: journal.files, expected: expectation('every entry kind: write (trigger-filled audit table, WITHOUT ROWID, a keyed rowid table with an FTS5 index on its rowid: body version 2 with `rowids`), schema (FTS5 external content index with triggers, ALTER TABLE, DML), write with an ON DELETE CASCADE, undo (undoes, rowids restored), resync (snapshot-5.db) after a foreign write, write after the resync (INSERT OR REPLACE moves a rowid). A follower reproduces `state`, rowids included.', journal, { seq: last.body.seq, hash: last.hash }, journal.entries.length, null, { state }) };
 }
 
 const SMALL_SCHEMA = 'CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL);';
@@ -278,7 +305,7 @@ function smallJournal(work, count, rotateBefore = []) {
   const specs = [];
   for (let seq = 1; seq <= count; seq++) {
     const sql = seq % 3 === 0 ? `UPDATE t SET name = name || '!' WHERE id = ${seq - 1}` : `INSERT INTO t VALUES (${seq}, 'row ${seq}')`;
-    specs.push({ kind: 'write', actor: seq % 2 === 0 ? null : 'writer', changeset: source.write(sql) });
+    specs.push({ kind: 'write', actor: seq % 2 === 0 ? null : 'writer', ...source.write(sql) });
   }
   const state = dumpState(source.path);
   source.close();
@@ -406,6 +433,23 @@ function damageVectors(work) {
     const files = withHead(journal, 4);
     files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, withExtraKey(encodeEntryBody(journal.entries[1].body)));
     vectors['unknown-body-key'] = { files, expected: expectation('entry 2\'s body has an extra key "x" (valid CRC): JOURNAL_MALFORMED (seq 2). A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 1, error('JOURNAL_MALFORMED', 2)) };
+  }
+  {
+    const { journal } = base();
+    const files = withHead(journal, 4);
+    const rowids = encodeRowids([{ table: 't', keyOrdinals: [1], rows: [{ key: [2n], before: 7n, after: 7n }] }]);
+    files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, encodeEntryBody({ ...journal.entries[1].body, rowids }));
+    vectors['rowids-malformed'] = { files, expected: expectation('entry 2 is a version-2 body whose `rowids` lists a row with before = after (FORMAT.md §6.1): JOURNAL_MALFORMED (seq 2).' + ' A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 0, error('JOURNAL_MALFORMED', 2)) };
+  }
+  {
+    const { journal } = base();
+    const files = withHead(journal, 4);
+    const rowids = encodeRowids([{ table: 't', keyOrdinals: [1], rows: [{ key: [2n], before: null, after: 2n }] }]);
+    const body = encodeEntryBody({ ...journal.entries[1].body, rowids }).slice();
+    if (body[1] !== 0xa1 || body[2] !== 0x76 || body[3] !== 0x02) throw new Error('unexpected body start');
+    body[3] = 0x01;
+    files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, body);
+    vectors['rowids-in-v1'] = { files, expected: expectation('entry 2 is a version-1 body with a (valid) `rowids` key, which only version 2 may have: JOURNAL_MALFORMED (seq 2).' + ' A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 0, error('JOURNAL_MALFORMED', 2)) };
   }
   {
     const { journal } = smallJournal(mkdtempSync(join(work, 's-')), 4, [3]);

@@ -36,6 +36,7 @@ function entryJson(entry: JournalEntry): unknown {
     ...(entry.sql === undefined ? {} : { sql: entry.sql }),
     ...(entry.snapshot === undefined ? {} : { snapshot: { file: entry.snapshot.file, sha256: toHex(entry.snapshot.sha256), size: entry.snapshot.size } }),
     ...(entry.undoes === undefined ? {} : { undoes: entry.undoes }),
+    ...(entry.rowids === undefined ? {} : { rowids: toHex(entry.rowids) }),
     hash: toHex(entry.hash),
   };
 }

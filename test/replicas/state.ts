@@ -1,7 +1,8 @@
 /**
  * The `state` of journal/vectors/*\/expected.json (journal/vectors/README.md): every table sessions
  * record — ordinary and shadow tables of `main`, not changetrail's own (`_changetrail*`), not `sqlite_*` —
- * as rows of rendered values of its non-hidden columns, sorted by their JSON text. The same function is
+ * as rows of rendered values — the rowid first for rowid tables, then its non-hidden columns — sorted
+ * by their JSON text. The same function is
  * in scripts/gen-vectors.mjs; the vector test fails if the two disagree.
  */
 import { DatabaseSync } from 'node:sqlite';
@@ -23,12 +24,13 @@ export function renderValue(value: unknown): string | null {
 export function dumpState(path: string): State {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    const tables = db.prepare(`SELECT name FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow')
-      AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND lower(name) NOT LIKE '\\_changetrail%' ESCAPE '\\' ORDER BY name`).all() as { name: string }[];
+    const tables = db.prepare(`SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow')
+      AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND lower(name) NOT LIKE '\\_changetrail%' ESCAPE '\\' ORDER BY name`).all() as { name: string; wr: number }[];
     const state: State = {};
-    for (const { name } of tables) {
+    for (const { name, wr } of tables) {
       const columns = (db.prepare(`SELECT name FROM pragma_table_xinfo(?, 'main') WHERE hidden = 0 ORDER BY cid`).all(name) as { name: string }[])
         .map((c) => `"${c.name.replaceAll('"', '""')}"`);
+      if (wr === 0) columns.unshift('rowid');
       const statement = db.prepare(`SELECT ${columns.join(', ')} FROM main."${name.replaceAll('"', '""')}"`);
       statement.setReadBigInts(true);
       statement.setReturnArrays(true);

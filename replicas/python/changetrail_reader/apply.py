@@ -6,9 +6,11 @@ transaction.
 import re
 
 from .errors import ChangetrailError
+from .rowids import decode_rowids, invert_rowids
 from .sqlite import changeset_tables, fold_name, invert_changeset, quote_identifier
 
 SAVEPOINT = "changetrail_apply"
+ROWID_CAPTURE_PREFIX = "_changetrail_rowids_"
 STAT1_PK = bytes([1, 2, 0])
 CREATE_TRIGGER_PREFIX = re.compile(r"^CREATE\s+TRIGGER\b", re.IGNORECASE)
 
@@ -98,7 +100,7 @@ def suspend_triggers(db, names):
     rows = []
     for schema in ("main", "temp"):
         for position, name, table, sql in db.rows(f"SELECT rowid, name, tbl_name, sql FROM {schema}.sqlite_schema WHERE type = 'trigger' ORDER BY rowid"):
-            if fold_name(table) in folded:
+            if fold_name(table) in folded and not (schema == "temp" and name.startswith(ROWID_CAPTURE_PREFIX)):
                 rows.append((schema, name, sql))
     for schema, name, _sql in rows:
         db.execute(f"DROP TRIGGER {schema}.{quote_identifier(name)}")
@@ -110,28 +112,26 @@ def restore_triggers(db, suspended):
         db.execute(CREATE_TRIGGER_PREFIX.sub("CREATE TEMP TRIGGER", sql, count=1) if schema == "temp" else sql)
 
 
-def apply_changeset_in_transaction(db, changeset, seq, invert=False):
-    """REPLAY.md write steps 4-10 inside the caller's transaction (foreign keys already off), in a savepoint."""
+def apply_changeset_in_transaction(db, changeset, seq, invert=False, rowids=None):
+    """REPLAY.md write steps 4-10 (with 7a, rowids) inside the caller's transaction (foreign keys already
+    off), in a savepoint rolled back on any error."""
     data = invert_changeset(changeset) if invert else changeset
     tables = [t for t in changeset_tables(data) if t["changeCount"] > 0]
-    if not tables:
+    rowid_tables = [] if rowids is None else decode_rowids(rowids, {"file": "rowids", "offset": 0, "seq": seq})
+    if invert:
+        rowid_tables = invert_rowids(rowid_tables)
+    if not tables and not rowid_tables:
         return
     db.execute(f"SAVEPOINT {SAVEPOINT}")
     try:
         targets = check_shapes(db, tables, seq)
-        suspended = suspend_triggers(db, [name for name, _shadow in targets])
+        rowid_targets = resolve_rowid_tables(db, rowid_tables, seq)
+        check_rowids_before(db, rowid_targets, seq)
+        suspended = suspend_triggers(db, [name for name, _shadow in targets] + [t["name"] for t in rowid_targets])
         writes_shadow = any(shadow for _name, shadow in targets)
-        lifted = writes_shadow and db.defensive() == 1
-        if lifted:
-            db.defensive(0)
-        try:
-            failed = db.apply_changeset(data)
-        finally:
-            if lifted:
-                db.defensive(1)
-        if failed is not None:
-            kind, table = failed
-            raise conflict(f'apply changeset of entry {seq} to "{table}": {kind} conflict: the target\'s rows differ from the source\'s', kind, table, seq)
+        if tables:
+            apply_aborting_on_conflict(db, data, seq, writes_shadow)
+        apply_rowids_after(db, rowid_targets, seq)
         restore_triggers(db, suspended)
         if writes_shadow:
             db.execute("PRAGMA writable_schema = RESET")
@@ -142,8 +142,85 @@ def apply_changeset_in_transaction(db, changeset, seq, invert=False):
         raise
 
 
+def apply_aborting_on_conflict(db, data, seq, writes_shadow):
+    """REPLAY.md steps 6-7: defensive mode lifted for shadow tables, every conflict aborts."""
+    lifted = writes_shadow and db.defensive() == 1
+    if lifted:
+        db.defensive(0)
+    try:
+        failed = db.apply_changeset(data)
+    finally:
+        if lifted:
+            db.defensive(1)
+    if failed is not None:
+        kind, table = failed
+        raise conflict(f'apply changeset of entry {seq} to "{table}": {kind} conflict: the target\'s rows differ from the source\'s', kind, table, seq)
+
+
+# ---- rowids (REPLAY.md step 7a) -----------------------------------------------------------------------------
+
+def resolve_rowid_tables(db, tables, seq):
+    """Each table of the record must be a rowid table whose PRIMARY KEY columns have the recorded ordinals."""
+    resolved = []
+    for table in tables:
+        listed = db.one("SELECT name, type, wr FROM pragma_table_list(?) WHERE schema = 'main'", (table["table"],))
+        if listed is None or listed[1] != "table":
+            raise conflict(f'apply rowids of entry {seq} to "{table["table"]}": the target has no such rowid table', "NO_SUCH_TABLE", table["table"], seq)
+        keys = [(name, pk) for name, pk in db.rows("SELECT name, pk FROM pragma_table_xinfo(?, 'main') WHERE hidden = 0 ORDER BY cid", (listed[0],)) if pk > 0]
+        if listed[2] == 1 or [pk for _name, pk in keys] != table["keyOrdinals"]:
+            raise conflict(f'apply rowids of entry {seq} to "{table["table"]}": the PRIMARY KEY differs from the recorded one', "PRIMARY_KEY", table["table"], seq)
+        resolved.append({"name": listed[0], "keyColumns": [name for name, _pk in keys], "rows": table["rows"]})
+    return resolved
+
+
+def rowid_of(db, table, key):
+    where = " AND ".join(f"{quote_identifier(column)} = ?" for column in table["keyColumns"])
+    row = db.one(f"SELECT rowid FROM main.{quote_identifier(table['name'])} WHERE {where}", tuple(key))
+    return None if row is None else row[0]
+
+
+def rowid_conflict(table, seq):
+    return conflict(f'apply rowids of entry {seq} to "{table}": a row does not have the rowid the source gave it', "ROWID", table, seq)
+
+
+def check_rowids_before(db, tables, seq):
+    for table in tables:
+        for key, before, _after in table["rows"]:
+            if before is None:
+                continue
+            current = rowid_of(db, table, key)
+            if current is not None and current != before:
+                raise rowid_conflict(table["name"], seq)
+
+
+def apply_rowids_after(db, tables, seq):
+    """Moves every row that exists after the entry to its recorded rowid, in two passes (first below the
+    table's minimum, then into place) so rows can swap rowids."""
+    for table in tables:
+        moves = []
+        for key, _before, after in table["rows"]:
+            if after is None:
+                continue
+            current = rowid_of(db, table, key)
+            if current is None:
+                raise rowid_conflict(table["name"], seq)
+            if current != after:
+                moves.append((current, after))
+        if not moves:
+            continue
+        target = f"main.{quote_identifier(table['name'])}"
+        low = db.one(f"SELECT min(rowid) FROM {target}")[0] or 0
+        base = min(low, 0) - 1
+        for index, (source, _destination) in enumerate(moves):
+            db.rows(f"UPDATE {target} SET rowid = ? WHERE rowid = ?", (base - index, source))
+        for index, (_source, destination) in enumerate(moves):
+            if db.one(f"SELECT 1 FROM {target} WHERE rowid = ?", (destination,)) is not None:
+                raise rowid_conflict(table["name"], seq)
+            db.rows(f"UPDATE {target} SET rowid = ? WHERE rowid = ?", (destination, base - index))
+
+
 def apply_write(db, entry, before_commit=None):
-    in_transaction(db, before_commit, lambda: apply_changeset_in_transaction(db, entry.body["changeset"], entry.seq))
+    in_transaction(db, before_commit, lambda: apply_changeset_in_transaction(db, entry.body["changeset"], entry.seq, rowids=entry.body.get("rowids")))
 
 
 def apply_schema(db, entry, before_commit=None):

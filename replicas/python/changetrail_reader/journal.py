@@ -12,6 +12,7 @@ import zlib
 import msgpack
 
 from .errors import ChangetrailError
+from .rowids import decode_rowids
 
 FORMAT_VERSION = 1
 ENTRY_BODY_VERSION = 1
@@ -27,8 +28,9 @@ SEGMENT_NAME = re.compile(r"^(\d{20})\.seg$")
 SNAPSHOT_FILE = re.compile(r"^[A-Za-z0-9._-]+$")
 READ_CHUNK_SIZE = 1 << 20
 
+ENTRY_BODY_VERSION_ROWIDS = 2
 BODY_KEYS = ("v", "seq", "kind", "time", "epoch", "actor", "message", "meta", "prevHash", "tables", "changeset",
-             "sql", "snapshot", "undoes")
+             "sql", "snapshot", "undoes", "rowids")
 REQUIRED_KEYS = set(BODY_KEYS[:11])
 KINDS = ("write", "schema", "resync")
 
@@ -211,7 +213,7 @@ def _check_snapshot(value):
 
 
 FIELD_CHECKS = {
-    "v": lambda v: _is_int(v) and v == ENTRY_BODY_VERSION,
+    "v": lambda v: _is_int(v) and v in (ENTRY_BODY_VERSION, ENTRY_BODY_VERSION_ROWIDS),
     "seq": lambda v: _is_int(v) and 1 <= v <= SEQ_MAX,
     "kind": lambda v: v in KINDS,
     "time": lambda v: _is_int(v) and 0 <= v <= SEQ_MAX,
@@ -225,6 +227,7 @@ FIELD_CHECKS = {
     "sql": lambda v: isinstance(v, str),
     "snapshot": _check_snapshot,
     "undoes": lambda v: _is_int(v) and 1 <= v <= SEQ_MAX,
+    "rowids": lambda v: isinstance(v, bytes),
 }
 
 
@@ -255,6 +258,10 @@ def decode_body(data, file, offset, seq):
     for key, value in body.items():
         if not FIELD_CHECKS[key](value):
             raise malformed(file, offset, f"{key}: wrong type or out of range", seq)
+    if ("rowids" in body) != (body["v"] == ENTRY_BODY_VERSION_ROWIDS):
+        raise malformed(file, offset, "rowids: present exactly in version-2 bodies", seq)
+    if "rowids" in body:
+        decode_rowids(body["rowids"], {"file": file, "offset": offset, "seq": seq})
     return body
 
 

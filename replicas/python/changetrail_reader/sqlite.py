@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 
 from .errors import ChangetrailError
+from .rowids import Text
 
 SQLITE_OK = 0
 SQLITE_ROW = 100
@@ -173,6 +174,8 @@ class Connection:
             rc = LIB.sqlite3_bind_int64(statement, index, int(value))
         elif isinstance(value, float):
             rc = LIB.sqlite3_bind_double(statement, index, value)
+        elif isinstance(value, Text):
+            rc = LIB.sqlite3_bind_text(statement, index, bytes(value), len(value), SQLITE_TRANSIENT)
         elif isinstance(value, (bytes, bytearray)):
             rc = LIB.sqlite3_bind_blob(statement, index, bytes(value), len(value), SQLITE_TRANSIENT)
         elif isinstance(value, str):
