@@ -115,8 +115,8 @@ export interface ErrorDetails {
    * of a crashed writer. Nothing was changed; the next write (or any read-write open) repairs it.
    */
   RECOVERY_NEEDED: { path: string; reason: string };
-  /** The path given as a database is not one: a directory, a file that is not SQLite, a missing directory. */
-  NOT_A_DATABASE: { path: string; reason: 'directory' | 'not a SQLite database' | 'directory missing' };
+  /** The path given as a database is not one: missing (for a command that reads), a directory, or a file that is not SQLite. */
+  NOT_A_DATABASE: { path: string; reason: 'missing' | 'directory' | 'not a SQLite database' };
   /**
    * `changesetToSql` cannot write a statement on one line: an identifier holds a control character
    * (newline, ESC...), which SQL has no escape for.

@@ -2,7 +2,7 @@
  * Replays a journal onto a copy of its base state: the genesis snapshot, or the snapshot of the latest
  * resync entry. Used by `verify --replay` and by anyone building a database from a journal directory.
  */
-import { copyFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChangetrailError } from '../errors.js';
 import { bytesEqual } from '../journal/bytes.js';
@@ -28,6 +28,7 @@ export function replayJournal(journal: Journal, target: string): number {
   const { dir, identity } = journal;
   verifySnapshot(dir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
   copyFileSync(join(dir, GENESIS_FILE), target);
+  chmodSync(target, 0o600); // the copy keeps the snapshot's mode, read-only for a reader who cannot write the journal
   let db = openReplayDatabase(target);
   let applied = 0;
   try {
@@ -38,6 +39,7 @@ export function replayJournal(journal: Journal, target: string): number {
         db.close();
         rmSync(`${target}-journal`, { force: true });
         copyFileSync(join(dir, snapshot.file), target);
+        chmodSync(target, 0o600);
         db = openReplayDatabase(target);
       } else {
         applyEntryExactly(db, {

@@ -1,15 +1,39 @@
 /** Argument helpers shared by the commands: the database argument, sequence numbers, audit options, SQL input. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ChangetrailError } from '../errors.js';
+import { io } from '../journal/files.js';
 import { MANIFEST_FILE } from '../journal/format.js';
+import { readCommittedHead } from '../journal/journal.js';
+import type { Position } from '../journal/position.js';
+import { canonicalDatabasePath } from '../write/trail.js';
 import type { Entry } from '../write/entry-view.js';
 import { usage } from './command.js';
 
-/** Read-only commands must not silently start a journal for an untracked database. */
-export function requireJournal(command: string, databasePath: string): void {
-  if (!existsSync(join(`${databasePath}.changes`, MANIFEST_FILE))) {
-    throw usage(command, `${databasePath} has no changetrail journal (${databasePath}.changes/); run \`changetrail init ${databasePath}\` first`);
+/**
+ * The database argument of a command that needs a tracked database, as the one canonical path (symlinks
+ * resolved) that the journal and lock are named after. A database whose journal is missing gets one way
+ * forward (JOURNAL_MISMATCH and its hint); an untracked one is told to run init.
+ */
+export function trackedDatabase(command: string, path: string): string {
+  const databasePath = io('resolve database path', path, () => canonicalDatabasePath(path));
+  const stat = statSync(databasePath, { throwIfNoEntry: false });
+  if (stat === undefined) throw new ChangetrailError('NOT_A_DATABASE', `${command}: ${databasePath} does not exist`, { path: databasePath, reason: 'missing' });
+  if (stat.isDirectory()) throw new ChangetrailError('NOT_A_DATABASE', `${command}: ${databasePath} is a directory, not a database file`, { path: databasePath, reason: 'directory' });
+  const journalDir = `${databasePath}.changes`;
+  if (existsSync(join(journalDir, MANIFEST_FILE))) return databasePath;
+  let head: Position;
+  try {
+    head = readCommittedHead(databasePath);
+  } catch (error) {
+    if (ChangetrailError.is(error, 'JOURNAL_MISMATCH')) {
+      throw usage(command, `${databasePath} is not tracked by changetrail (no journal); run \`changetrail init ${databasePath}\` first`);
+    }
+    throw error;
   }
+  throw new ChangetrailError('JOURNAL_MISMATCH',
+    `${command}: ${databasePath} records journal ${head.journalId} at entry ${head.seq}, but its journal directory ${journalDir}/ is missing or empty`,
+    { databaseJournalId: head.journalId, journalJournalId: null, reason: 'journal directory missing' });
 }
 
 /** A sequence number argument: a non-negative integer. */
@@ -55,4 +79,9 @@ export function entryJson(entry: Entry): Record<string, unknown> {
     hash: entry.hash, prevHash: entry.prevHash, tables: entry.tables, ...(entry.meta === null ? {} : { meta: entry.meta }),
     ...(entry.undoes === undefined ? {} : { undoes: entry.undoes }),
   };
+}
+
+/** @deprecated Use `trackedDatabase`, which also returns the canonical path. Kept for commands written against it. */
+export function requireJournal(command: string, path: string): void {
+  trackedDatabase(command, path);
 }

@@ -45,6 +45,23 @@ const HINTS: Partial<Record<ErrorCode, Hint>> = {
   },
 };
 
+/** The CLI command for each Trail method a library message may name. */
+const API_TO_COMMAND: Record<string, (db: string) => string> = {
+  resync: (db) => `\`changetrail resync ${db}\``,
+  migrate: (db) => `\`changetrail migrate ${db} <file.sql>\``,
+  write: (db) => `\`changetrail exec ${db}\``,
+  undo: (db) => `\`changetrail undo ${db} <seq>\``,
+  verify: (db) => `\`changetrail verify ${db}\``,
+};
+
+/**
+ * A library message as a CLI user needs it: "trail.resync()" becomes "`changetrail resync app.db`", and
+ * "trail.write/trail.migrate" "`changetrail exec app.db`/`changetrail migrate app.db <file.sql>`".
+ */
+export function cliMessage(message: string, db: string | undefined): string {
+  return message.replace(/\btrail\.(\w+)(?:\(\))?/g, (text, method: string) => API_TO_COMMAND[method]?.(db ?? '<db>') ?? text);
+}
+
 /** The hint for an error, or null. */
 export function hintFor(error: ChangetrailError, db: string | undefined): string | null {
   if (error.code === 'CLI_USAGE') return null; // its message already says what to do
@@ -56,8 +73,9 @@ export function hintFor(error: ChangetrailError, db: string | undefined): string
 export function reportError(error: unknown, out: Output, db: string | undefined): number {
   if (error instanceof ChangetrailError) {
     const hint = hintFor(error, db);
-    if (out.json) out.notice(toJson({ error: { ...error.toJSON(), ...(hint === null ? {} : { hint }) } }));
-    else out.notice(`changetrail: ${error.code}: ${escapeControl(error.message)}${hint === null ? '' : `\nhint: ${escapeControl(hint)}`}`);
+    const message = cliMessage(error.message, db);
+    if (out.json) out.notice(toJson({ error: { ...error.toJSON(), message, ...(hint === null ? {} : { hint }) } }));
+    else out.notice(`changetrail: ${error.code}: ${escapeControl(message)}${hint === null ? '' : `\nhint: ${escapeControl(hint)}`}`);
     return error.code === 'CLI_USAGE' ? 2 : 1;
   }
   if (error instanceof TypeError || error instanceof RangeError) {

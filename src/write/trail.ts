@@ -2,7 +2,7 @@
  * `openTrail` and the `Trail` class: an ordinary SQLite file whose every admitted write is recorded as a
  * journal entry in `<db>.changes/`.
  */
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
@@ -24,7 +24,7 @@ import { headTableExists, readHead, type HeadRow } from './head-row.js';
 import { checkFilesystem, inspectLock, type AdmissionLock, type LockInspection } from '../admission/lock.js';
 import { Tenure } from '../admission/tenure.js';
 import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type WriteOptions } from './options.js';
-import { wrapSqliteError } from './sqlite-errors.js';
+import { sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
 
 export type { OpenTrailOptions, WriteOptions, EntriesOptions };
@@ -71,18 +71,36 @@ export async function openTrail(path: string, options?: OpenTrailOptions): Promi
   const databasePath = io('resolve database path', path, () => canonicalDatabasePath(path));
   checkFilesystem(dirname(databasePath), { allowUnsafe: parsed.allowUnsafeFilesystem ?? false });
   const journalDir = resolve(parsed.journalDir ?? `${databasePath}.changes`);
-  io('create journal directory', journalDir, () => mkdirSync(journalDir, { recursive: true }));
+  refuseNonDatabasePath(databasePath);
   const db = openDatabase(databasePath, parsed);
+  // Created only once the database opened: a failed init leaves no empty journal directory behind.
+  const created = io('create journal directory', journalDir, () => mkdirSync(journalDir, { recursive: true }));
   try {
     return await Trail.create(db, databasePath, journalDir, parsed);
   } catch (error) {
     db.close();
+    if (created !== undefined) removeIfEmpty(journalDir);
     throw error;
   }
 }
 
+/** A directory (or `.`) given as the database is refused before anything is created. */
+function refuseNonDatabasePath(databasePath: string): void {
+  if (io('stat database', databasePath, () => statSync(databasePath, { throwIfNoEntry: false })?.isDirectory() ?? false)) {
+    throw new ChangetrailError('NOT_A_DATABASE', `open ${databasePath}: it is a directory, not a database file`, { path: databasePath, reason: 'directory' });
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty (files of an interrupted start stay for the next open) or already gone.
+  }
+}
+
 /** realpath of the database (or of its directory, for a file not yet created): one lock and journal per file. */
-function canonicalDatabasePath(path: string): string {
+export function canonicalDatabasePath(path: string): string {
   const absolute = resolve(path);
   if (existsSync(absolute)) return realpathSync(absolute);
   return join(realpathSync(dirname(absolute)), basename(absolute));
@@ -91,9 +109,11 @@ function canonicalDatabasePath(path: string): string {
 function openDatabase(databasePath: string, options: OpenTrailOptions): DatabaseSync {
   const db = new DatabaseSync(databasePath, { timeout: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
   try {
-    const mode = options.journalMode === 'wal' ? 'wal' : 'delete';
-    const row = db.prepare(`PRAGMA journal_mode = ${mode}`).get();
-    if (String(row?.journal_mode).toLowerCase() !== mode) throw new Error(`journal_mode stayed ${String(row?.journal_mode)}`);
+    // The journal mode is the database's: WAL persists in the file and is kept; only an explicit option
+    // changes it. The read also fails early for a file that is not a database.
+    const mode = options.journalMode;
+    const row = db.prepare(mode === undefined ? 'PRAGMA journal_mode' : `PRAGMA journal_mode = ${mode}`).get();
+    if (mode !== undefined && String(row?.journal_mode).toLowerCase() !== mode) throw new Error(`journal_mode stayed ${String(row?.journal_mode)}`);
     db.exec('PRAGMA synchronous = FULL');
     // Shadow tables of FTS5/R*Tree become read-only to direct SQL; the capture guard relies on it.
     db.enableDefensive(true);
@@ -102,8 +122,19 @@ function openDatabase(databasePath: string, options: OpenTrailOptions): Database
     return db;
   } catch (error) {
     db.close();
+    if (sqliteErrcode(error) === SQLITE_NOTADB) {
+      throw new ChangetrailError('NOT_A_DATABASE', `open ${databasePath}: the file is not a SQLite database`, { path: databasePath, reason: 'not a SQLite database' }, { cause: error });
+    }
     throw wrapSqliteError('open', databasePath, error);
   }
+}
+
+/** SQLite's result code for a file that is not a database. */
+const SQLITE_NOTADB = 26;
+
+/** The connection's journal mode as the change-counter reader needs it (rollback modes bump the counter). */
+function journalModeOf(db: DatabaseSync): 'delete' | 'wal' {
+  return String(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toLowerCase() === 'wal' ? 'wal' : 'delete';
 }
 
 export class Trail {
@@ -126,7 +157,7 @@ export class Trail {
     this.journalDir = journalDir;
     this.#options = options;
     this.#defaultActor = options.actor ?? defaultActor();
-    this.#changeCounter = new ChangeCounterReader(path, options.journalMode === 'wal' ? 'wal' : 'delete');
+    this.#changeCounter = new ChangeCounterReader(path, journalModeOf(db));
     this.#tenure = new Tenure(journalDir, options.lock ?? {});
   }
 
@@ -289,7 +320,7 @@ export class Trail {
       const differing = [...new Set([...digests.keys(), ...replayed.keys()])].filter((t) => digests.get(t) !== replayed.get(t)).sort();
       if (differing.length > 0) {
         throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
-          `verify: replaying entries 1..${committed.seq} does not reproduce ${differing.join(', ')}: the database was changed outside changetrail. Record its current state with trail.resync().`,
+          `verify: replaying entries 1..${committed.seq} does not reproduce ${differing.join(', ')}: the database was changed outside changetrail. Record its current state with a resync entry (trail.resync()).`,
           { headSeq: committed.seq, evidence: `tables differ from the replayed journal: ${differing.join(', ')}` });
       }
     } finally {

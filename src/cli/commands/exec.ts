@@ -2,7 +2,7 @@
 import { openTrail } from '../../write/trail.js';
 import { defineCommand, usage } from '../command.js';
 import { formatEntry } from '../format.js';
-import { AUDIT_OPTIONS, auditOptions, entryJson, readSqlInput, requireJournal } from '../helpers.js';
+import { AUDIT_OPTIONS, auditOptions, entryJson, readSqlInput, trackedDatabase } from '../helpers.js';
 
 
 export const exec = defineCommand({
@@ -19,8 +19,8 @@ export const exec = defineCommand({
     const [db, text] = args;
     if ((text === undefined) === (options.file === undefined)) throw usage('exec', 'give the SQL as an argument, with --file <file.sql>, or as - to read stdin (one of them)');
     const sql = options.file !== undefined ? readSqlInput('exec', options.file) : text === '-' ? readSqlInput('exec', '-') : text!;
-    requireJournal('exec', db!);
-    const trail = await openTrail(db!);
+    const databasePath = trackedDatabase('exec', db!);
+    const trail = await openTrail(databasePath);
     try {
       const entry = await trail.write((connection) => connection.exec(sql), auditOptions(options));
       if (out.json) out.record(entry === null ? null : entryJson(entry));

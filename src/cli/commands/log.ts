@@ -1,8 +1,8 @@
 /** `changetrail log <db>`: the entries of the journal, oldest first. */
-import { openTrail } from '../../write/trail.js';
+import { openTrailReader } from '../../write/read-only.js';
 import { defineCommand } from '../command.js';
 import { formatEntry, formatEntryOneline } from '../format.js';
-import { entryJson, parseSeq, requireJournal } from '../helpers.js';
+import { entryJson, parseSeq, trackedDatabase } from '../helpers.js';
 
 export const log = defineCommand({
   name: 'log',
@@ -20,11 +20,10 @@ export const log = defineCommand({
       ...(options.from === undefined ? {} : { from: Math.max(1, parseSeq('log', options.from)) }),
       ...(options.to === undefined ? {} : { to: parseSeq('log', options.to) }),
     };
-    requireJournal('log', args[0]!);
-    const trail = await openTrail(args[0]!);
+    const trail = await openTrailReader(trackedDatabase('log', args[0]!));
     try {
       let first = true;
-      for await (const entry of trail.entries(range)) {
+      for (const entry of trail.entries(range)) {
         if (out.json) out.record(entryJson(entry));
         else if (options.oneline) out.line(formatEntryOneline(entry, out));
         else {
@@ -35,7 +34,7 @@ export const log = defineCommand({
       }
       return 0;
     } finally {
-      await trail.close();
+      trail.close();
     }
   },
 });

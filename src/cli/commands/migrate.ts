@@ -2,7 +2,7 @@
 import { openTrail } from '../../write/trail.js';
 import { defineCommand } from '../command.js';
 import { formatEntry } from '../format.js';
-import { AUDIT_OPTIONS, auditOptions, entryJson, readSqlInput, requireJournal } from '../helpers.js';
+import { AUDIT_OPTIONS, auditOptions, entryJson, readSqlInput, trackedDatabase } from '../helpers.js';
 
 
 export const migrate = defineCommand({
@@ -15,8 +15,8 @@ export const migrate = defineCommand({
   async run({ args, options, out }) {
     const [db, file] = args;
     const sql = readSqlInput('migrate', file!);
-    requireJournal('migrate', db!);
-    const trail = await openTrail(db!);
+    const databasePath = trackedDatabase('migrate', db!);
+    const trail = await openTrail(databasePath);
     try {
       const entry = await trail.migrate(sql, auditOptions(options));
       if (out.json) out.record(entry === null ? null : { ...entryJson(entry), sql: entry.sql });

@@ -2,7 +2,7 @@
 import { openTrail } from '../../write/trail.js';
 import { defineCommand } from '../command.js';
 import { formatEntry } from '../format.js';
-import { AUDIT_OPTIONS, auditOptions, entryJson, requireJournal } from '../helpers.js';
+import { AUDIT_OPTIONS, auditOptions, entryJson, trackedDatabase } from '../helpers.js';
 
 
 export const resync = defineCommand({
@@ -13,8 +13,8 @@ export const resync = defineCommand({
   description: 'Changes made outside changetrail cannot be journaled row by row after the fact: a resync entry\nrefers to a snapshot of the whole database, from which replicas restart. Earlier entries stay.',
   examples: ['changetrail resync app.db -m "accept the manual fix of 2 May"'],
   async run({ args, options, out }) {
-    requireJournal('resync', args[0]!);
-    const trail = await openTrail(args[0]!);
+    const databasePath = trackedDatabase('resync', args[0]!);
+    const trail = await openTrail(databasePath);
     try {
       const entry = (await trail.resync(auditOptions(options)))!;
       if (out.json) out.record({ ...entryJson(entry), snapshot: entry.snapshot });

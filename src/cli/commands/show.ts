@@ -4,10 +4,10 @@ import { findTable, type DatabaseSchema } from '../../apply/schema.js';
 import { openSchemaHistory } from '../../apply/schema-history.js';
 import { openJournal } from '../../journal/journal.js';
 import { ChangetrailError } from '../../errors.js';
-import { openTrail } from '../../write/trail.js';
+import { openTrailReader } from '../../write/read-only.js';
 import { defineCommand } from '../command.js';
 import { escapeBlock, formatEntry, formatRowChange } from '../format.js';
-import { entryJson, parseSeq, requireJournal } from '../helpers.js';
+import { entryJson, parseSeq, trackedDatabase } from '../helpers.js';
 
 export const show = defineCommand({
   name: 'show',
@@ -18,8 +18,7 @@ export const show = defineCommand({
   async run({ args, options, out }) {
     const [db, text] = args;
     const seq = parseSeq('show', text);
-    requireJournal('show', db!);
-    const trail = await openTrail(db!);
+    const trail = await openTrailReader(trackedDatabase('show', db!));
     try {
       const { headSeq, head } = await trail.status();
       if (seq < 1 || seq > headSeq) {
@@ -28,7 +27,7 @@ export const show = defineCommand({
       const history = openSchemaHistory(openJournal(trail.journalDir, head));
       const schema = history.schemaFor(seq);
       history.close();
-      for await (const entry of trail.entries({ from: seq, to: seq })) {
+      for (const entry of trail.entries({ from: seq, to: seq })) {
         const rows = changesetToRows(entry.changeset, renderSchema(schema, entry.changeset));
         if (options.json) {
           out.record({ ...entryJson(entry), ...(entry.sql === undefined ? {} : { sql: entry.sql }), changes: rows.map(rowChangeToJson) });
@@ -44,7 +43,7 @@ export const show = defineCommand({
       }
       return 0;
     } finally {
-      await trail.close();
+      trail.close();
     }
   },
 });

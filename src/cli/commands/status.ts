@@ -2,10 +2,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MANIFEST_FILE } from '../../journal/format.js';
-import { openTrail } from '../../write/trail.js';
+import { openTrailReader } from '../../write/read-only.js';
 import { defineCommand } from '../command.js';
 import { escapeControl, plural, shortHash } from '../format.js';
-import { requireJournal } from '../helpers.js';
+import { trackedDatabase } from '../helpers.js';
 import { isReplicaFile } from '../../replica/replica-status.js';
 import { printReplicaStatus } from './replicate.js';
 
@@ -17,8 +17,7 @@ export const status = defineCommand({
   description: 'Reads only: never changes the database or the journal, and needs read access only.',
   async run({ args, out }) {
     if (!existsSync(join(`${args[0]!}.changes`, MANIFEST_FILE)) && isReplicaFile(args[0]!)) return printReplicaStatus(args[0]!, out);
-    requireJournal('status', args[0]!);
-    const trail = await openTrail(args[0]!);
+    const trail = await openTrailReader(trackedDatabase('status', args[0]!));
     try {
       const s = await trail.status();
       if (out.json) {
@@ -33,7 +32,7 @@ export const status = defineCommand({
       out.line(`lock       ${lock}`);
       return 0;
     } finally {
-      await trail.close();
+      trail.close();
     }
   },
 });

@@ -2,7 +2,7 @@
 import { openTrail } from '../../write/trail.js';
 import { defineCommand } from '../command.js';
 import { formatEntry } from '../format.js';
-import { AUDIT_OPTIONS, auditOptions, entryJson, parseEntrySeq, requireJournal } from '../helpers.js';
+import { AUDIT_OPTIONS, auditOptions, entryJson, parseEntrySeq, trackedDatabase } from '../helpers.js';
 
 
 export const undo = defineCommand({
@@ -15,8 +15,8 @@ export const undo = defineCommand({
   async run({ args, options, out }) {
     const [db, text] = args;
     const seq = parseEntrySeq('undo', text);
-    requireJournal('undo', db!);
-    const trail = await openTrail(db!);
+    const databasePath = trackedDatabase('undo', db!);
+    const trail = await openTrail(databasePath);
     try {
       const entry = await trail.undo(seq, auditOptions(options));
       if (out.json) out.record(entry === null ? null : entryJson(entry));

@@ -2,8 +2,7 @@
 import { breakStaleLock } from '../../admission/lock.js';
 import { defineCommand } from '../command.js';
 import { escapeControl } from '../format.js';
-import { requireJournal } from '../helpers.js';
-import { resolve } from 'node:path';
+import { trackedDatabase } from '../helpers.js';
 
 export const unlock = defineCommand({
   name: 'unlock',
@@ -12,8 +11,7 @@ export const unlock = defineCommand({
   options: {},
   description: 'A lock whose holder is alive (or cannot be proven dead) is left alone: LOCK_NOT_STALE.',
   async run({ args, out }) {
-    const databasePath = resolve(args[0]!);
-    requireJournal('unlock', databasePath);
+    const databasePath = trackedDatabase('unlock', args[0]!);
     const broken = await breakStaleLock(`${databasePath}.changes`);
     if (broken === null) out.emit({ broken: false, lock: null }, () => 'the lock is free: nothing to break');
     else out.emit({ broken: true, lock: broken }, () => `broke the stale lock of ${escapeControl(broken.holder?.ownerId ?? 'an unknown holder')} (${escapeControl(broken.staleReason ?? 'stale')})`);

@@ -1,8 +1,12 @@
 /** `changetrail verify <db>`: check the whole journal (and, with --replay, the database against it). */
-import { openTrail } from '../../write/trail.js';
+import { openTrailReader } from '../../write/read-only.js';
+import { ChangetrailError } from '../../errors.js';
 import { defineCommand } from '../command.js';
 import { plural, shortHash } from '../format.js';
-import { requireJournal } from '../helpers.js';
+import { trackedDatabase } from '../helpers.js';
+
+/** Exit codes of a command stopped by a signal, as shells report them (128 + signal number). */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 
 export const verify = defineCommand({
   name: 'verify',
@@ -10,18 +14,33 @@ export const verify = defineCommand({
   args: ['db'],
   options: {
     replay: { type: 'boolean', description: 'rebuild the database from the journal in a scratch file and compare every table' },
+    'scratch-dir': { type: 'string', value: 'dir', description: 'where --replay builds its scratch copy (default: $TMPDIR); removed afterwards, also on Ctrl-C' },
   },
-  description: 'Checks every frame checksum, the sequence, the hash chain up to the head the database committed,\nand the genesis and resync snapshots. --replay also finds changes made outside changetrail.',
-  examples: ['changetrail verify app.db', 'changetrail verify app.db --replay'],
+  description: [
+    'Checks every frame checksum, the sequence, the hash chain up to the head the database committed,',
+    'and the genesis and resync snapshots: an altered, truncated or reordered journal is refused with the',
+    'code of what is wrong. --replay also rebuilds the database from the journal and compares every table,',
+    'which finds changes made outside changetrail. Journal SQL is replayed under a guard that cannot touch',
+    'anything but the scratch copy. verify only reads: the database and the journal are never changed.',
+  ].join('\n'),
+  examples: ['changetrail verify app.db', 'changetrail verify app.db --replay --scratch-dir /var/tmp'],
   async run({ args, options, out }) {
-    requireJournal('verify', args[0]!);
-    const trail = await openTrail(args[0]!);
+    const trail = await openTrailReader(trackedDatabase('verify', args[0]!));
+    const controller = new AbortController();
+    const onSignal = (signal: keyof typeof SIGNAL_EXIT_CODES) => () => controller.abort(signal);
+    const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
+    for (const [signal, handler] of Object.entries(handlers)) process.on(signal, handler);
     try {
-      const report = await trail.verify({ replay: options.replay ?? false });
+      const report = await trail.verify({ replay: options.replay ?? false, signal: controller.signal, ...(options['scratch-dir'] === undefined ? {} : { scratchDir: options['scratch-dir'] }) });
       out.emit(report, () => `ok: ${plural(report.entries, 'entry', 'entries')} verified up to entry ${report.headSeq} ${shortHash(report.headHash)}${report.replayed ? '; the replayed journal equals the database' : ''}`);
       return 0;
+    } catch (error) {
+      // Stopped by a signal: the scratch directory is already removed; exit as the signal would.
+      if (controller.signal.aborted && !(error instanceof ChangetrailError)) return SIGNAL_EXIT_CODES[controller.signal.reason as keyof typeof SIGNAL_EXIT_CODES];
+      throw error;
     } finally {
-      await trail.close();
+      for (const [signal, handler] of Object.entries(handlers)) process.off(signal, handler);
+      trail.close();
     }
   },
 });
