@@ -103,6 +103,8 @@ export interface ErrorDetails {
    * (ATTACH, load_extension, a write outside `main`, a connection-changing PRAGMA) or exceed a work bound.
    */
   REPLAY_REFUSED: { action: string; reason: string; seq?: number };
+  /** The writer refused an entry that readers would reject (journal/FORMAT.md §6.2): nothing was committed. */
+  ENTRY_INVALID: { field: string; reason: string };
   /** The CLI runs on a Node without the node:sqlite features changetrail needs (printed before anything loads). */
   NODE_UNSUPPORTED: { nodeVersion: string; required: string };
   /**
@@ -162,7 +164,7 @@ const CODES = new Set<string>([
   'JOURNAL_BEHIND_DATABASE', 'DATABASE_BEHIND_JOURNAL', 'JOURNAL_MISMATCH', 'UNDO_UNSUPPORTED', 'ENTRY_NOT_FOUND', 'LOCK_TIMEOUT',
   'LOCK_COMPROMISED', 'LOCK_NOT_STALE', 'UNSAFE_FILESYSTEM', 'SCHEMA_CHANGE_IN_WRITE', 'TABLE_NOT_CAPTURABLE',
   'NULL_PRIMARY_KEY', 'STATEMENT_NOT_ALLOWED', 'FOREIGN_WRITE_DETECTED', 'IO_ERROR', 'SQLITE_ERROR', 'CLI_USAGE',
-  'POSITION_MISMATCH', 'REPLAY_REFUSED',
+  'POSITION_MISMATCH', 'REPLAY_REFUSED', 'ENTRY_INVALID',
   'NODE_UNSUPPORTED', 'JOURNAL_FILE_UNEXPECTED', 'RECOVERY_NEEDED', 'NOT_A_DATABASE', 'SQL_IDENTIFIER_UNSUPPORTED',
   'REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'REPLICA_NOT_A_REPLICA', 'REPLICA_WAIT_TIMEOUT',
 ] satisfies ErrorCode[]);

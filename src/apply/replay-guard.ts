@@ -21,9 +21,10 @@
  */
 import { constants, DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
+import { SQL_BYTES_MAX } from '../journal/entry.js';
 
-/** Journal SQL longer than this (UTF-16 code units, ≈ bytes for ASCII) is refused: 16 MiB. */
-export const UNTRUSTED_SQL_SIZE_MAX = 16 * 1024 * 1024;
+/** Journal SQL longer than this many UTF-8 bytes is refused: the body limit of `sql` (16 MiB). */
+export const UNTRUSTED_SQL_SIZE_MAX = SQL_BYTES_MAX;
 
 const VIRTUAL_TABLE_MODULES = new Set(['fts3', 'fts4', 'fts5', 'rtree', 'rtree_i32', 'geopoly']);
 const REFUSED_FUNCTIONS = new Set(['load_extension', 'fts3_tokenizer']);
@@ -105,8 +106,9 @@ export function openReplayDatabase(path: string, options: { readOnly?: boolean }
  *   statement's own effects happened), SQLITE_ERROR if the script fails otherwise.
  */
 export function runUntrustedSql(db: DatabaseSync, sql: string, seq?: number): void {
-  if (sql.length > UNTRUSTED_SQL_SIZE_MAX) {
-    throw refused({ action: 'SQL', reason: `${sql.length} characters exceed the ${UNTRUSTED_SQL_SIZE_MAX} limit` }, seq);
+  const size = Buffer.byteLength(sql, 'utf8');
+  if (size > UNTRUSTED_SQL_SIZE_MAX) {
+    throw refused({ action: 'SQL', reason: `${size} UTF-8 bytes exceed the ${UNTRUSTED_SQL_SIZE_MAX}-byte limit` }, seq);
   }
   installReplayGuard(db);
   const guard = GUARDS.get(db)!;

@@ -69,31 +69,123 @@ const packr = new Packr({ useRecords: false, variableMapSize: true, moreTypes: f
 // key (to block prototype pollution), which would silently change user meta.
 const unpackr = new Packr({ useRecords: false, mapsAsObjects: false, moreTypes: false, int64AsType: 'number' });
 
+/**
+ * Limits of an entry body (journal/FORMAT.md §6.2). The writer refuses (ENTRY_INVALID) exactly what a
+ * reader rejects (JOURNAL_MALFORMED): both run {@link entryBodySchema}.
+ */
+/** Latest `time`: 9999-12-31T23:59:59.999Z, inside every language's date range (JavaScript's ends at 8.64e15). */
+export const TIME_MAX_MS = 253_402_300_799_999;
+/** `actor` and `message`: at most this many UTF-8 bytes (256 KiB; the API allows 64 Ki characters). */
+export const TEXT_BYTES_MAX = 256 * 1024;
+/** `sql` of a schema entry: at most this many UTF-8 bytes (16 MiB); replay refuses more (REPLAY.md). */
+export const SQL_BYTES_MAX = 16 * 1024 * 1024;
+/** Nesting of `meta`: the meta map itself is level 1; arrays and maps inside add one each. */
+export const META_DEPTH_MAX = 64;
+
 const count = z.number().int().min(0).max(SEQ_MAX);
 const bytes = z.instanceof(Uint8Array);
-const json: z.ZodType<JsonValue> = z.lazy(() => z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(json), z.record(z.string(), json)]));
+/** Strings must be well-formed Unicode: a lone UTF-16 surrogate cannot be stored as UTF-8 losslessly. */
+const text = z.string().refine(isWellFormed, 'contains a lone UTF-16 surrogate');
+const boundedText = text.refine((value) => utf8Size(value) <= TEXT_BYTES_MAX, `longer than ${TEXT_BYTES_MAX} UTF-8 bytes`);
+const json: z.ZodType<JsonValue> = z.lazy(() => z.union([z.null(), z.boolean(), z.number().finite(), text, z.array(json), z.record(text, json)]));
 
 const bodySchema = z.object({
   v: z.union([z.literal(ENTRY_BODY_VERSION), z.literal(ENTRY_BODY_VERSION_ROWIDS)]),
   seq: z.number().int().min(1).max(SEQ_MAX),
   kind: z.enum(['write', 'schema', 'resync']),
-  time: z.number().int().min(0),
+  time: z.number().int().min(0).max(TIME_MAX_MS),
   epoch: count,
-  actor: z.string().nullable(),
-  message: z.string().nullable(),
-  meta: z.record(z.string(), json).nullable(),
+  actor: boundedText.nullable(),
+  message: boundedText.nullable(),
+  meta: z.record(text, json).nullable(),
   prevHash: bytes.refine((b) => b.byteLength === HASH_SIZE, 'prevHash is 32 bytes'),
-  tables: z.array(z.object({ table: z.string(), inserts: count, updates: count, deletes: count })),
+  tables: z.array(z.object({ table: text, inserts: count, updates: count, deletes: count }).strict()),
   changeset: bytes,
-  sql: z.string().optional(),
-  snapshot: z.object({ file: z.string().regex(/^[A-Za-z0-9._-]+$/), sha256: bytes.refine((b) => b.byteLength === HASH_SIZE), size: count }).optional(),
+  sql: text.refine((value) => utf8Size(value) <= SQL_BYTES_MAX, `longer than ${SQL_BYTES_MAX} UTF-8 bytes`).optional(),
+  snapshot: z.object({ file: z.string(), sha256: bytes.refine((b) => b.byteLength === HASH_SIZE, 'sha256 is 32 bytes'), size: count }).strict().optional(),
   undoes: z.number().int().min(1).max(SEQ_MAX).optional(),
   rowids: bytes.optional(),
-}).strict().refine((body) => (body.rowids !== undefined) === (body.v === ENTRY_BODY_VERSION_ROWIDS), {
-  message: 'rowids are present exactly in version-2 bodies', path: ['rowids'],
+}).strict().superRefine((body, ctx) => {
+  for (const [path, message] of kindIssues(body)) ctx.addIssue({ code: 'custom', path: [path], message });
 });
 
-/** Encodes a body. Keys are written in a fixed order so equal bodies encode to equal bytes. */
+/** The fields each kind requires and forbids (FORMAT.md §6.1). */
+function kindIssues(body: { v: number; seq: number; kind: EntryKind; sql?: string; snapshot?: { file: string }; undoes?: number; rowids?: Uint8Array }): [string, string][] {
+  const issues: [string, string][] = [];
+  if ((body.rowids !== undefined) !== (body.v === ENTRY_BODY_VERSION_ROWIDS)) issues.push(['rowids', 'rowids are present exactly in version-2 bodies']);
+  if ((body.kind === 'schema') !== (body.sql !== undefined)) issues.push(['sql', body.kind === 'schema' ? 'a schema entry needs sql' : `a ${body.kind} entry has no sql`]);
+  if ((body.kind === 'resync') !== (body.snapshot !== undefined)) issues.push(['snapshot', body.kind === 'resync' ? 'a resync entry needs a snapshot' : `a ${body.kind} entry has no snapshot`]);
+  if (body.snapshot !== undefined && body.snapshot.file !== snapshotFileName(body.seq)) issues.push(['snapshot', `the snapshot of entry ${body.seq} is ${snapshotFileName(body.seq)}`]);
+  if (body.undoes !== undefined && (body.kind !== 'write' || body.undoes >= body.seq)) issues.push(['undoes', 'only a write undoes, and only an earlier entry']);
+  return issues;
+}
+
+/** The snapshot file a resync entry `seq` names: `snapshot-<seq>.db`. */
+export function snapshotFileName(seq: number): string {
+  return `snapshot-${seq}.db`;
+}
+
+/** `String.prototype.isWellFormed` (ES2024; Node 20+): no lone UTF-16 surrogates. */
+function isWellFormed(value: string): boolean {
+  return (value as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+function utf8Size(value: string): number {
+  return Buffer.byteLength(value, 'utf8');
+}
+
+/** Depth of nested maps and arrays, computed without recursion (a forged body may nest arbitrarily). */
+function nestingDepth(root: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (value === null || typeof value !== 'object' || value instanceof Uint8Array) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    const children = value instanceof Map ? value.values() : Array.isArray(value) ? value.values() : Object.values(value);
+    for (const child of children) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/**
+ * Checks `meta` as the journal will: nesting at most {@link META_DEPTH_MAX}. Run before anything recurses
+ * into it (option parsing, encoding).
+ *
+ * @throws ChangetrailError ENTRY_INVALID.
+ */
+export function validateMetaDepth(meta: unknown): void {
+  if (meta === null || meta === undefined) return;
+  if (nestingDepth(meta, META_DEPTH_MAX) > META_DEPTH_MAX) {
+    throw new ChangetrailError('ENTRY_INVALID', `write entry: meta is nested deeper than ${META_DEPTH_MAX} levels`, { field: 'meta', reason: `nested deeper than ${META_DEPTH_MAX} levels` });
+  }
+}
+
+type Checked = { data: z.infer<typeof bodySchema>; issues: null } | { data: null; issues: { path: string; message: string }[] };
+
+/** Validates a body about to be written or just read (maps as plain objects, bytes as Uint8Array). */
+function checkBody(candidate: Record<string, unknown>): Checked {
+  // The body itself is level 1 and meta level 2: bound the whole body before zod recurses into it.
+  if (nestingDepth(candidate, META_DEPTH_MAX + 4) > META_DEPTH_MAX + 3 || nestingDepth(candidate.meta, META_DEPTH_MAX) > META_DEPTH_MAX) {
+    return { data: null, issues: [{ path: 'meta', message: `nested deeper than ${META_DEPTH_MAX} levels` }] };
+  }
+  const parsed = bodySchema.safeParse(candidate);
+  if (parsed.success) return { data: parsed.data, issues: null };
+  return { data: null, issues: parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })) };
+}
+
+function describeIssues(issues: { path: string; message: string }[]): string {
+  return issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
+}
+
+/**
+ * Encodes a body. Keys are written in a fixed order so equal bodies encode to equal bytes. The body is
+ * validated first with the readers' rules, so nothing is written that a reader would reject.
+ *
+ * @throws ChangetrailError ENTRY_INVALID (`details.field`, `details.reason`): e.g. a clock before 1970, a
+ *   lone surrogate in `message`, meta nested too deep.
+ */
 export function encodeEntryBody(body: EntryBody): Uint8Array {
   assert(body.prevHash.byteLength === HASH_SIZE, 'prevHash size');
   const ordered: Record<string, unknown> = {
@@ -106,6 +198,11 @@ export function encodeEntryBody(body: EntryBody): Uint8Array {
   if (body.snapshot !== undefined) ordered.snapshot = { file: body.snapshot.file, sha256: body.snapshot.sha256, size: body.snapshot.size };
   if (body.undoes !== undefined) ordered.undoes = body.undoes;
   if (body.rowids !== undefined) ordered.rowids = body.rowids;
+  const { issues } = checkBody(ordered);
+  if (issues !== null) {
+    const reason = describeIssues(issues);
+    throw new ChangetrailError('ENTRY_INVALID', `write entry ${body.seq}: ${reason}`, { field: issues[0]!.path, reason });
+  }
   const encoded = packr.pack(ordered);
   if (encoded.byteLength > BODY_SIZE_MAX) {
     throw new RangeError(`entry body of ${encoded.byteLength} bytes exceeds the ${BODY_SIZE_MAX}-byte limit`);
@@ -122,18 +219,20 @@ export function decodeEntryBody(encoded: Uint8Array, file: string, offset: numbe
       file, offset, reason: 'body is not msgpack', ...(seq === undefined ? {} : { seq }),
     }, { cause });
   }
+  if (nestingDepth(raw, META_DEPTH_MAX + 4) > META_DEPTH_MAX + 3) throw malformed(`nested deeper than ${META_DEPTH_MAX} levels`, file, offset, seq);
   const normalized = normalizeBinary(raw) as Record<string, unknown>;
-  const parsed = bodySchema.safeParse(normalized);
-  if (!parsed.success) {
-    const reason = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ChangetrailError('JOURNAL_MALFORMED', `decode entry ${seq ?? '?'} in ${file}: ${reason}`, {
-      file, offset, reason, ...(seq === undefined ? {} : { seq }),
-    });
-  }
-  const { v: _version, ...body } = parsed.data;
+  const checked = checkBody(normalized);
+  if (checked.issues !== null) throw malformed(describeIssues(checked.issues), file, offset, seq);
+  const { v: _version, ...body } = checked.data;
   if (body.rowids !== undefined) decodeRowids(body.rowids, { file, offset, ...(seq === undefined ? {} : { seq }) });
   // zod rebuilds records by assignment, which drops a "__proto__" key; keep the validated original.
   return { ...body, meta: normalized.meta } as EntryBody;
+}
+
+function malformed(reason: string, file: string, offset: number, seq: number | undefined): ChangetrailError {
+  return new ChangetrailError('JOURNAL_MALFORMED', `decode entry ${seq ?? '?'} in ${file}: ${reason}`, {
+    file, offset, reason, ...(seq === undefined ? {} : { seq }),
+  });
 }
 
 /** The entry hash: SHA-256 of the encoded body. */

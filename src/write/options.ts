@@ -1,6 +1,6 @@
 /** Validation of user-given options (zod): wrong types are API misuse, reported as TypeError/RangeError. */
 import { z } from 'zod';
-import type { JsonValue } from '../journal/entry.js';
+import { validateMetaDepth, type JsonValue } from '../journal/entry.js';
 
 const json: z.ZodType<JsonValue> = z.lazy(() => z.union([z.null(), z.boolean(), z.number().finite(), z.string(), z.array(json), z.record(z.string(), json)]));
 
@@ -40,8 +40,12 @@ export const entriesOptionsSchema = z.object({
 
 export type EntriesOptions = z.infer<typeof entriesOptionsSchema>;
 
-/** Parses `value` or throws a TypeError naming the offending option. */
+/**
+ * Parses `value` or throws a TypeError naming the offending option. A `meta` nested deeper than the
+ * journal allows is ENTRY_INVALID, checked before zod recurses into it (3,000 levels overflow its stack).
+ */
 export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  if (value !== null && typeof value === 'object' && 'meta' in value) validateMetaDepth(value.meta);
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];

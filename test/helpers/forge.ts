@@ -24,6 +24,8 @@ export interface ForgeOptions {
   rechain?: boolean;
   /** Segment file name (default the first segment). */
   segment?: string;
+  /** Rewrites the encoded body bytes after `mutate` (for bodies msgpackr cannot produce). */
+  patch?: (body: Uint8Array) => Uint8Array;
 }
 
 /** Splits a segment into its raw frame bodies. */
@@ -63,6 +65,7 @@ export function forgeEntry(dbPath: string, seq: number, mutate: (raw: RawBody) =
   const index = seq - first;
   const raw = decodeRaw(bodies[index]!);
   bodies[index] = encodeRaw(mutate(raw) ?? raw);
+  if (options.patch !== undefined) bodies[index] = options.patch(bodies[index]!);
   if (options.rechain !== false) {
     for (let i = index + 1; i < bodies.length; i++) {
       const next = decodeRaw(bodies[i]!);
@@ -101,4 +104,11 @@ function concat(parts: Uint8Array[]): Uint8Array {
     offset += part.byteLength;
   }
   return out;
+}
+
+/** Replaces the first occurrence of `target` in `bytes` by `replacement`. */
+export function replaceBytes(bytes: Uint8Array, target: Uint8Array, replacement: Uint8Array): Uint8Array {
+  const at = Buffer.from(bytes).indexOf(Buffer.from(target));
+  if (at < 0) throw new Error('replaceBytes: target not found');
+  return concat([bytes.subarray(0, at), replacement, bytes.subarray(at + target.byteLength)]);
 }

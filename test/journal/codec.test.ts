@@ -30,8 +30,10 @@ describe('entry body', () => {
   });
 
   it('ok: optional fields round trip and equal bodies encode to equal bytes', () => {
-    const schema = { ...body, kind: 'schema' as const, sql: 'ALTER TABLE t ADD COLUMN x', undoes: 2 };
+    const schema = { ...body, kind: 'schema' as const, sql: 'ALTER TABLE t ADD COLUMN x' };
     expect(decodeEntryBody(encodeEntryBody(schema), 'f', 0)).toEqual(schema);
+    const undo = { ...body, undoes: body.seq - 1 };
+    expect(decodeEntryBody(encodeEntryBody(undo), 'f', 0)).toEqual(undo);
     expect(encodeEntryBody({ ...schema })).toEqual(encodeEntryBody(schema));
   });
 
