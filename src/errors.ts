@@ -144,6 +144,21 @@ export interface ErrorDetails {
   REPLICA_NOT_A_REPLICA: { replica: string; reason: string };
   /** `replica.waitFor(seq)` gave up: entry `seq` was not applied within `timeoutMs`. */
   REPLICA_WAIT_TIMEOUT: { replica: string; seq: number; appliedSeq: number; timeoutMs: number };
+  /** A position (seq, hash prefix or @time) names no committed entry. */
+  POSITION_NOT_FOUND: { spec: string; headSeq: number };
+  /** A hash prefix matches more than one entry (`matches`: the first of their seqs). */
+  POSITION_AMBIGUOUS: { spec: string; matches: number[] };
+  /**
+   * An export range holds an entry the format cannot express: a schema entry for `changeset`/`patchset`, or
+   * a resync entry (a snapshot, not rows) for any format. `hint` says how to proceed.
+   */
+  EXPORT_RANGE_UNSUPPORTED: { seq: number; kind: 'schema' | 'resync'; format: string; hint: string };
+  /** An output file (restore, backup, export -o) already exists and overwriting was not asked for. */
+  OUTPUT_EXISTS: { path: string };
+  /** A stamped backup does not belong to this journal, or its stamp does not match the journal's entry. */
+  BACKUP_MISMATCH: { path: string; reason: string; seq?: number };
+  /** `PRAGMA integrity_check` of a restored database reported problems (nothing was written to the output). */
+  INTEGRITY_CHECK_FAILED: { path: string; problems: string[] };
 }
 
 /** The closed set of error codes. */
@@ -167,6 +182,7 @@ const CODES = new Set<string>([
   'POSITION_MISMATCH', 'REPLAY_REFUSED', 'ENTRY_INVALID',
   'NODE_UNSUPPORTED', 'JOURNAL_FILE_UNEXPECTED', 'RECOVERY_NEEDED', 'NOT_A_DATABASE', 'SQL_IDENTIFIER_UNSUPPORTED',
   'REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'REPLICA_NOT_A_REPLICA', 'REPLICA_WAIT_TIMEOUT',
+  'POSITION_NOT_FOUND', 'POSITION_AMBIGUOUS', 'EXPORT_RANGE_UNSUPPORTED', 'OUTPUT_EXISTS', 'BACKUP_MISMATCH', 'INTEGRITY_CHECK_FAILED',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

@@ -61,6 +61,42 @@ export function decodeChangeset(bytes: Uint8Array): Changeset {
   return { tables };
 }
 
+/** One change with the table group it belongs to, as {@link iterateChangeset} yields them. */
+export interface GroupChange {
+  /** The group's header fields; `changes` stays empty (one object per group, shared by its changes). */
+  readonly group: TableChanges;
+  readonly change: Change;
+}
+
+/**
+ * Decodes a changeset or patchset lazily, one change at a time, in buffer order: the same changes as
+ * {@link decodeChangeset} without holding them all (exports of large entries stream in bounded memory).
+ *
+ * @throws As {@link decodeChangeset}, when the malformed part is reached.
+ */
+export function* iterateChangeset(bytes: Uint8Array): Generator<GroupChange> {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('iterateChangeset: bytes must be a Uint8Array');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const store = bytes.slice();
+  let header: TableHeader | null = null;
+  let group: TableChanges | null = null;
+  let offsets = new Int32Array(0);
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (isTableMarker(bytes[offset])) {
+      header = readTableHeader(bytes, offset);
+      group = groupOf(bytes, header);
+      offsets = new Int32Array(2 * header.columnCount + 2);
+      offset = header.end;
+      continue;
+    }
+    if (header === null || group === null) throw headerExpected(bytes, offset);
+    const next = scanChange(bytes, offset, header, offsets);
+    yield { group, change: readChange(bytes, view, store, offset, header, offsets) };
+    offset = next;
+  }
+}
+
 function groupOf(bytes: Uint8Array, header: TableHeader): TableChanges {
   return {
     kind: header.kind,

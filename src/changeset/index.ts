@@ -2,7 +2,8 @@
  * `changetrail/changeset`: a pure-TypeScript codec for SQLite session changesets and patchsets. No
  * Node.js APIs: it runs wherever `Uint8Array`, `DataView` and `TextDecoder` exist.
  */
-export { decodeChangeset } from './decode.js';
+export { decodeChangeset, iterateChangeset } from './decode.js';
+export type { GroupChange } from './decode.js';
 export { encodeChangeset } from './encode.js';
 export { invertChangeset } from './invert.js';
 export { combineChangesets } from './combine.js';

@@ -23,6 +23,9 @@ import { unlock } from './commands/unlock.js';
 import { verify } from './commands/verify.js';
 import { history } from './commands/history.js';
 import { blame } from './commands/blame.js';
+import { exportCommand } from './commands/export.js';
+import { restore } from './commands/restore.js';
+import { backup } from './commands/backup.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   init,
@@ -38,6 +41,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   unlock,
   history,
   blame,
+  exportCommand,
+  restore,
+  backup,
 ] as CommandSpec[];
 
 export function findCommand(name: string): CommandSpec | undefined {

@@ -1,0 +1,88 @@
+/**
+ * What every export-side operation reads: the database's committed head, the journal it names (opened
+ * with the one head-anchored reader), and the schema each entry is expressed in. One object so that
+ * export, restore and recover agree on where the head is and never read past it.
+ */
+import { resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { openJournal, readCommittedHead, type Journal, type JournalEntry } from '../journal/journal.js';
+import type { Position } from '../journal/position.js';
+import { readSchema, type DatabaseSchema } from '../apply/schema.js';
+
+export type { Position };
+
+/** The part of a `Trail` the export side needs (structural: export/ does not import write/). */
+export interface TrailLike {
+  readonly path: string;
+  readonly journalDir: string;
+}
+
+/** A database path, or an open trail. */
+export type TrailSource = string | TrailLike;
+
+/** Where a database and its journal live. */
+export function sourcePaths(source: TrailSource): { databasePath: string; journalDir: string } {
+  if (typeof source === 'string') {
+    const databasePath = resolve(source);
+    return { databasePath, journalDir: `${databasePath}.changes` };
+  }
+  if (typeof source !== 'object' || source === null || typeof source.path !== 'string' || typeof source.journalDir !== 'string') {
+    throw new TypeError('expected a database path or a trail');
+  }
+  return { databasePath: source.path, journalDir: source.journalDir };
+}
+
+/** An opened journal, anchored to the head the database committed. */
+export class JournalSource {
+  readonly databasePath: string;
+  readonly journal: Journal;
+  #schema: DatabaseSchema | null = null;
+
+  private constructor(databasePath: string, journal: Journal) {
+    this.databasePath = databasePath;
+    this.journal = journal;
+  }
+
+  /**
+   * Opens the journal of `source` at the head its database committed (or at `head`, when given).
+   * @throws ChangetrailError JOURNAL_MISMATCH (no journal, or another database's), SQLITE_ERROR, IO_ERROR.
+   */
+  static open(source: TrailSource, head?: Position): JournalSource {
+    const { databasePath, journalDir } = sourcePaths(source);
+    return new JournalSource(databasePath, openJournal(journalDir, head ?? readCommittedHead(databasePath)));
+  }
+
+  get head(): Position {
+    return this.journal.head;
+  }
+
+  get journalDir(): string {
+    return this.journal.dir;
+  }
+
+  /** Verified committed entries `from..to` (clamped to 1..head). */
+  entries(from: number, to: number): Iterable<JournalEntry> {
+    return this.journal.entries({ from, to });
+  }
+
+  /** The position of entry `seq` (seq 0: the chain root). */
+  positionAt(seq: number): Position {
+    return this.journal.positionAt(seq);
+  }
+
+  /** The schema in which entry `seq`'s changeset is expressed. */
+  schemaFor(_seq: number): DatabaseSchema {
+    // TODO(foundation): openSchemaHistory(journal).schemaFor(seq) once src/apply/schema-history.ts lands.
+    this.#schema ??= withReadOnly(this.databasePath, (db) => readSchema(db));
+    return this.#schema;
+  }
+}
+
+function withReadOnly<T>(databasePath: string, fn: (db: DatabaseSync) => T): T {
+  const db = new DatabaseSync(databasePath, { readOnly: true });
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
