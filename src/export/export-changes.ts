@@ -81,12 +81,16 @@ function createWriter(context: ExportContext): FormatWriter {
 }
 
 function* render(context: ExportContext, writer: FormatWriter): Generator<Chunk> {
-  yield* writer.begin();
   const { since, until, journal } = context;
-  if (until.seq > since.seq) {
-    for (const entry of journal.entries(since.seq + 1, until.seq)) yield* writer.entry(entry, journal.schemaFor(entry.seq));
+  try {
+    yield* writer.begin();
+    if (until.seq > since.seq) {
+      for (const entry of journal.entries(since.seq + 1, until.seq)) yield* writer.entry(entry, journal.schemaFor(entry.seq));
+    }
+    yield* writer.end();
+  } finally {
+    journal.close();
   }
-  yield* writer.end();
 }
 
 function* toBuffers(chunks: Iterable<Chunk>): Generator<Buffer> {

@@ -16,6 +16,7 @@
  */
 import { combineChangesets, formatSqlValue, iterateChangeset, quoteIdentifier, type Change, type Field, type TableChanges, type Value } from '../changeset/index.js';
 import { decodeRowids } from '../journal/rowids.js';
+import { ChangetrailError } from '../errors.js';
 import { findTable, type DatabaseSchema } from '../apply/schema.js';
 import type { JournalEntry } from '../journal/journal.js';
 import { foldAscii, selectTables, TextBatch, unsupportedEntry, type Chunk, type ExportContext, type FormatWriter } from './export-format.js';
@@ -52,7 +53,7 @@ export class SqlWriter implements FormatWriter {
     const changeset = selectTables(this.#context, entry.changeset);
     if (entry.kind === 'schema') {
       yield* this.#flushRun();
-      yield* migrationStatements(entry, changeset, schema);
+      yield* migrationStatements(this.#context, entry, changeset, schema);
       return;
     }
     if (this.#context.each) {
@@ -132,8 +133,17 @@ class RowidMoves {
   }
 }
 
-function* migrationStatements(entry: JournalEntry, changeset: Uint8Array, schema: DatabaseSchema): Iterable<Chunk> {
+/** A line the sqlite3 shell would take for a dot-command or a `#` comment when no statement is pending. */
+const SHELL_META_LINE = /^[.#]/m;
+
+function* migrationStatements(context: ExportContext, entry: JournalEntry, changeset: Uint8Array, schema: DatabaseSchema): Iterable<Chunk> {
   const sql = entry.sql ?? '';
+  // SQLite itself rejects such lines outside comments and literals, so a migration that ran never needs
+  // one there; inside them the shell could still read one as a command. Refused rather than rewritten.
+  if (SHELL_META_LINE.test(sql)) {
+    const hint = `the migration of schema entry ${entry.seq} has a line starting with "." or "#", which the sqlite3 shell could run as a command: use --format ndjson, or restore --at ${entry.seq}`;
+    throw new ChangetrailError('EXPORT_RANGE_UNSUPPORTED', `export sql: ${hint}`, { seq: entry.seq, kind: 'schema', format: context.format, hint });
+  }
   yield `-- entry ${entry.seq}: migration, run as on the source (triggers on, foreign keys off)\n.dbconfig enable_trigger on\n${sql}\n;\n.dbconfig enable_trigger off\n`;
   yield* changeStatements(changeset, schema, entry.seq, 'force', `-- entry ${entry.seq}: the rows the migration changed on the source\n`);
 }

@@ -4,10 +4,10 @@
  * export, restore and recover agree on where the head is and never read past it.
  */
 import { resolve } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { openJournal, readCommittedHead, type Journal, type JournalEntry } from '../journal/journal.js';
 import type { Position } from '../journal/position.js';
-import { readSchema, type DatabaseSchema } from '../apply/schema.js';
+import type { DatabaseSchema } from '../apply/schema.js';
+import { openSchemaHistory, type SchemaHistory } from '../apply/schema-history.js';
 
 export type { Position };
 
@@ -36,7 +36,7 @@ export function sourcePaths(source: TrailSource): { databasePath: string; journa
 export class JournalSource {
   readonly databasePath: string;
   readonly journal: Journal;
-  #schema: DatabaseSchema | null = null;
+  #history: SchemaHistory | null = null;
 
   private constructor(databasePath: string, journal: Journal) {
     this.databasePath = databasePath;
@@ -70,19 +70,19 @@ export class JournalSource {
     return this.journal.positionAt(seq);
   }
 
-  /** The schema in which entry `seq`'s changeset is expressed. */
-  schemaFor(_seq: number): DatabaseSchema {
-    // TODO(foundation): openSchemaHistory(journal).schemaFor(seq) once src/apply/schema-history.ts lands.
-    this.#schema ??= withReadOnly(this.databasePath, (db) => readSchema(db));
-    return this.#schema;
+  /**
+   * The schema in which entry `seq`'s changeset is expressed (the one schema history of src/apply: a
+   * schema entry's migration is replayed there under the replay guard, so journal SQL that SQLite would
+   * refuse, or that reaches outside the database, fails here before any export carries it).
+   */
+  schemaFor(seq: number): DatabaseSchema {
+    this.#history ??= openSchemaHistory(this.journal);
+    return this.#history.schemaFor(seq);
   }
-}
 
-function withReadOnly<T>(databasePath: string, fn: (db: DatabaseSync) => T): T {
-  const db = new DatabaseSync(databasePath, { readOnly: true });
-  try {
-    return fn(db);
-  } finally {
-    db.close();
+  /** Frees the schema history's in-memory database. Idempotent. */
+  close(): void {
+    this.#history?.close();
+    this.#history = null;
   }
 }

@@ -13,6 +13,7 @@ import type { JournalEntry } from '../journal/journal.js';
 import type { Position } from '../journal/position.js';
 import { applyChangesetExactlyInTransaction, applyEntryExactly } from '../apply/apply-entry.js';
 import { verifySnapshot } from '../apply/replay.js';
+import { openReplayDatabase } from '../apply/replay-guard.js';
 import { dropChangetrailTables, readBackupStamp } from './backup.js';
 import { JournalSource, type TrailSource } from './journal-source.js';
 import { OutputFile } from './output-file.js';
@@ -169,9 +170,10 @@ function replayOnto(journal: JournalSource, temp: string, after: number, to: num
   return applied;
 }
 
+/** The replay guard's connection (journal SQL is untrusted), with foreign keys off for the whole replay. */
 function openTarget(path: string): DatabaseSync {
-  const db = new DatabaseSync(path, { enableForeignKeyConstraints: false });
-  db.exec('PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF');
+  const db = openReplayDatabase(path);
+  db.exec('PRAGMA foreign_keys = OFF; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF');
   return db;
 }
 
