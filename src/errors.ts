@@ -52,7 +52,14 @@ export interface ErrorDetails {
   /** The journal directory belongs to another database (journal ids differ), or is missing for a tracked database. */
   JOURNAL_MISMATCH: { databaseJournalId: string | null; journalJournalId: string | null; reason: string };
   /** Only data writes can be undone; schema and resync entries cannot be inverted. */
-  UNDO_UNSUPPORTED: { seq: number; kind: string };
+  UNDO_UNSUPPORTED: {
+    seq: number;
+    kind: string;
+    /** The virtual table undo cannot maintain row by row, when that is the reason. */
+    table?: string;
+    /** e.g. 'fts5-contentless', 'rtree', 'fts4', 'index changed directly'. */
+    reason?: string;
+  };
   /** A requested entry does not exist in the journal. */
   ENTRY_NOT_FOUND: { seq: number; headSeq: number };
 

@@ -19,7 +19,7 @@ import { restoreTriggers, suspendTriggers } from './triggers.js';
 import { foldName } from './schema.js';
 import { mainTable } from './sql-identifier.js';
 import { decodeRowids, invertRowids, type TableRowids } from '../journal/rowids.js';
-import { applyRowidsAfter, checkRowidsBefore, resolveRowidTables } from './rowid-apply.js';
+import { applyRowidsAfter, checkRowidsBefore, resolveRowidTables, type RowidMode } from './rowid-apply.js';
 import { runUntrustedSql } from './replay-guard.js';
 
 /** Options of {@link applyChangesetExactly}. */
@@ -40,6 +40,8 @@ export interface ApplyExactlyOptions {
    * With `invert`, they are inverted too (before and after swapped).
    */
   rowids?: Uint8Array;
+  /** When a recorded rowid is held by another row: refuse ('exact', the default) or keep the given one (undo). */
+  rowidMode?: RowidMode;
 }
 
 /** Options of the functions that run their own transaction. */
@@ -149,7 +151,7 @@ function applyInSavepoint(
   const suspended = suspendTriggers(db, [...targets.map((target) => target.name), ...rowidTargets.map((target) => target.name)]);
   const writesShadow = targets.some((target) => target.isShadow);
   if (tables.length > 0) withDefensiveLifted(db, writesShadow ? targets : [], () => applyAbortingOnConflict(db, bytes, tables, options.seq));
-  applyRowidsAfter(db, rowidTargets, options.seq);
+  applyRowidsAfter(db, rowidTargets, options.seq, options.rowidMode ?? 'exact');
   restoreTriggers(db, suspended);
   if (options.checkForeignKeys === true) checkForeignKeys(db, targets, options.seq);
   // Reloading the schema costs about 1.4 ms for a 600-object schema (measured), paid only by entries that

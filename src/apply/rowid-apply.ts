@@ -58,13 +58,20 @@ export function checkRowidsBefore(db: DatabaseSync, tables: readonly TargetRowid
 }
 
 /**
+ * What to do when a recorded `after` rowid is held by a row the record does not move: 'exact' (replay)
+ * refuses, since the target diverged from the source; 'where-free' (undo, which writes a new entry)
+ * leaves the row at the rowid the apply gave it.
+ */
+export type RowidMode = 'exact' | 'where-free';
+
+/**
  * Moves every row that exists after the entry to its recorded rowid: first all rows that must move to
  * free rowids below the table's minimum, then each to its place, so that rows can swap rowids.
  *
- * @throws ChangetrailError CHANGESET_CONFLICT 'ROWID' if a recorded row is missing or its rowid is taken
- *   by a row the record does not move (the target diverged from the source).
+ * @throws ChangetrailError CHANGESET_CONFLICT 'ROWID' if a recorded row is missing, 'ROWID_TAKEN' (mode
+ *   'exact') if its rowid is held by a row the record does not move.
  */
-export function applyRowidsAfter(db: DatabaseSync, tables: readonly TargetRowids[], seq: number | undefined): void {
+export function applyRowidsAfter(db: DatabaseSync, tables: readonly TargetRowids[], seq: number | undefined, mode: RowidMode = 'exact'): void {
   for (const table of tables) {
     const lookup = new RowidLookup(db, table);
     const moves: { key: readonly Value[]; from: bigint; to: bigint }[] = [];
@@ -81,11 +88,15 @@ export function applyRowidsAfter(db: DatabaseSync, tables: readonly TargetRowids
     const low = (minimum.get() as { low: bigint | null }).low ?? 0n;
     const base = (low < 0n ? low : 0n) - 1n;
     const move = db.prepare(`UPDATE ${target} SET rowid = ? WHERE rowid = ?`);
+    const maximum = db.prepare(`SELECT max(rowid) AS high FROM ${target}`);
+    maximum.setReadBigInts(true);
     const taken = db.prepare(`SELECT 1 AS found FROM ${target} WHERE rowid = ?`);
     moves.forEach((m, index) => move.run(base - BigInt(index), m.from));
     moves.forEach((m, index) => {
-      if (taken.get(m.to) !== undefined) throw rowidConflict(table.name, 'ROWID', seq, keyJson(table, m.key));
-      move.run(m.to, base - BigInt(index));
+      const free = taken.get(m.to) === undefined;
+      if (!free && mode === 'exact') throw rowidConflict(table.name, 'ROWID_TAKEN', seq, keyJson(table, m.key));
+      // Not free (undo only): a fresh rowid, as SQLite would pick for a new row (max + 1).
+      move.run(free ? m.to : (maximum.get() as { high: bigint | null }).high! + 1n, base - BigInt(index));
     });
   }
 }
@@ -120,8 +131,15 @@ export function keyJson(table: { keyColumns: readonly string[] }, key: readonly 
   return Object.fromEntries(table.keyColumns.map((column, index) => [column, valueToJson(key[index] ?? null)]));
 }
 
-function rowidConflict(table: string, conflict: 'NO_SUCH_TABLE' | 'PRIMARY_KEY' | 'ROWID', seq: number | undefined, key?: Record<string, JsonFieldValue>): ChangetrailError<'CHANGESET_CONFLICT'> {
-  const what = conflict === 'ROWID' ? `the row ${JSON.stringify(key)} does not have the rowid the source gave it` : conflict === 'NO_SUCH_TABLE' ? 'the target has no such rowid table' : 'the target\'s PRIMARY KEY differs from the recorded one';
+function rowidConflict(
+  table: string, conflict: 'NO_SUCH_TABLE' | 'PRIMARY_KEY' | 'ROWID' | 'ROWID_TAKEN', seq: number | undefined, key?: Record<string, JsonFieldValue>,
+): ChangetrailError<'CHANGESET_CONFLICT'> {
+  const what = {
+    ROWID: `the row ${JSON.stringify(key)} does not have the rowid the source gave it`,
+    ROWID_TAKEN: `the rowid the source gave the row ${JSON.stringify(key)} is held by another row`,
+    NO_SUCH_TABLE: 'the target has no such rowid table',
+    PRIMARY_KEY: 'the target\'s PRIMARY KEY differs from the recorded one',
+  }[conflict];
   return new ChangetrailError('CHANGESET_CONFLICT', `apply rowids${seq === undefined ? '' : ` of entry ${seq}`} to "${table}": ${what}`, {
     table, conflict, ...(seq === undefined ? {} : { seq }), ...(key === undefined ? {} : { key }),
   });

@@ -15,7 +15,7 @@ import { positionOf, type Position } from '../journal/position.js';
 import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
 import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
-import { applyChangesetExactlyInTransaction } from '../apply/apply-entry.js';
+import { undoEntryInTransaction } from '../apply/undo.js';
 import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
 import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
@@ -224,11 +224,14 @@ export class Trail {
         if (target.kind !== 'write') {
           throw new ChangetrailError('UNDO_UNSUPPORTED', `undo: entry ${seq} is a ${target.kind} entry; only data writes can be undone`, { seq, kind: target.kind });
         }
-        applyChangesetExactlyInTransaction(db, target.changeset, {
-          invert: true, checkForeignKeys: true, seq, ...(target.rowids === undefined ? {} : { rowids: target.rowids }),
-        });
+        undoEntryInTransaction(db, target, () => this.#laterEntries(seq));
       },
     });
+  }
+
+  /** Entries after `seq` up to the committed head (read under the caller's transaction). */
+  *#laterEntries(seq: number): Generator<JournalEntry> {
+    yield* this.#openJournal(readHead(this.#db)).entries({ from: seq + 1 });
   }
 
   /** Entry `seq` as committed (read under the caller's transaction). */
