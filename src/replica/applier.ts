@@ -83,7 +83,7 @@ export class Applier {
   applyWrite(entry: SourceEntry): void {
     if (!this.inBatch) throw new TypeError('replica apply: no batch is open');
     try {
-      applyChangesetExactlyInTransaction(this.#db, entry.changeset, { seq: entry.seq });
+      applyChangesetExactlyInTransaction(this.#db, entry.changeset, { seq: entry.seq, ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }) });
     } catch (error) {
       this.rollback();
       throw error;

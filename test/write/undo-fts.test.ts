@@ -4,7 +4,7 @@
  */
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChangetrailError, type Trail } from '../../src/index.js';
+import { ChangetrailError, openReplica, type Trail } from '../../src/index.js';
 import { tempTrail } from '../helpers/db.js';
 
 const opened: Trail[] = [];
@@ -130,5 +130,26 @@ describe('Trail.undo over FTS5 external content (issue 8.1)', () => {
     expect(['cl', 'rt']).toContain((refused as { details: { table: string } }).details.table);
     expect(['fts5-contentless', 'rtree']).toContain((refused as { details: { reason: string } }).details.reason);
     expect(await trail.verify({ replay: true })).toMatchObject({ replayed: true });
+  });
+
+  it('ok: a replica reproduces the rowids: its FTS5 external-content index answers as the primary\'s', async () => {
+    const { trail, path } = await setup(FTS_SCHEMA);
+    const entry = await trail.write((db) => db.exec(`DELETE FROM p WHERE sku = 'a'`));
+    await trail.write((db) => db.exec(`INSERT INTO p VALUES ('c', 'gamma')`));
+    await trail.undo(entry!.seq);
+    const replica = await openReplica(`${path}.replica.db`, { source: path, pollIntervalMs: 50 });
+    try {
+      await replica.sync();
+      const expected = trail.read((db) => ['alpha', 'beta', 'gamma'].map((w) => match(db, 'p_fts', w)));
+      const db = new DatabaseSync(`${path}.replica.db`);
+      try {
+        expect(['alpha', 'beta', 'gamma'].map((w) => match(db, 'p_fts', w))).toEqual(expected);
+        expect(ftsIntegrity(db, 'p_fts')).toBe('ok');
+      } finally {
+        db.close();
+      }
+    } finally {
+      await replica.close();
+    }
   });
 });
