@@ -5,6 +5,7 @@ import { columnsFor, schemaLookup, type ChangesetSchema } from './rows.js';
 import { SqlText } from './sql-text.js';
 import { encodeText } from './value-codec.js';
 import { toHex } from './hex.js';
+import { ChangetrailError } from '../errors.js';
 
 /** Significant digits that make every double round-trip through decimal text. */
 const REAL_DIGITS = 17;
@@ -17,6 +18,11 @@ const TINY_REAL_MAX = 1e-280;
 const TINY_REAL_SCALE = 2 ** 600;
 /** Text with C0 control characters (NUL, newlines...) is written as hex so every statement is one line. */
 const CONTROL_CHARACTER = /[\u0000-\u001f]/;
+/**
+ * Identifiers have no escape syntax in SQL: one holding a line break or another control character (ESC)
+ * cannot be written on one line, or shown safely, so `changesetToSql` refuses it.
+ */
+const UNWRITABLE_IDENTIFIER = /[\u0000-\u001f\u007f\u0085\u2028\u2029]/;
 
 /**
  * Renders a changeset or patchset as SQL: one `INSERT`, `UPDATE` or `DELETE` statement per change, in
@@ -27,19 +33,22 @@ const CONTROL_CHARACTER = /[\u0000-\u001f]/;
  * that changes nothing is omitted.
  *
  * Identifiers are double-quoted with `"` doubled; values are literals of their exact SQLite type (see
- * {@link formatSqlValue}). Schema rules are those of {@link changesetToRows}.
+ * {@link formatSqlValue}). Schema rules are those of {@link changesetToRows}. SQL has no escape for
+ * identifiers, so a table or column name holding a line break or other control character (newline, ESC)
+ * is refused rather than printed across lines.
  *
  * @example
  * changesetToSql(bytes, { t: { columns: ['id', 'name'] } });
  * // 'UPDATE "t" SET "name" = \'bobby\' WHERE "id" = 2;\n'
- * @throws As {@link changesetToRows}.
+ * @throws As {@link changesetToRows}; ChangetrailError SQL_IDENTIFIER_UNSUPPORTED `{ identifier, table }` for a
+ *   name with a control character.
  */
 export function changesetToSql(bytes: Uint8Array, schema: ChangesetSchema): string {
   const lookup = schemaLookup(schema);
   const lines: string[] = [];
   for (const group of decodeChangeset(bytes).tables) {
-    const columns = columnsFor(lookup, group).map(quoteIdentifier);
-    const table = quoteIdentifier(group.name);
+    const columns = columnsFor(lookup, group).map((column) => lineSafeIdentifier(column, group.name));
+    const table = lineSafeIdentifier(group.name, group.name);
     for (const change of group.changes) {
       if (change.op === 'insert') lines.push(insertStatement(table, columns, change.new!));
       else if (change.op === 'delete') lines.push(`DELETE FROM ${table} WHERE ${pkCondition(group, columns, change.old!)};`);
@@ -52,6 +61,13 @@ export function changesetToSql(bytes: Uint8Array, schema: ChangesetSchema): stri
     }
   }
   return lines.map((line) => `${line}\n`).join('');
+}
+
+function lineSafeIdentifier(name: string, table: string): string {
+  if (UNWRITABLE_IDENTIFIER.test(name)) {
+    throw new ChangetrailError('SQL_IDENTIFIER_UNSUPPORTED', `changeset to SQL: the name ${JSON.stringify(name)} holds a control character, which SQL cannot write on one line`, { identifier: name, table });
+  }
+  return quoteIdentifier(name);
 }
 
 function insertStatement(table: string, columns: string[], fields: Field[]): string {

@@ -154,6 +154,20 @@ describe('changesetToSql', () => {
     expect(changesetToSql(EXAMPLE_PATCHSET, EXAMPLE_SCHEMA)).toBe(changesetToSql(EXAMPLE_CHANGESET, EXAMPLE_SCHEMA));
   });
 
+  it('err: a table or column name with a newline or ESC is refused, never printed across lines (§2.6)', () => {
+    for (const [table, column] of [['a\nb', 'v'], ['t', 'x\u001b[2Jy'], ['c\rd', 'v'], ['t', 'line\u2028sep']]) {
+      const db = new DatabaseSync(':memory:');
+      db.exec(`CREATE TABLE ${quoteName(table!)}(id INTEGER PRIMARY KEY, ${quoteName(column!)} TEXT)`);
+      const session = db.createSession();
+      db.prepare(`INSERT INTO ${quoteName(table!)} VALUES (1, 'v')`).run();
+      const changeset = session.changeset();
+      const schema = schemaOf(db);
+      db.close();
+      const bad = /[\u0000-\u001f\u2028]/.test(table!) ? table! : column!;
+      expect(() => changesetToSql(changeset, schema)).toThrow(expect.objectContaining({ code: 'SQL_IDENTIFIER_UNSUPPORTED', details: { identifier: bad, table } }));
+    }
+  });
+
   it('err: a table missing from the schema', () => {
     expect(() => changesetToSql(EXAMPLE_CHANGESET, { other: { columns: ['a'] } })).toThrow(expect.objectContaining({
       code: 'CHANGESET_SCHEMA_UNKNOWN', details: { table: 't' },
