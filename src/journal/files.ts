@@ -3,7 +3,7 @@
  * on POSIX, closing any descriptor of a file drops every fcntl lock the process holds on it, including
  * SQLite's (write-admission.md §2.4).
  */
-import { closeSync, fsyncSync, openSync, readdirSync, readSync, renameSync, writeSync, rmSync, constants } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readSync, renameSync, statSync, writeSync, rmSync, constants, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ChangetrailError } from '../errors.js';
@@ -80,7 +80,7 @@ export function writeFileDurably(dir: string, name: string, bytes: Uint8Array): 
   const temp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
   io('write', target, () => {
     try {
-      const fd = openSync(temp, 'wx', 0o644);
+      const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, journalFileMode(dir));
       try {
         writeAllAt(fd, bytes, 0);
         fsyncSync(fd);
@@ -99,13 +99,8 @@ export function writeFileDurably(dir: string, name: string, bytes: Uint8Array): 
 /** Reads a whole small file, or null when it does not exist. */
 export function readSmallFile(path: string, sizeMax: number): Uint8Array | null {
   return io('read', path, () => {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw cause;
-    }
+    const fd = openJournalFile(path, constants.O_RDONLY);
+    if (fd === null) return null;
     try {
       return readAt(fd, sizeMax + 1, 0);
     } finally {
@@ -116,4 +111,90 @@ export function readSmallFile(path: string, sizeMax: number): Uint8Array | null 
 
 export function listDirectory(dir: string): string[] {
   return io('list', dir, () => readdirSync(dir));
+}
+
+/**
+ * Opens a journal file without following a symlink (O_NOFOLLOW) and refuses anything but a regular file
+ * (O_NONBLOCK, so a planted FIFO cannot block the open): a link planted in the journal directory cannot
+ * redirect reads or writes to another file (issue 9 §2.4). Returns null when the file does not exist.
+ *
+ * @throws ChangetrailError JOURNAL_FILE_UNEXPECTED `{ path, found }`; other errors as thrown by fs.
+ */
+export function openJournalFile(path: string, flags: number, mode?: number): number | null {
+  let fd: number;
+  try {
+    fd = openSync(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode);
+  } catch (cause) {
+    const errno = errnoOf(cause);
+    if (errno === 'ENOENT') return null;
+    if (errno === 'ELOOP' || errno === 'EMLINK') throw unexpectedFile(path, 'symlink');
+    if (errno === 'EISDIR') throw unexpectedFile(path, 'directory');
+    throw cause;
+  }
+  const stat = fstatSync(fd);
+  if (!stat.isFile()) {
+    closeSync(fd);
+    throw unexpectedFile(path, stat.isDirectory() ? 'directory' : 'other');
+  }
+  return fd;
+}
+
+function unexpectedFile(path: string, found: 'symlink' | 'directory' | 'other'): ChangetrailError<'JOURNAL_FILE_UNEXPECTED'> {
+  return new ChangetrailError('JOURNAL_FILE_UNEXPECTED', `open ${path}: it is a ${found === 'other' ? 'special file' : found}, not a regular file; journal files are never followed or replaced through links`, { path, found });
+}
+
+/** Names of the files changetrail keeps in a journal directory (checked by `checkJournalFiles`). */
+const JOURNAL_FILE = /^(manifest|head|genesis\.db|snapshot-\d+\.db|\d+\.seg)$/;
+
+/**
+ * Refuses a journal directory in which one of changetrail's files is a symlink or not a regular file.
+ *
+ * @throws ChangetrailError JOURNAL_FILE_UNEXPECTED, IO_ERROR.
+ */
+export function checkJournalFiles(dir: string): void {
+  for (const name of listDirectory(dir)) {
+    if (!JOURNAL_FILE.test(name)) continue;
+    const path = join(dir, name);
+    const stat = io('stat', path, () => lstatSync(path, { throwIfNoEntry: false }));
+    if (stat === undefined || stat.isFile()) continue;
+    throw unexpectedFile(path, stat.isSymbolicLink() ? 'symlink' : stat.isDirectory() ? 'directory' : 'other');
+  }
+}
+
+/**
+ * The mode of new journal files: the read and write bits of the journal directory, which
+ * `restrictJournalPermissions` keeps no wider than the database's (the umask may narrow it further).
+ */
+export function journalFileMode(dir: string): number {
+  return io('stat', dir, () => statSync(dir).mode & 0o666) | 0o600;
+}
+
+/** The widest mode a journal directory may have for a database of mode `databaseMode`: read gives r-x, write gives w. */
+export function journalDirectoryMode(databaseMode: number): number {
+  const rw = databaseMode & 0o666;
+  return rw | ((rw & 0o444) >> 2) | 0o700;
+}
+
+/**
+ * Makes the journal directory and everything in it no more readable or writable than the database file
+ * (issue 9 §2.3: a 0600 database under umask 022 got 0644 segments and a 0755 directory). Only bits are
+ * removed, never added; files of other owners and symlinks are left alone.
+ */
+export function restrictJournalPermissions(dir: string, databaseMode: number): void {
+  const dirMax = journalDirectoryMode(databaseMode);
+  const fileMax = (databaseMode & 0o666) | 0o600;
+  const uid = process.getuid?.();
+  const restrict = (path: string, stat: Stats): void => {
+    if (uid !== undefined && stat.uid !== uid) return;
+    const max = stat.isDirectory() ? dirMax : fileMax;
+    const mode = stat.mode & 0o7777;
+    if ((mode & ~max & 0o777) !== 0) io('chmod', path, () => chmodSync(path, mode & (max | 0o7000)));
+  };
+  const walk = (path: string): void => {
+    const stat = io('stat', path, () => lstatSync(path, { throwIfNoEntry: false }));
+    if (stat === undefined || stat.isSymbolicLink()) return;
+    restrict(path, stat);
+    if (stat.isDirectory()) for (const name of listDirectory(path)) walk(join(path, name));
+  };
+  walk(dir);
 }

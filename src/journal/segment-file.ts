@@ -2,11 +2,11 @@
  * One open segment file: positional appends (never O_APPEND: on NFS it can corrupt, open(2)), fsync,
  * truncation, and a chunked frame scanner. Callers hold SQLite's RESERVED lock for every mutation.
  */
-import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, openSync, statSync, constants } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, statSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { ChangetrailError } from '../errors.js';
-import { fsyncDirectory, io, readAt, writeAllAt } from './files.js';
+import { fsyncDirectory, io, journalFileMode, openJournalFile, readAt, writeAllAt } from './files.js';
 import { FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE } from './format.js';
 import { decodeFrame, readFrameSize, type Frame } from './frame.js';
 import { decodeSegmentHeader, encodeSegmentHeader, formatSegmentName, type SegmentHeader } from './segment.js';
@@ -35,19 +35,15 @@ export class SegmentFile {
   static open(dir: string, firstSeq: number, writable: boolean): SegmentFile | null {
     const path = join(dir, formatSegmentName(firstSeq));
     return io('open segment', path, () => {
-      try {
-        return new SegmentFile(dir, firstSeq, openSync(path, writable ? constants.O_RDWR : constants.O_RDONLY));
-      } catch (cause) {
-        if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw cause;
-      }
+      const fd = openJournalFile(path, writable ? constants.O_RDWR : constants.O_RDONLY);
+      return fd === null ? null : new SegmentFile(dir, firstSeq, fd);
     });
   }
 
   /** Creates (or replaces an orphan of) a segment holding only its header, fsynced with its directory. */
   static create(dir: string, header: SegmentHeader): SegmentFile {
     const path = join(dir, formatSegmentName(header.firstSeq));
-    const fd = io('create segment', path, () => openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o644));
+    const fd = io('create segment', path, () => openJournalFile(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, journalFileMode(dir))!);
     const segment = new SegmentFile(dir, header.firstSeq, fd);
     try {
       io('write segment header', path, () => {

@@ -17,7 +17,7 @@ import { summarizeChangeset } from '../changeset/index.js';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
 import { encodeEntryBody, hashEntryBody, type EntryBody, type EntryKind, type JsonValue, type SnapshotRef } from '../journal/entry.js';
-import { fsyncDirectory, io, writeAllAt } from '../journal/files.js';
+import { fsyncDirectory, io, journalFileMode, openJournalFile, writeAllAt } from '../journal/files.js';
 import { HEAD_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
 import { encodeFrame } from '../journal/frame.js';
 import { encodeHead } from '../journal/head.js';
@@ -155,7 +155,9 @@ export class JournalWriter {
   publishHead(head: HeadRow): void {
     const bytes = encodeHead({ journalId: this.#identity.manifest.journalId, seq: head.seq, hash: head.hash });
     try {
-      this.#headFd ??= openSync(join(this.#dir, HEAD_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
+      // Never through a symlink planted as `head` (it would overwrite the link's target): issue 9 §2.4.
+      this.#headFd ??= openJournalFile(join(this.#dir, HEAD_FILE), constants.O_RDWR | constants.O_CREAT, journalFileMode(this.#dir));
+      if (this.#headFd === null) return;
       writeAllAt(this.#headFd, bytes, 0);
     } catch {
       // Advisory only: readers that trust the database are unaffected, and the next commit retries.

@@ -9,12 +9,12 @@
  * copy of SQLite, whose lock bookkeeping survives the second connection's close (howtocorrupt §2.3).
  */
 import { randomBytes } from 'node:crypto';
-import { renameSync, rmSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
-import { fsyncDirectory, fsyncFile, io, listDirectory, writeFileDurably } from '../journal/files.js';
+import { fsyncDirectory, fsyncFile, io, journalFileMode, listDirectory, writeFileDurably } from '../journal/files.js';
 import { GENESIS_FILE, HEAD_FILE, MANIFEST_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
 import { listSegments, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
 import { chainRootHash, encodeManifest } from '../journal/manifest.js';
@@ -103,6 +103,7 @@ export function snapshotDatabase(databasePath: string, dir: string, name: string
   }
   withoutChangetrailTables(temp);
   io('snapshot', target, () => {
+    chmodSync(temp, journalFileMode(dir)); // SQLite creates it 0644: no wider than the database (issue 9 §2.3)
     fsyncFile(temp);
     renameSync(temp, target);
   });

@@ -14,7 +14,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
-import { io } from '../journal/files.js';
+import { checkJournalFiles, io } from '../journal/files.js';
 import { GENESIS_FILE } from '../journal/format.js';
 import { listSegments } from '../journal/journal-reader.js';
 import { openJournal, type EntryRange, type Journal } from '../journal/journal.js';
@@ -109,6 +109,7 @@ export class TrailReader {
   /** @internal The cheap open check: the journal is this database's and holds the committed tail. */
   check(): void {
     const head = this.#read(() => readHead(this.#db));
+    checkJournalFiles(this.journalDir);
     this.#journal(head);
     const tail = SegmentFile.open(this.journalDir, head.segment, false);
     if (tail === null) {

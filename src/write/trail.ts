@@ -8,7 +8,7 @@ import { hostname, tmpdir, userInfo } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
-import { io } from '../journal/files.js';
+import { checkJournalFiles, io, journalDirectoryMode, restrictJournalPermissions } from '../journal/files.js';
 import { listSegments, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
 import { openJournal, type Journal, type JournalEntry } from '../journal/journal.js';
 import { positionOf, type Position } from '../journal/position.js';
@@ -74,8 +74,12 @@ export async function openTrail(path: string, options?: OpenTrailOptions): Promi
   refuseNonDatabasePath(databasePath);
   const db = openDatabase(databasePath, parsed);
   // Created only once the database opened: a failed init leaves no empty journal directory behind.
-  const created = io('create journal directory', journalDir, () => mkdirSync(journalDir, { recursive: true }));
+  // Journal files are never more readable or writable than the database (issue 9 §2.3).
+  const databaseMode = io('stat database', databasePath, () => statSync(databasePath).mode);
+  const created = io('create journal directory', journalDir, () => mkdirSync(journalDir, { recursive: true, mode: journalDirectoryMode(databaseMode) }));
   try {
+    restrictJournalPermissions(journalDir, databaseMode);
+    checkJournalFiles(journalDir);
     return await Trail.create(db, databasePath, journalDir, parsed);
   } catch (error) {
     db.close();
