@@ -47,6 +47,8 @@ export function parseResult(status: number | null, stdout: string, stderr: strin
 }
 
 /** Starts `python3 -m changetrail_reader <args> --json` without waiting (for --follow and kill tests). */
-export function startPython(args: string[]): ChildProcess {
-  return spawn(findPython(), ['-B', '-m', 'changetrail_reader', ...args, '--json'], { cwd: PYTHON_PACKAGE_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startPython(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(findPython(), ['-B', '-m', 'changetrail_reader', ...args, '--json'], {
+    cwd: PYTHON_PACKAGE_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+  });
 }

@@ -6,26 +6,15 @@ transaction.
 import re
 
 from .errors import ChangetrailError
-from .rowids import decode_rowids, invert_rowids
-from .sqlite import changeset_tables, fold_name, invert_changeset, quote_identifier
+from .guard import run_untrusted_sql
+from . import changeset as changeset_codec
+from .rowids import Text, decode_rowids, invert_rowids
+from .sqlite import changeset_tables, fold_name, invert_changeset, library_version, quote_identifier
 
 SAVEPOINT = "changetrail_apply"
 ROWID_CAPTURE_PREFIX = "_changetrail_rowids_"
 STAT1_PK = bytes([1, 2, 0])
 CREATE_TRIGGER_PREFIX = re.compile(r"^CREATE\s+TRIGGER\b", re.IGNORECASE)
-
-# Authorizer actions (sqlite3.h) refused while replaying journal content (a journal is data, not code
-# with the replica's privileges): ATTACH, DETACH, and writes outside `main`.
-SQLITE_CREATE_TEMP_INDEX, SQLITE_CREATE_TEMP_TABLE, SQLITE_CREATE_TEMP_TRIGGER, SQLITE_CREATE_TEMP_VIEW = 3, 4, 5, 6
-SQLITE_DELETE, SQLITE_INSERT, SQLITE_PRAGMA, SQLITE_UPDATE = 9, 18, 19, 23
-SQLITE_ATTACH, SQLITE_DETACH, SQLITE_FUNCTION = 24, 25, 31
-WRITES = {SQLITE_DELETE, SQLITE_INSERT, SQLITE_UPDATE}
-TEMP_DDL = {SQLITE_CREATE_TEMP_INDEX, SQLITE_CREATE_TEMP_TABLE, SQLITE_CREATE_TEMP_TRIGGER, SQLITE_CREATE_TEMP_VIEW}
-# PRAGMAs that change the connection or the file rather than the schema a migration may touch.
-REFUSED_PRAGMAS = {"journal_mode", "writable_schema", "query_only", "trusted_schema", "locking_mode", "temp_store_directory",
-                   "data_store_directory", "mmap_size", "key", "rekey", "cipher", "foreign_keys", "defer_foreign_keys",
-                   "recursive_triggers", "ignore_check_constraints", "synchronous", "schema_version"}
-
 
 def conflict(message, conflict_name, table=None, seq=None):
     details = {"conflict": conflict_name}
@@ -36,17 +25,78 @@ def conflict(message, conflict_name, table=None, seq=None):
     return ChangetrailError("CHANGESET_CONFLICT", message, details)
 
 
-def guard_replay(action, arg1, _arg2, database, _trigger):
-    """The authorizer of replayed scripts: True allows."""
-    if action in (SQLITE_ATTACH, SQLITE_DETACH) or action in TEMP_DDL:
-        return False
-    if action in WRITES and database not in (None, "main"):
-        return False
-    if action == SQLITE_PRAGMA and arg1 is not None and fold_name(arg1) in REFUSED_PRAGMAS:
-        return False
-    if action == SQLITE_FUNCTION and arg1 is not None and fold_name(arg1) in ("load_extension", "readfile", "writefile"):
-        return False
-    return True
+# SQLite before 3.47.0 reports the old value of a column added by ALTER TABLE ADD COLUMN as NULL, not its
+# DEFAULT, for rows stored before the column was added (fixed by "Fix the preupdate hook so that it works
+# when the old.* row has a column with a non-NULL default value that was added by ALTER TABLE ADD COLUMN",
+# 2024-09-18). A migration's session changeset R then carries a wrong old value, and invert(R) would not
+# restore the row. Such rows existed before the script, so their true old value is the DEFAULT.
+PREUPDATE_DEFAULTS_FIXED = (3, 47, 0)
+LIBRARY_VERSION = tuple(int(part) for part in library_version().split(".")[:3])
+
+
+def recorded_column_counts(db):
+    """Folded table name -> number of non-hidden columns, for the ordinary tables of main."""
+    counts = {}
+    for (name,) in db.rows("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table'"):
+        counts[fold_name(name)] = db.one("SELECT count(*) FROM pragma_table_xinfo(?, 'main') WHERE hidden = 0", (name,))[0]
+    return counts
+
+
+def with_added_column_defaults(db, changeset, counts_before):
+    """R with the old values of added columns of pre-existing rows set to the columns' DEFAULT."""
+    groups = changeset_codec.decode(changeset)
+    changed = False
+    for group in groups:
+        before = counts_before.get(fold_name(group.name))
+        if before is None or len(group.pk) <= before:
+            continue
+        defaults = column_defaults(db, group.name)
+        for change in group.changes:
+            if change.old is None:
+                continue
+            for index in range(before, len(group.pk)):
+                if change.old[index] == b"\x05" and index < len(defaults) and defaults[index] is not None:
+                    change.old[index] = changeset_codec.encode_field(defaults[index])
+                    changed = True
+    return changeset_codec.encode(groups) if changed else changeset
+
+
+def column_defaults(db, table):
+    """The DEFAULT value of each non-hidden column (None: no default or NULL), with the column's affinity."""
+    values = []
+    for declared, default in db.rows("SELECT type, dflt_value FROM pragma_table_xinfo(?, 'main') WHERE hidden = 0 ORDER BY cid", (table,)):
+        if default is None:
+            values.append(None)
+            continue
+        value = db.one(f"SELECT {default}")[0]
+        values.append(with_affinity(db, value, declared or ""))
+    return values
+
+
+def with_affinity(db, value, declared):
+    """SQLite's column affinity rules (datatype3.html §3.1) applied to a DEFAULT value."""
+    kind = declared.upper()
+    if "INT" in kind:
+        affinity = "INTEGER"
+    elif "CHAR" in kind or "CLOB" in kind or "TEXT" in kind:
+        affinity = "TEXT"
+    elif "BLOB" in kind or kind == "":
+        return value
+    elif "REAL" in kind or "FLOA" in kind or "DOUB" in kind:
+        affinity = "REAL"
+    else:
+        affinity = "NUMERIC"
+    if affinity == "TEXT" and isinstance(value, (int, float)):
+        return Text(db.one("SELECT CAST(? AS TEXT)", (value,))[0].encode())
+    if isinstance(value, str):
+        value = Text(value.encode("utf-8", "surrogateescape"))
+    if affinity != "TEXT" and isinstance(value, Text):
+        converted, kind_of = db.one("SELECT CAST(? AS NUMERIC), typeof(CAST(? AS NUMERIC))", (value, value))
+        if kind_of in ("integer", "real") and db.one("SELECT CAST(? AS NUMERIC) = ?", (value, value))[0] == 1:
+            value = converted
+    if affinity == "REAL" and isinstance(value, int):
+        return float(value)
+    return value
 
 
 def foreign_keys_enabled(db):
@@ -234,16 +284,15 @@ def apply_schema(db, entry, before_commit=None):
     changeset = entry.body["changeset"]
 
     def run():
-        db.set_authorizer(guard_replay)
-        try:
-            replayed = db.record(lambda: db.execute(sql, f"replay migration {seq}"))
-        finally:
-            db.set_authorizer(None)
+        column_counts = recorded_column_counts(db)
+        replayed = db.record(lambda: run_untrusted_sql(db, sql, seq))
         if replayed is None:
             if len(changeset) == 0:
                 return
             raise conflict(f"replay migration {seq}: the script's changes cannot be recorded here but the entry holds some",
                            "UNRECORDABLE_MIGRATION", seq=seq)
+        if replayed != changeset and LIBRARY_VERSION < PREUPDATE_DEFAULTS_FIXED:
+            replayed = with_added_column_defaults(db, replayed, column_counts)
         if replayed == changeset:
             return
         apply_changeset_in_transaction(db, replayed, seq, invert=True)

@@ -12,17 +12,38 @@ from .errors import ChangetrailError
 from .journal import GENESIS_FILE, Cursor, read_head_marker, read_identity, verify_snapshot
 from .sqlite import Connection
 
+# The replica's position row, in the layout of changetrail's Node follower (src/replica/position-table.ts),
+# so that either follower can continue a replica the other made. `resume` (the Node reader's byte
+# location) and `change_counter` (its foreign-write check) are left NULL here: both are optional there.
+# Test hook: sleep this long inside each entry's transaction, after the position update and before COMMIT,
+# so that a test's SIGKILL lands inside transactions as well as between them.
+TEST_PAUSE_S = float(os.environ.get("CHANGETRAIL_READER_TEST_PAUSE_MS", "0")) / 1000
 POSITION_TABLE = "_changetrail_replica"
-POSITION_DDL = (f"CREATE TABLE {POSITION_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), journal_id TEXT NOT NULL, "
-                "seq INTEGER NOT NULL, hash BLOB NOT NULL)")
+POSITION_FORMAT = 1
+POSITION_DDL = (f"CREATE TABLE IF NOT EXISTS {POSITION_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), format INTEGER NOT NULL, "
+                "journal_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, resume TEXT, source TEXT NOT NULL, "
+                "change_counter INTEGER, applied_at INTEGER NOT NULL)")
 
 
-def read_position(db):
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def not_a_replica(path, reason):
+    return ChangetrailError("REPLICA_NOT_A_REPLICA", f"replicate: {path} is not a changetrail replica ({reason}); it is left untouched",
+                            {"replica": path, "reason": reason})
+
+
+def read_position(db, path):
     exists = db.one("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?", (POSITION_TABLE,))
     if exists is None:
-        return None
-    row = db.one(f"SELECT journal_id, seq, hash FROM {POSITION_TABLE} WHERE id = 1")
-    return None if row is None else {"journalId": row[0], "seq": row[1], "hash": bytes(row[2])}
+        raise not_a_replica(path, f"no {POSITION_TABLE} table")
+    row = db.one(f"SELECT format, journal_id, seq, hash FROM {POSITION_TABLE} WHERE id = 1")
+    if row is None:
+        raise not_a_replica(path, f"no {POSITION_TABLE} row")
+    if row[0] != POSITION_FORMAT:
+        raise not_a_replica(path, f"replica table format {row[0]}")
+    return {"journalId": row[1], "seq": row[2], "hash": bytes.fromhex(row[3])}
 
 
 def fsync_directory(path):
@@ -33,7 +54,7 @@ def fsync_directory(path):
         os.close(fd)
 
 
-def install_base(source, replica_path, journal_id, seq, entry_hash):
+def install_base(source, replica_path, journal_id, seq, entry_hash, description):
     """Copies a base snapshot (genesis or resync) to a temporary file beside the replica, records the
     position in it, and renames it over the replica: the replacement is atomic."""
     temp = f"{replica_path}.{os.getpid()}.tmp"
@@ -44,7 +65,8 @@ def install_base(source, replica_path, journal_id, seq, entry_hash):
             db.execute("BEGIN IMMEDIATE")
             db.execute(f"DROP TABLE IF EXISTS {POSITION_TABLE}")
             db.execute(POSITION_DDL)
-            db.rows(f"INSERT INTO {POSITION_TABLE} (id, journal_id, seq, hash) VALUES (1, ?, ?, ?)", (journal_id, seq, entry_hash))
+            db.rows(f"INSERT INTO {POSITION_TABLE} (id, format, journal_id, seq, hash, resume, source, change_counter, applied_at) "
+                    "VALUES (1, ?, ?, ?, ?, NULL, ?, NULL, ?)", (POSITION_FORMAT, journal_id, seq, entry_hash.hex(), description, now_ms()))
             db.execute("COMMIT")
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -63,6 +85,7 @@ class Follower:
 
     def __init__(self, directory, replica_path, head):
         self.directory = directory
+        self.description = os.path.abspath(directory)
         self.replica_path = replica_path
         self.head = head
         self.identity = read_identity(directory)
@@ -75,17 +98,20 @@ class Follower:
     def open(self):
         if not os.path.exists(self.replica_path):
             verify_snapshot(self.directory, GENESIS_FILE, self.identity.genesis_sha256, self.identity.genesis_size)
-            install_base(os.path.join(self.directory, GENESIS_FILE), self.replica_path, self.journal_id, 0, self.identity.root_hash)
+            install_base(os.path.join(self.directory, GENESIS_FILE), self.replica_path, self.journal_id, 0, self.identity.root_hash,
+                         self.description)
         self.db = Connection(self.replica_path)
-        self.db.execute("PRAGMA journal_mode = DELETE")
-        position = read_position(self.db)
-        if position is None or position["journalId"] != self.journal_id:
-            found = None if position is None else position["journalId"]
+        try:
+            position = read_position(self.db, self.replica_path)
+            if position["journalId"] != self.journal_id:
+                raise ChangetrailError("REPLICA_SOURCE_MISMATCH",
+                                       f"replicate: {self.replica_path} follows journal {position['journalId']}, not {self.journal_id}",
+                                       {"replica": self.replica_path, "replicaJournalId": position["journalId"], "sourceJournalId": self.journal_id})
+            if self.db.one("PRAGMA journal_mode")[0] != "delete":
+                self.db.execute("PRAGMA journal_mode = DELETE")
+        except BaseException:
             self.close()
-            raise ChangetrailError("JOURNAL_MISMATCH",
-                                   f"replicate: {self.replica_path} is not a replica of journal {self.journal_id}" +
-                                   ("" if found is None else f" (it follows journal {found})"),
-                                   {"databaseJournalId": found, "journalJournalId": self.journal_id, "reason": "not a replica of this journal"})
+            raise
         self.position = position
         return self
 
@@ -105,20 +131,27 @@ class Follower:
                 continue
             if entry.seq == self.position["seq"]:
                 if entry.hash != self.position["hash"]:
-                    raise ChangetrailError("JOURNAL_CHAIN_BROKEN",
-                                           f"replicate: the replica applied another entry {entry.seq} than the journal holds",
-                                           {"seq": entry.seq, "file": entry.file})
+                    raise self.diverged(entry.seq, entry.hash.hex(), head["seq"])
                 continue
             self.apply(entry)
             count += 1
         if self.position["seq"] == 0 and self.position["hash"] != self.identity.root_hash:
-            raise ChangetrailError("JOURNAL_CHAIN_BROKEN", "replicate: the replica's position is not this journal's root", {"seq": 0})
+            raise self.diverged(0, self.identity.root_hash.hex(), head["seq"])
         self.applied += count
         return count
 
+    def diverged(self, seq, journal_hash, head_seq):
+        return ChangetrailError("REPLICA_DIVERGED",
+                                f"replicate: {self.replica_path} applied another entry {seq} than the journal holds (another history?)",
+                                {"replica": self.replica_path, "seq": seq, "replicaHash": self.position["hash"].hex(),
+                                 "journalHash": journal_hash, "sourceHeadSeq": head_seq})
+
     def apply(self, entry):
         def record():
-            self.db.rows(f"UPDATE {POSITION_TABLE} SET seq = ?, hash = ? WHERE id = 1", (entry.seq, entry.hash))
+            self.db.rows(f"UPDATE {POSITION_TABLE} SET seq = ?, hash = ?, resume = NULL, change_counter = NULL, applied_at = ? WHERE id = 1",
+                         (entry.seq, entry.hash.hex(), now_ms()))
+            if TEST_PAUSE_S > 0:
+                time.sleep(TEST_PAUSE_S)
 
         kind = entry.kind
         if kind == "write":
@@ -132,7 +165,8 @@ class Follower:
                                        {"file": entry.file, "offset": entry.offset, "reason": "resync entry without snapshot", "seq": entry.seq})
             verify_snapshot(self.directory, snapshot["file"], snapshot["sha256"], snapshot["size"])
             self.close()
-            install_base(os.path.join(self.directory, snapshot["file"]), self.replica_path, self.journal_id, entry.seq, entry.hash)
+            install_base(os.path.join(self.directory, snapshot["file"]), self.replica_path, self.journal_id, entry.seq, entry.hash,
+                         self.description)
             self.db = Connection(self.replica_path)
         self.position = {"journalId": self.journal_id, "seq": entry.seq, "hash": entry.hash}
 

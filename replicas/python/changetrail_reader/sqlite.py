@@ -66,6 +66,7 @@ def _load():
         "sqlite3_busy_timeout": (i, [p, i]),
         "sqlite3_free": (None, [p]),
         "sqlite3_set_authorizer": (i, [p, p, p]),
+        "sqlite3_limit": (i, [p, i, i]),
         "sqlite3session_create": (i, [p, c, pp]),
         "sqlite3session_attach": (i, [p, c]),
         "sqlite3session_changeset": (i, [p, ctypes.POINTER(i), pp]),
@@ -211,8 +212,13 @@ class Connection:
             raise self.failure("db_config DEFENSIVE", rc)
         return out.value
 
+    def limit(self, category, value):
+        """sqlite3_limit: sets the limit (value -1: only reads it); returns the previous value."""
+        return LIB.sqlite3_limit(self.handle, category, value)
+
     def set_authorizer(self, callback):
-        """Installs `callback(action, arg1, arg2, db, trigger) -> bool` (False denies); None removes it."""
+        """Installs `callback(action, arg1, arg2, db, trigger) -> SQLITE_OK | SQLITE_DENY | SQLITE_IGNORE`;
+        None removes it."""
         if callback is None:
             self._authorizer = None
             LIB.sqlite3_set_authorizer(self.handle, None, None)
@@ -220,7 +226,7 @@ class Connection:
 
         def authorize(_ctx, action, a1, a2, a3, a4):
             texts = [None if t is None else t.decode("utf-8", "replace") for t in (a1, a2, a3, a4)]
-            return SQLITE_OK_AUTH if callback(action, *texts) else SQLITE_DENY
+            return callback(action, *texts)
 
         self._authorizer = AUTHORIZER(authorize)
         LIB.sqlite3_set_authorizer(self.handle, ctypes.cast(self._authorizer, ctypes.c_void_p), None)

@@ -1,0 +1,202 @@
+/**
+ * The Python follower (replicas/python `replicate`) on a journal that changetrail itself wrote under a
+ * randomized workload — triggers, an audit table they fill, FTS5 external content kept by triggers,
+ * R*Tree, generated columns, WITHOUT ROWID and composite keys, ON DELETE CASCADE, migrations (some not
+ * deterministic, one unrecordable), undo, a foreign write recorded by resync — SIGKILLed mid-run again
+ * and again and resumed: its replica ends equal to the primary (every recorded table, shadow tables and
+ * rowids included) and to the Node replay of the journal.
+ */
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { ChangetrailError } from '../../src/index.js';
+import { replayJournal } from '../../src/apply/replay.js';
+import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
+import { createRandom } from '../apply/helpers.js';
+import { FTS_QUERIES, MIGRATIONS, SCHEMA_SQL, randomOperation } from '../apply/workload.js';
+import { tempTrail } from '../helpers/db.js';
+import { parseResult, runPython, startPython } from './python.js';
+import { dumpState } from './state.js';
+
+const SEED = Number(process.env.CT_PYTHON_SEED ?? 0x5eed0015);
+const TRANSACTIONS = 56;
+const RESYNC_AT = 30;
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the follower and SIGKILLs it after `killAfterMs` (if it is still running then). */
+function runKilled(args: string[], killAfterMs: number): Promise<Run> {
+  // Each entry's transaction stays open 8 ms (after the position update, before COMMIT): kills land inside
+  // transactions as well as between them.
+  const child = startPython(args, { CHANGETRAIL_READER_TEST_PAUSE_MS: '8' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (data) => (stdout += data));
+  child.stderr!.on('data', (data) => (stderr += data));
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The replica's applied seq. Read-write: after a SIGKILL its hot journal must be rolled back first. */
+function replicaSeq(path: string): number {
+  const db = new DatabaseSync(path, { timeout: 5000 });
+  try {
+    return Number((db.prepare('SELECT seq FROM _changetrail_replica WHERE id = 1').get() as { seq: number }).seq);
+  } finally {
+    db.close();
+  }
+}
+
+function ftsAnswers(path: string): string[] {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const statement = db.prepare('SELECT rowid FROM posts_fts WHERE posts_fts MATCH ? ORDER BY rowid');
+    return FTS_QUERIES.map((query) => `${query}=${statement.all(query).map((row) => String(row.rowid)).join(',')}`);
+  } finally {
+    db.close();
+  }
+}
+
+function checkIntegrity(path: string, scratch: string): void {
+  copyFileSync(path, scratch);
+  const db = new DatabaseSync(scratch);
+  try {
+    expect(db.prepare('PRAGMA integrity_check').all()).toEqual([{ integrity_check: 'ok' }]);
+    db.exec(`INSERT INTO posts_fts(posts_fts) VALUES ('integrity-check')`);
+    expect(db.prepare(`SELECT rtreecheck('geo') AS result`).get()).toEqual({ result: 'ok' });
+  } finally {
+    db.close();
+  }
+}
+
+describe('python follower on a journal written by changetrail', () => {
+  it(`ok: SIGKILLed mid-run and resumed, its replica equals the primary and the Node replay (seed 0x${SEED.toString(16)})`, async () => {
+    const { trail, path, dir } = await tempTrail(SCHEMA_SQL);
+    const replica = join(dir, 'python.db');
+    const random = createRandom(SEED);
+    const migrated = new Set<number>();
+    const writes: number[] = [];
+    const kinds = new Set<string>();
+    const step = async (index: number): Promise<void> => {
+      const migration = MIGRATIONS.get(index);
+      if (migration !== undefined) {
+        migrated.add(index);
+        const entry = await trail.migrate(migration);
+        if (entry !== null) kinds.add('schema');
+        return;
+      }
+      if (index === RESYNC_AT) {
+        const foreign = new DatabaseSync(path);
+        foreign.exec(`INSERT OR REPLACE INTO kv(k, v) VALUES ('foreign', 'edited outside changetrail')`);
+        foreign.close();
+        await trail.resync({ message: 'foreign edit' });
+        kinds.add('resync');
+        return;
+      }
+      if (index % 7 === 0 && writes.length > 0) {
+        try {
+          const entry = await trail.undo(writes[writes.length - 1 - random.int(Math.min(3, writes.length))]!);
+          if (entry !== null) kinds.add('undo');
+          return;
+        } catch (error) {
+          if (!ChangetrailError.is(error, 'CHANGESET_CONFLICT') && !ChangetrailError.is(error, 'UNDO_UNSUPPORTED')) throw error;
+        }
+      }
+      const operations = 1 + random.int(6);
+      const entry = await trail.write((db) => {
+        for (let i = 0; i < operations; i++) randomOperation(db, random, migrated);
+      });
+      if (entry !== null) {
+        writes.push(entry.seq);
+        kinds.add('write');
+      }
+    };
+    try {
+      // First part, then a one-shot catch-up: the replica is created from genesis.db.
+      for (let index = 1; index <= 20; index++) await step(index);
+      const first = runPython(['replicate', path, replica]);
+      expect(first.error, JSON.stringify(first.error)).toBeNull();
+      expect(first.lines).toMatchObject([{ seq: readCommittedHead(path).seq }]);
+      for (let index = 21; index <= TRANSACTIONS; index++) await step(index);
+      expect([...kinds].sort()).toEqual(['resync', 'schema', 'undo', 'write']);
+
+      // Catch up under SIGKILLs at random moments until a run completes; each run resumes where the last stopped.
+      let kills = 0;
+      let previous = replicaSeq(replica);
+      for (let attempt = 0; attempt < 40; attempt++) {
+        const run = await runKilled(['replicate', path, replica], kills < 5 ? 60 + random.int(120) : 60_000);
+        const seq = replicaSeq(replica);
+        expect(seq).toBeGreaterThanOrEqual(previous);
+        previous = seq;
+        if (run.signal === 'SIGKILL') {
+          kills++;
+          continue;
+        }
+        expect(run.code, run.stderr).toBe(0);
+        expect(parseResult(run.code, run.stdout, run.stderr).lines).toMatchObject([{ seq: readCommittedHead(path).seq }]);
+        break;
+      }
+      expect(kills).toBeGreaterThanOrEqual(3);
+
+      // --follow: entries committed while it runs are applied; SIGTERM stops it cleanly between entries.
+      const follower = startPython(['replicate', path, replica, '--follow', '--poll-ms', '20']);
+      let followOut = '';
+      let followErr = '';
+      follower.stdout!.on('data', (data) => (followOut += data));
+      follower.stderr!.on('data', (data) => (followErr += data));
+      for (let index = TRANSACTIONS + 1; index <= TRANSACTIONS + 6; index++) await step(index);
+      const head = readCommittedHead(path);
+      const deadline = performance.now() + 20_000;
+      while (replicaSeq(replica) < head.seq && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const exited = new Promise<number | null>((resolve) => follower.on('exit', (code) => resolve(code)));
+      follower.kill('SIGTERM');
+      expect(await exited, followErr).toBe(0);
+      expect(parseResult(0, followOut, followErr).lines).toMatchObject([{ seq: head.seq, hash: head.hash }]);
+
+      const primary = dumpState(path);
+      expect(dumpState(replica)).toEqual(primary);
+      expect(ftsAnswers(replica)).toEqual(ftsAnswers(path));
+      checkIntegrity(replica, join(dir, 'scratch.db'));
+
+      const nodeReplay = join(dir, 'node-replay.db');
+      replayJournal(openJournal(`${path}.changes`, head), nodeReplay);
+      expect(dumpState(nodeReplay)).toEqual(primary);
+
+    } finally {
+      await trail.close();
+    }
+  });
+
+  it('err: a replica of another journal, a file that is not a replica, and a diverged history are refused', async () => {
+    const a = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    const b = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    try {
+      await a.trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a')`));
+      await b.trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'b')`));
+      const replica = join(a.dir, 'replica.db');
+      expect(runPython(['replicate', a.path, replica]).error).toBeNull();
+      expect(runPython(['replicate', b.path, replica]).error?.code).toBe('REPLICA_SOURCE_MISMATCH');
+      expect(runPython(['replicate', a.path, b.path]).error?.code).toBe('REPLICA_NOT_A_REPLICA');
+      // Rewrite the replica's position hash: it no longer names the journal's entry 1.
+      const db = new DatabaseSync(replica);
+      db.exec(`UPDATE _changetrail_replica SET hash = '${'00'.repeat(32)}'`);
+      db.close();
+      expect(runPython(['replicate', a.path, replica]).error?.code).toBe('REPLICA_DIVERGED');
+    } finally {
+      await a.trail.close();
+      await b.trail.close();
+    }
+  });
+});
