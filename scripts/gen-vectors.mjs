@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatabaseSync } from 'node:sqlite';
+import { Packr } from 'msgpackr';
 import { encodeEntryBody, hashEntryBody } from '../dist/journal/entry.js';
 import { encodeFrame } from '../dist/journal/frame.js';
 import { encodeHead } from '../dist/journal/head.js';
@@ -451,6 +452,21 @@ function damageVectors(work) {
     files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, body);
     vectors['rowids-in-v1'] = { files, expected: expectation('entry 2 is a version-1 body with a (valid) `rowids` key, which only version 2 may have: JOURNAL_MALFORMED (seq 2).' + ' A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 0, error('JOURNAL_MALFORMED', 2)) };
   }
+  const invalid = (name, description, overrides) => {
+    const { journal } = base();
+    const files = withHead(journal, 4);
+    files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, rawBody(journal.entries[1].body, overrides));
+    vectors[name] = { files, expected: expectation(`${description}: JOURNAL_MALFORMED (seq 2). A reader yields no entry: none can be proven to chain to the head.`, journal, committedHead(journal, 4), 0, error('JOURNAL_MALFORMED', 2)) };
+  };
+  invalid('schema-without-sql', 'entry 2 is a schema entry without `sql` (FORMAT.md §6.2)', { kind: 'schema' });
+  invalid('resync-wrong-snapshot', 'entry 2 is a resync entry whose snapshot is not named snapshot-2.db (FORMAT.md §6.2)',
+    { kind: 'resync', snapshot: { file: 'snapshot-1.db', sha256: new Uint8Array(32), size: 0 } });
+  invalid('undoes-later-entry', 'entry 2 says it undoes entry 3 (FORMAT.md §6.2: undoes < seq)', { undoes: 3 });
+  invalid('time-out-of-range', 'entry 2\'s time is 253402300800000, past 9999-12-31T23:59:59.999Z (FORMAT.md §6.2)', { time: 253402300800000 });
+  invalid('meta-too-deep', 'entry 2\'s meta nests 65 levels (FORMAT.md §6.2: at most 64)', {
+    meta: { deep: Array.from({ length: 64 }).reduce((inner) => [inner], 1) }, // the map, then 64 arrays
+  });
+  invalid('message-too-long', 'entry 2\'s message has 262145 UTF-8 bytes (FORMAT.md §6.2: at most 262144)', { message: 'é'.repeat(131072) + 'x' });
   {
     const { journal } = smallJournal(mkdtempSync(join(work, 's-')), 4, [3]);
     const files = withHead(journal, 4);
@@ -465,6 +481,21 @@ function damageVectors(work) {
     vectors['bad-snapshot'] = { files, expected: { ...rest, description: 'the journal of `kinds` with one byte of snapshot-5.db changed: reading entries succeeds, verification (and replay) fail with JOURNAL_CHECKSUM_MISMATCH.', verify: null, verifyError: error('JOURNAL_CHECKSUM_MISMATCH') } };
   }
   return vectors;
+}
+
+/**
+ * A body encoded without the writer's validation (the reference writer refuses invalid bodies), with the
+ * writer's msgpack settings and key order: for vectors of bodies a reader must reject.
+ */
+function rawBody(body, overrides) {
+  const packr = new Packr({ useRecords: false, variableMapSize: true, moreTypes: false, int64AsType: 'number' });
+  const fields = {
+    v: 1, seq: body.seq, kind: body.kind, time: body.time, epoch: body.epoch, actor: body.actor, message: body.message, meta: body.meta,
+    prevHash: body.prevHash, tables: body.tables, changeset: body.changeset, ...overrides,
+  };
+  for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];
+  const packed = packr.pack(fields);
+  return new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
 }
 
 /** Adds the key "x": 0 at the end of a msgpack map (fixmap or map16 header). */

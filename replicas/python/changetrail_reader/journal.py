@@ -26,6 +26,11 @@ HASH_SIZE = 32
 SEQ_MAX = (1 << 53) - 1
 SEGMENT_NAME = re.compile(r"^(\d{20})\.seg$")
 SNAPSHOT_FILE = re.compile(r"^[A-Za-z0-9._-]+$")
+# FORMAT.md §6.2: limits shared by writers and readers.
+TIME_MAX_MS = 253402300799999
+TEXT_BYTES_MAX = 262144
+SQL_BYTES_MAX = 16777216
+META_DEPTH_MAX = 64
 READ_CHUNK_SIZE = 1 << 20
 
 ENTRY_BODY_VERSION_ROWIDS = 2
@@ -201,6 +206,44 @@ def _is_json(value):
     return False
 
 
+def _utf8_size(text):
+    return len(text.encode("utf-8"))
+
+
+def _depth_within(value, depth_max):
+    """True if maps and arrays nest at most depth_max levels (value itself is level 1); no recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > depth_max:
+            return False
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return True
+
+
+KIND_RULES = {
+    # kind: (required keys, forbidden keys)
+    "schema": ({"sql"}, {"snapshot", "undoes"}),
+    "resync": ({"snapshot"}, {"sql", "undoes"}),
+    "write": (set(), {"sql", "snapshot"}),
+}
+
+
+def _check_kind(body):
+    """FORMAT.md §6.2: which optional keys each kind has; the reason it breaks a rule, else None."""
+    required, forbidden = KIND_RULES[body["kind"]]
+    missing = sorted(required - set(body))
+    present = sorted(forbidden & set(body))
+    if missing or present:
+        return f"a {body['kind']} entry " + ("needs " + ", ".join(missing) if missing else "may not have " + ", ".join(present))
+    if body["kind"] == "resync" and body["snapshot"]["file"] != f"snapshot-{body['seq']}.db":
+        return f"a resync entry's snapshot is snapshot-{body['seq']}.db"
+    if body["kind"] == "write" and "undoes" in body and body["undoes"] >= body["seq"]:
+        return "undoes names a later entry"
+    return None
+
+
 def _check_table(value):
     return (isinstance(value, dict) and set(value) == {"table", "inserts", "updates", "deletes"} and isinstance(value["table"], str)
             and _count(value["inserts"]) and _count(value["updates"]) and _count(value["deletes"]))
@@ -216,15 +259,15 @@ FIELD_CHECKS = {
     "v": lambda v: _is_int(v) and v in (ENTRY_BODY_VERSION, ENTRY_BODY_VERSION_ROWIDS),
     "seq": lambda v: _is_int(v) and 1 <= v <= SEQ_MAX,
     "kind": lambda v: v in KINDS,
-    "time": lambda v: _is_int(v) and 0 <= v <= SEQ_MAX,
+    "time": lambda v: _is_int(v) and 0 <= v <= TIME_MAX_MS,
     "epoch": _count,
-    "actor": lambda v: v is None or isinstance(v, str),
-    "message": lambda v: v is None or isinstance(v, str),
-    "meta": lambda v: v is None or (isinstance(v, dict) and _is_json(v)),
+    "actor": lambda v: v is None or (isinstance(v, str) and _utf8_size(v) <= TEXT_BYTES_MAX),
+    "message": lambda v: v is None or (isinstance(v, str) and _utf8_size(v) <= TEXT_BYTES_MAX),
+    "meta": lambda v: v is None or (isinstance(v, dict) and _depth_within(v, META_DEPTH_MAX) and _is_json(v)),
     "prevHash": lambda v: isinstance(v, bytes) and len(v) == HASH_SIZE,
     "tables": lambda v: isinstance(v, list) and all(_check_table(t) for t in v),
     "changeset": lambda v: isinstance(v, bytes),
-    "sql": lambda v: isinstance(v, str),
+    "sql": lambda v: isinstance(v, str) and _utf8_size(v) <= SQL_BYTES_MAX,
     "snapshot": _check_snapshot,
     "undoes": lambda v: _is_int(v) and 1 <= v <= SEQ_MAX,
     "rowids": lambda v: isinstance(v, bytes),
@@ -258,6 +301,9 @@ def decode_body(data, file, offset, seq):
     for key, value in body.items():
         if not FIELD_CHECKS[key](value):
             raise malformed(file, offset, f"{key}: wrong type or out of range", seq)
+    reason = _check_kind(body)
+    if reason is not None:
+        raise malformed(file, offset, reason, seq)
     if ("rowids" in body) != (body["v"] == ENTRY_BODY_VERSION_ROWIDS):
         raise malformed(file, offset, "rowids: present exactly in version-2 bodies", seq)
     if "rowids" in body:
