@@ -12,6 +12,7 @@ import { checkJournalFiles, io, journalDirectoryMode, restrictJournalPermissions
 import { listSegments, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
 import { openJournal, type Journal, type JournalEntry } from '../journal/journal.js';
 import { positionOf, type Position } from '../journal/position.js';
+import { checkJournalShape } from '../journal/journal-shape.js';
 import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
 import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
@@ -378,6 +379,8 @@ export class Trail {
     this.#guards.runRead(this.#db, () => {
       const head = readHead(this.#db);
       this.#writer.verify(head);
+      // Refuse a history that cannot be verified (issue 8 item 7): cheap shape check, see journal-shape.ts.
+      checkJournalShape(this.journalDir, positionOf(head.journalId, head.seq, head.hash));
       this.#guards.observe(head);
     });
   }
