@@ -6,7 +6,8 @@
 export { ChangetrailError, isErrorCode } from './errors.js';
 export type { ErrorCode, ErrorDetails, LockHolderSummary } from './errors.js';
 export { openTrail, Trail } from './write/trail.js';
-export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus, VerifyReport } from './write/trail.js';
+export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus, VerifyReport, UndoPreview } from './write/trail.js';
+export type { UndoConflict, UndoReport, DerivedTreatment } from './apply/undo.js';
 export type { Entry, EntryWithChangeset } from './write/entry-view.js';
 export type { EntryKind, JsonValue, TableCounts } from './journal/entry.js';
 export { inspectLock, breakStaleLock } from './admission/lock.js';

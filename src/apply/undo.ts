@@ -47,8 +47,17 @@ export interface UndoReport {
   readonly seq: number;
   /** The row changes of the undo on ordinary tables (direct and indirect), as JSON-friendly values. */
   readonly restores: RowChangeJson[];
-  /** Virtual tables whose index the undo maintained, and how. */
-  readonly derived: { table: string; module: string; treatment: DerivedTreatment }[];
+  /** Virtual tables whose index the undo maintained, and how (null: not known, the undo was refused). */
+  readonly derived: { table: string; module: string; treatment: DerivedTreatment | null }[];
+}
+
+/**
+ * What undoing `source` would restore, without applying anything (rows from the inverse changeset): for
+ * a preview of an undo that would be refused.
+ */
+export function describeUndo(db: DatabaseSync, source: UndoSource): UndoReport {
+  const schema = readSchema(db);
+  return report(schema, source, shadowOwners(db, schema, source.changeset), () => null);
 }
 
 /** A row being restored that a later entry changed. */
@@ -260,7 +269,7 @@ function blame(schema: DatabaseSchema, source: UndoSource, later: () => Iterable
   return error;
 }
 
-function report(schema: DatabaseSchema, source: UndoSource, owners: Map<string, VirtualTable>, treatment: (index: VirtualTable) => DerivedTreatment): UndoReport {
+function report(schema: DatabaseSchema, source: UndoSource, owners: Map<string, VirtualTable>, treatment: (index: VirtualTable) => DerivedTreatment | null): UndoReport {
   const rows = filterChangeset(invertChangeset(source.changeset), { tables: (name) => !owners.has(foldName(name)) });
   let restores: RowChangeJson[];
   try {

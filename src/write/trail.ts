@@ -16,7 +16,7 @@ import { checkJournalShape } from '../journal/journal-shape.js';
 import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
 import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
-import { undoEntryInTransaction } from '../apply/undo.js';
+import { describeUndo, findLaterChanges, undoEntryInTransaction, type UndoConflict, type UndoReport } from '../apply/undo.js';
 import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
 import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
@@ -42,6 +42,16 @@ export interface VerifyReport {
   entries: number;
   /** Whether the database was also compared with a replay of the journal. */
   replayed: boolean;
+}
+
+/** What {@link Trail.previewUndo} answers. */
+export interface UndoPreview extends UndoReport {
+  /** Whether `undo(seq)` would succeed now. */
+  possible: boolean;
+  /** When refused: every row being restored that a later entry changed (oldest change first, one per row). */
+  conflicts: UndoConflict[];
+  /** When refused: the error `undo(seq)` would throw (CHANGESET_CONFLICT or UNDO_UNSUPPORTED), as JSON. */
+  refusal: { name: string; code: string; message: string; details: unknown } | null;
 }
 
 export interface TrailStatus {
@@ -232,6 +242,52 @@ export class Trail {
         undoEntryInTransaction(db, target, () => this.#laterEntries(seq));
       },
     });
+  }
+
+  /**
+   * Previews `undo(seq)` without changing anything: the rows it would restore, how it would treat the
+   * indexes the entry wrote, and — when it would be refused — why, with the later entries and keys that
+   * changed rows being restored. It runs the real undo inside an admitted write and rolls it back, so the
+   * answer is the one `undo` would give now (it waits for the admission lock like a write).
+   *
+   * @example
+   * const preview = await trail.previewUndo(3);
+   * if (!preview.possible) console.log(preview.conflicts); // [{ table: 'p', key: { sku: 'a' }, laterSeq: 5 }]
+   * @throws ChangetrailError ENTRY_NOT_FOUND, and the errors of `write` (LOCK_TIMEOUT, FOREIGN_WRITE_DETECTED, ...).
+   */
+  previewUndo(seq: number): Promise<UndoPreview> {
+    this.#checkOpen('previewUndo');
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError('previewUndo: seq must be a positive integer');
+    let preview: UndoPreview | null = null;
+    const rollback = new Error('undo preview: roll back');
+    return this.#admitted({
+      kind: 'write', undoes: seq, bodyMode: 'internal', foreignKeysOff: true, actor: null, message: null, meta: null,
+      run: (db) => {
+        preview = this.#preview(db, seq);
+        throw rollback;
+      },
+    }).then(() => {
+      throw new TypeError('previewUndo: the preview was not rolled back');
+    }, (error: unknown) => {
+      if (error !== rollback || preview === null) throw error;
+      return preview;
+    });
+  }
+
+  #preview(db: DatabaseSync, seq: number): UndoPreview {
+    const target = this.#committedEntry(seq);
+    const later = () => this.#laterEntries(seq);
+    try {
+      if (target.kind !== 'write') {
+        throw new ChangetrailError('UNDO_UNSUPPORTED', `undo: entry ${seq} is a ${target.kind} entry; only data writes can be undone`, { seq, kind: target.kind });
+      }
+      return { ...undoEntryInTransaction(db, target, later), possible: true, conflicts: [], refusal: null };
+    } catch (error) {
+      if (!ChangetrailError.is(error, 'CHANGESET_CONFLICT') && !ChangetrailError.is(error, 'UNDO_UNSUPPORTED')) throw error;
+      const described = target.kind === 'write' ? describeUndo(db, target) : { seq, restores: [], derived: [] };
+      const conflicts = target.kind === 'write' ? findLaterChanges(db, target, later) : [];
+      return { ...described, possible: false, conflicts, refusal: error.toJSON() };
+    }
   }
 
   /** Entries after `seq` up to the committed head (read under the caller's transaction). */
