@@ -166,6 +166,18 @@ export interface ErrorDetails {
   BACKUP_MISMATCH: { path: string; reason: string; seq?: number };
   /** `PRAGMA integrity_check` of a restored database reported problems (nothing was written to the output). */
   INTEGRITY_CHECK_FAILED: { path: string; problems: string[] };
+
+  /** A signed note (signed head) does not follow the C2SP signed-note / checkpoint shape. */
+  SIGNED_NOTE_MALFORMED: { reason: string };
+  /** The note carries no valid Ed25519 signature by the given key. */
+  SIGNATURE_INVALID: { keyName: string; keyId: string };
+  /**
+   * The journal does not contain the signed head: another journal (`other-journal`), fewer entries than
+   * the signed size (`truncated`: history rolled back), or another entry at that seq (`rewritten`).
+   */
+  SIGNED_HEAD_MISMATCH: { seq: number; signedHash: string; journalHash: string | null; headSeq: number; reason: 'other-journal' | 'truncated' | 'rewritten' };
+  /** A signing or verifying key file cannot be used (unreadable, not Ed25519, malformed). */
+  SIGNING_KEY_INVALID: { path: string; reason: string };
 }
 
 /** The closed set of error codes. */
@@ -190,6 +202,7 @@ const CODES = new Set<string>([
   'NODE_UNSUPPORTED', 'JOURNAL_FILE_UNEXPECTED', 'RECOVERY_NEEDED', 'NOT_A_DATABASE', 'SQL_IDENTIFIER_UNSUPPORTED',
   'REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'REPLICA_NOT_A_REPLICA', 'REPLICA_WAIT_TIMEOUT',
   'POSITION_NOT_FOUND', 'POSITION_AMBIGUOUS', 'EXPORT_RANGE_UNSUPPORTED', 'OUTPUT_EXISTS', 'BACKUP_MISMATCH', 'INTEGRITY_CHECK_FAILED',
+  'SIGNED_NOTE_MALFORMED', 'SIGNATURE_INVALID', 'SIGNED_HEAD_MISMATCH', 'SIGNING_KEY_INVALID',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

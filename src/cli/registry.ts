@@ -26,6 +26,7 @@ import { blame } from './commands/blame.js';
 import { exportCommand } from './commands/export.js';
 import { restore } from './commands/restore.js';
 import { backup } from './commands/backup.js';
+import { sign } from './commands/sign.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   init,
@@ -44,6 +45,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   exportCommand,
   restore,
   backup,
+  sign,
 ] as CommandSpec[];
 
 export function findCommand(name: string): CommandSpec | undefined {

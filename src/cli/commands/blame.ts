@@ -3,7 +3,7 @@ import { blame as blameTable, type BlameEntry } from '../../audit/blame.js';
 import { defineCommand } from '../command.js';
 import { formatAttribution } from '../audit-output.js';
 import { escapeControl } from '../format.js';
-import { requireJournal } from '../helpers.js';
+import { trackedDatabase } from '../helpers.js';
 
 export const blame = defineCommand({
   name: 'blame',
@@ -19,8 +19,8 @@ export const blame = defineCommand({
   ].join('\n'),
   examples: ['changetrail blame app.db invoices', 'changetrail blame app.db invoices --where 42 --json'],
   async run({ args, options, out }) {
-    const [db, table] = args as [string, string];
-    requireJournal('blame', db);
+    const [path, table] = args as [string, string];
+    const db = trackedDatabase('blame', path);
     const lines = blameTable(db, table, { index: options.scan === true ? 'off' : 'auto', ...(options.where === undefined ? {} : { where: options.where }) });
     for (const line of lines) {
       if (out.json) {

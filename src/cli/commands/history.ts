@@ -3,7 +3,7 @@ import { rowHistory } from '../../audit/history.js';
 import { defineCommand } from '../command.js';
 import { formatAttribution, formatColumnChanges, valuesJson } from '../audit-output.js';
 import { escapeControl, formatValues } from '../format.js';
-import { requireJournal } from '../helpers.js';
+import { trackedDatabase } from '../helpers.js';
 
 export const history = defineCommand({
   name: 'history',
@@ -20,8 +20,8 @@ export const history = defineCommand({
   ].join('\n'),
   examples: ['changetrail history app.db invoices 42', 'changetrail history app.db tags rust 7 --json'],
   async run({ args, options, out }) {
-    const [db, table, ...key] = args as [string, string, ...string[]];
-    requireJournal('history', db);
+    const [path, table, ...key] = args as [string, string, ...string[]];
+    const db = trackedDatabase('history', path);
     const steps = rowHistory(db, { table, key }, { index: options.scan === true ? 'off' : 'auto' });
     for (const step of steps) {
       if (out.json) {
