@@ -117,7 +117,9 @@ export class Applier {
     const resume = entry.resume;
     if (this.inBatch) throw new TypeError('replica apply: commit the open batch first');
     const counter = this.#beforeTransaction();
-    applyEntryExactly(this.#db, { kind: 'schema', changeset: entry.changeset, sql: entry.sql ?? '', seq: entry.seq }, {
+    applyEntryExactly(this.#db, {
+      kind: 'schema', changeset: entry.changeset, sql: entry.sql ?? '', seq: entry.seq, ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }),
+    }, {
       beforeCommit: () => this.#recordPosition(position, resume, counter),
     });
     this.#afterCommit(position, resume, counter);

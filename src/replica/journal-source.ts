@@ -141,6 +141,7 @@ function toSourceEntry(entry: JournalEntry, next: ByteLocation | null): SourceEn
   return {
     seq: entry.seq, kind: entry.kind, hash: Buffer.from(entry.hash).toString('hex'), time: entry.time, changeset: entry.changeset,
     resume: formatLocation(next),
+    ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }),
     ...(entry.sql === undefined ? {} : { sql: entry.sql }),
     ...(entry.snapshot === undefined ? {} : { snapshot: entry.snapshot }),
     ...(entry.undoes === undefined ? {} : { undoes: entry.undoes }),

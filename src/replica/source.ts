@@ -17,6 +17,8 @@ export interface SourceEntry {
   /** The writer's clock at commit, ms since the Unix epoch (informational). */
   readonly time: number;
   readonly changeset: Uint8Array;
+  /** Rowids of keyed rowid tables to reproduce (journal/FORMAT.md §6.1), as stored. */
+  readonly rowids?: Uint8Array;
   readonly sql?: string;
   readonly snapshot?: SnapshotRef;
   readonly undoes?: number;
