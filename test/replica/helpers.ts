@@ -1,9 +1,12 @@
 /** Helpers for replica tests: real primaries with journals, digests of both sides, a follower process. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { expect } from 'vitest';
+import { rmSync } from 'node:fs';
 import { digestTables } from '../../src/apply/digest.js';
+import { replayJournal } from '../../src/apply/replay.js';
+import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
 import { openTrail, type Trail } from '../../src/index.js';
 import { tempDir } from '../helpers/db.js';
 
@@ -26,9 +29,13 @@ export async function tempPrimary(setupSql: string): Promise<Primary> {
   return { trail, path, dir, replicaPath: join(dir, 'replica.db') };
 }
 
-/** Table name → digest of every recorded table, shadow tables included (changetrail's own excluded). */
+/**
+ * Table name → digest of every recorded table, shadow tables included (changetrail's own excluded).
+ * Opened read-write (nothing is written): a killed follower leaves a hot journal only such a connection
+ * rolls back.
+ */
 export function digestFile(path: string): Map<string, string> {
-  const db = new DatabaseSync(path, { readOnly: true });
+  const db = new DatabaseSync(path);
   try {
     return digestTables(db);
   } finally {
@@ -58,9 +65,12 @@ export interface FollowerRun {
 }
 
 /** Runs the follower fixture: `mode` 'sync' catches up and exits; 'follow' follows until SIGTERM. */
-export function runFollower(source: string, replica: string, mode: 'sync' | 'follow', env: Record<string, string> = {}, onLine?: (line: string, child: ReturnType<typeof spawn>) => void): Promise<FollowerRun> {
+export function runFollower(
+  source: string, replica: string, mode: 'sync' | 'follow', env: Record<string, string> = {}, onLine?: (line: string) => void, onSpawn?: (child: ChildProcess) => void,
+): Promise<FollowerRun> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [FOLLOWER, source, replica, mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     let pending = '';
@@ -69,7 +79,7 @@ export function runFollower(source: string, replica: string, mode: 'sync' | 'fol
       pending += data;
       const lines = pending.split('\n');
       pending = lines.pop()!;
-      for (const line of lines) onLine?.(line, child);
+      for (const line of lines) onLine?.(line);
     });
     child.stderr.on('data', (data) => (stderr += data));
     child.on('error', reject);
@@ -80,4 +90,31 @@ export function runFollower(source: string, replica: string, mode: 'sync' | 'fol
       resolvePromise({ code, signal, stdout, stderr, applied, error: errorLine === undefined ? null : JSON.parse(errorLine.slice(6)) });
     });
   });
+}
+
+const references = new Map<string, Map<string, string>>();
+
+/** The digest of the primary's state after entry `seq`, replayed from its journal (cached). */
+export function referenceAt(primaryPath: string, seq: number): Map<string, string> {
+  const key = `${primaryPath}@${seq}`;
+  const cached = references.get(key);
+  if (cached !== undefined) return cached;
+  const dir = `${primaryPath}.changes`;
+  const journal = openJournal(dir, openJournal(dir, readCommittedHead(primaryPath)).positionAt(seq));
+  const target = join(tempDir('ct-reference-'), 'state.db');
+  replayJournal(journal, target);
+  const digest = digestFile(target);
+  rmSync(target, { force: true });
+  references.set(key, digest);
+  return digest;
+}
+
+/** The seq a replica's position row names (read-write: rolls back a killed transaction first). */
+export function storedSeq(path: string): number {
+  const db = new DatabaseSync(path);
+  try {
+    return Number(db.prepare('SELECT seq FROM _changetrail_replica').get()!.seq);
+  } finally {
+    db.close();
+  }
 }
