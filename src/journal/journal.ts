@@ -409,6 +409,8 @@ export class JournalCursor {
   #location: ByteLocation | null;
   #head: Position;
   #reading = false;
+  /** Hashes proven to chain to `#head` by earlier windows (every CHECKPOINT_INTERVAL seqs past them). */
+  readonly #checkpoints = new Map<number, Uint8Array>();
 
   /** @internal Use `journal.cursorAfter`. */
   constructor(dir: string, identity: JournalIdentity, position: Position, head: Position, location?: ByteLocation) {
@@ -456,6 +458,8 @@ export class JournalCursor {
     if (head.seq < this.#head.seq) return;
     if (head.seq === this.#head.seq && head.hash !== this.#head.hash) throw positionMismatch(head, this.#head.hash);
     this.#checkAgainstHead(head);
+    // Checkpoints were proven against the old head; entries are proven against the current one.
+    if (head.seq !== this.#head.seq) this.#checkpoints.clear();
     this.#head = head;
   }
 
@@ -485,20 +489,38 @@ export class JournalCursor {
     if (this.#position.seq === head.seq && this.#position.hash !== head.hash) throw positionMismatch(this.#position, head.hash);
   }
 
+  /**
+   * Verifies `start..anchor` and returns the hashes of `start..end`. The anchor is the head, or the
+   * nearest checkpoint at or after `end` that an earlier window of this head proved: without it, every
+   * window of a long catch-up re-verified everything up to the head (quadratic: 25 windows over 100,000
+   * entries read 1.3 million frames).
+   */
   #prove(start: number, end: number): Uint8Array {
     const hashes = new Uint8Array((end - start + 1) * HASH_SIZE);
+    const anchor = this.#anchorAtOrAfter(end);
+    const checkpoints: [number, Uint8Array][] = [];
     let prevHash = fromHex(this.#position.hash);
-    for (const frame of scanFrames(this.#dir, this.#identity, start, this.#head.seq, this.#location, 'torn')) {
+    for (const frame of scanFrames(this.#dir, this.#identity, start, anchor, this.#location, 'torn')) {
       const { body, hash } = verifyFrameBodyUnchained(frame);
       if (!bytesEqual(body.prevHash, prevHash)) {
         if (frame.seq === start) throw positionMismatch(this.#position, toHex(body.prevHash));
         throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${frame.file}: entry ${frame.seq} does not chain to entry ${frame.seq - 1}`, { seq: frame.seq, file: frame.file });
       }
       if (frame.seq <= end) hashes.set(hash, (frame.seq - start) * HASH_SIZE);
+      else if (frame.seq % CHECKPOINT_INTERVAL === 0) checkpoints.push([frame.seq, hash]);
       prevHash = hash;
     }
-    if (!bytesEqual(prevHash, fromHex(this.#head.hash))) throw notCommitted(this.#head.seq, this.#head);
+    const anchorHash = anchor === this.#head.seq ? fromHex(this.#head.hash) : this.#checkpoints.get(anchor)!;
+    if (!bytesEqual(prevHash, anchorHash)) throw notCommitted(this.#head.seq, this.#head);
+    for (const [seq, hash] of checkpoints) this.#checkpoints.set(seq, hash);
+    for (const seq of this.#checkpoints.keys()) if (seq <= end) this.#checkpoints.delete(seq);
     return hashes;
+  }
+
+  #anchorAtOrAfter(seq: number): number {
+    let best = this.#head.seq;
+    for (const proven of this.#checkpoints.keys()) if (proven >= seq && proven < best) best = proven;
+    return best;
   }
 
   *#yieldProven(start: number, end: number, hashes: Uint8Array): Generator<JournalEntry> {
