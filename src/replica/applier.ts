@@ -7,11 +7,22 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { applyChangesetExactlyInTransaction, applyEntryExactly } from '../apply/apply-entry.js';
 import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
+import { combineChangesets } from '../changeset/index.js';
 import { ChangetrailError } from '../errors.js';
 import { replicaCrashpoint } from './crashpoints.js';
 import { PositionStore } from './position-table.js';
 import type { Position } from '../journal/position.js';
 import type { SourceEntry } from './source.js';
+
+/**
+ * Changeset bytes combined into one apply. Combining keeps one copy of every changed row (SQLite's
+ * changegroup), so memory is bounded by this plus the batch's entries held until then.
+ */
+const COMBINED_BYTES_MAX = 8 * 1024 * 1024;
+
+function applyOne(db: DatabaseSync, entry: SourceEntry): void {
+  applyChangesetExactlyInTransaction(db, entry.changeset, { seq: entry.seq, ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }) });
+}
 
 export class Applier {
   readonly #db: DatabaseSync;
@@ -26,6 +37,9 @@ export class Applier {
   #resume: string | null;
   /** The change counter read before the open batch began; undefined when no batch is open. */
   #batchCounter: number | null | undefined = undefined;
+  /** Write entries of the open batch not applied yet (to be combined); their changeset bytes. */
+  #pending: SourceEntry[] = [];
+  #pendingBytes = 0;
 
   constructor(db: DatabaseSync, path: string, position: Position, resume: string | null, expectedCounter: number | null) {
     this.#db = db;
@@ -79,11 +93,26 @@ export class Applier {
     replicaCrashpoint('replica-after-begin');
   }
 
-  /** Applies one write entry (data, or an undo) inside the open batch. On error the batch is rolled back. */
+  /**
+   * Applies one write entry (data, or an undo) inside the open batch. Consecutive entries without rowids
+   * are combined (sqlite3changegroup rules, {@link combineChangesets}) and applied as one changeset when
+   * the batch commits or grows past {@link COMBINED_BYTES_MAX}: the shape check, trigger suspension and
+   * apply then run once per group instead of once per entry. The result is the same rows: the entries
+   * apply in order to the state the group starts from, and every conflict is still one (on a conflict the
+   * group is applied again entry by entry, inside the same transaction, to name the entry). Entries with
+   * rowids are applied on their own. On error the batch is rolled back.
+   */
   applyWrite(entry: SourceEntry): void {
     if (!this.inBatch) throw new TypeError('replica apply: no batch is open');
     try {
-      applyChangesetExactlyInTransaction(this.#db, entry.changeset, { seq: entry.seq, ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }) });
+      if (entry.rowids === undefined) {
+        this.#pending.push(entry);
+        this.#pendingBytes += entry.changeset.byteLength;
+        if (this.#pendingBytes >= COMBINED_BYTES_MAX) this.#applyPending();
+      } else {
+        this.#applyPending();
+        applyOne(this.#db, entry);
+      }
     } catch (error) {
       this.rollback();
       throw error;
@@ -91,11 +120,28 @@ export class Applier {
     replicaCrashpoint('replica-mid-batch');
   }
 
+  #applyPending(): void {
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (pending.length === 1) return applyOne(this.#db, pending[0]!);
+    if (pending.length === 0) return;
+    try {
+      applyChangesetExactlyInTransaction(this.#db, combineChangesets(pending.map((entry) => entry.changeset)), { seq: pending.at(-1)!.seq });
+    } catch (error) {
+      if (!ChangetrailError.is(error, 'CHANGESET_CONFLICT')) throw error;
+      // The failed apply left the transaction as it was (its savepoint rolled back): find the entry.
+      for (const entry of pending) applyOne(this.#db, entry);
+      throw error;
+    }
+  }
+
   /** Moves the position to `last` and commits the batch. */
   commit(last: Position, resume: string | null): void {
     const counter = this.#batchCounter;
     if (counter === undefined) throw new TypeError('replica apply: no batch is open');
     try {
+      this.#applyPending();
       this.#recordPosition(last, resume, counter);
       this.#db.exec('COMMIT');
     } catch (error) {
@@ -109,6 +155,8 @@ export class Applier {
   /** Abandons the open batch, if any (the replica stays at its last committed position). */
   rollback(): void {
     this.#batchCounter = undefined;
+    this.#pending = [];
+    this.#pendingBytes = 0;
     if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('ROLLBACK');
   }
 
