@@ -1,0 +1,99 @@
+// Child processes of bench/replica.bench.mjs (one measurement per process, so peak RSS is its own).
+//   build <dir> <entries>            primary with <entries> one-row entries (printed: {path})
+//   baseline <dir> <rows> <batch>    the same rows inserted with a prepared statement, <batch> per transaction
+//   catchup <primary> <dir>          a new replica caught up from genesis: {seconds, entries}
+//   writer <primary> <rate> <count>  writes at <rate>/s, prints "commit <seq> <wall ms>" per entry
+//   follower <primary> <replica>     follows, prints "applied <seq> <wall ms>" per commit, until SIGTERM
+//   large-write <dir> <rows>         one entry inserting <rows> rows: {path, peakRssMiB}
+//   large-follow <primary> <dir>     a replica catching up over that entry: {seconds, peakRssMiB}
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { openReplica, openTrail } from '../dist/index.js';
+
+const [mode, ...args] = process.argv.slice(2);
+const SCHEMA = 'CREATE TABLE items(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, label TEXT NOT NULL)';
+const wallMs = () => performance.timeOrigin + performance.now();
+let peak = process.memoryUsage().rss;
+const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 10);
+const peakMiB = () => Math.round(Math.max(peak, process.resourceUsage().maxRSS * 1024) / 1048576);
+const print = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
+
+function newDatabase(dir, name) {
+  const path = join(mkdtempSync(join(dir, 'ct-replica-bench-')), name);
+  const db = new DatabaseSync(path);
+  db.exec(SCHEMA);
+  db.close();
+  return path;
+}
+
+if (mode === 'build') {
+  const [dir, entries] = args;
+  const path = newDatabase(dir, 'primary.db');
+  const trail = await openTrail(path);
+  for (let i = 0; i < Number(entries); i++) await trail.write((db) => db.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`));
+  await trail.close();
+  print({ path });
+} else if (mode === 'baseline') {
+  const [dir, rows, batch] = args;
+  const path = newDatabase(dir, 'baseline.db');
+  const db = new DatabaseSync(path);
+  db.exec('PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL');
+  const insert = db.prepare('INSERT INTO items(id, n, label) VALUES (?, ?, ?)');
+  const t = performance.now();
+  for (let i = 0; i < Number(rows);) {
+    db.exec('BEGIN IMMEDIATE');
+    for (const end = Math.min(Number(rows), i + Number(batch)); i < end; i++) insert.run(i + 1, i, `row-${i}`);
+    db.exec('COMMIT');
+  }
+  print({ path, seconds: (performance.now() - t) / 1000 });
+  db.close();
+} else if (mode === 'catchup' || mode === 'large-follow') {
+  const [primary, dir] = args;
+  const path = join(mkdtempSync(join(dir, 'ct-replica-bench-')), 'replica.db');
+  const replica = await openReplica(path, { source: primary });
+  let transactions = 0;
+  replica.on('applied', () => { transactions += 1; });
+  const t = performance.now();
+  const position = await replica.sync();
+  const seconds = (performance.now() - t) / 1000;
+  await replica.close();
+  print({ path, seconds, entries: position.seq, transactions, peakRssMiB: peakMiB() });
+} else if (mode === 'writer') {
+  const [primary, rate, count] = args;
+  const trail = await openTrail(primary, { lock: { idleReleaseMs: 60_000 } });
+  const intervalMs = 1000 / Number(rate);
+  const start = performance.now();
+  for (let i = 0; i < Number(count); i++) {
+    const due = start + i * intervalMs;
+    while (performance.now() < due) await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now() - 1)));
+    const entry = await trail.write((db) => db.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`));
+    process.stdout.write(`commit ${entry.seq} ${wallMs()}\n`);
+  }
+  await trail.close();
+} else if (mode === 'follower') {
+  const [primary, replicaPath] = args;
+  const replica = await openReplica(replicaPath, { source: primary });
+  await replica.sync();
+  const controller = new AbortController();
+  process.on('SIGTERM', () => controller.abort());
+  replica.on('applied', (position) => process.stdout.write(`applied ${position.seq} ${wallMs()}\n`));
+  process.stdout.write('ready\n');
+  await replica.follow({ signal: controller.signal });
+  await replica.close();
+} else if (mode === 'large-write') {
+  const [dir, rows] = args;
+  const path = newDatabase(dir, 'large.db');
+  const trail = await openTrail(path);
+  const t = performance.now();
+  await trail.write((db) => {
+    const insert = db.prepare('INSERT INTO items(n, label) VALUES (?, ?)');
+    for (let i = 0; i < Number(rows); i++) insert.run(i, `row-${i}`);
+  });
+  const seconds = (performance.now() - t) / 1000;
+  await trail.close();
+  print({ path, seconds, peakRssMiB: peakMiB() });
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
+clearInterval(sampler);

@@ -1,0 +1,110 @@
+// Read replica benchmark (npm run bench -- replica), every ratio measured in the same run:
+// 1. Catch-up of ENTRIES one-row entries into a new replica, against inserting the same rows with a
+//    prepared statement in batched transactions (the replica's batch size) on the same disk, both
+//    journal_mode=DELETE, synchronous=FULL. The primary is built on /dev/shm when it exists (building
+//    100,000 fsynced writes on disk takes minutes and is not what is measured); replica and baseline are
+//    written under the OS temp directory.
+// 2. Follow lag, primary COMMIT → replica COMMIT (wall clock of two processes on one machine: the
+//    writer's stamp is taken when trail.write resolves, just after COMMIT and the head marker), with a
+//    writer at RATE writes/s on local disk: the distribution.
+// 3. Peak RSS of a replica catching up over one LARGE-row entry, against the writer that wrote it.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ENTRIES = Number(process.env.BENCH_REPLICA_ENTRIES ?? 100_000);
+const RATE = Number(process.env.BENCH_REPLICA_RATE ?? 200);
+const FOLLOW_SECONDS = Number(process.env.BENCH_REPLICA_FOLLOW_S ?? 10);
+const LARGE = Number(process.env.BENCH_REPLICA_LARGE_ROWS ?? 1_000_000);
+const BATCH = 5_000; // BATCH_ENTRIES_MAX in src/replica/replica.ts
+const child = fileURLToPath(new URL('./replica-child.mjs', import.meta.url));
+const disk = tmpdir();
+const memory = existsSync('/dev/shm') ? '/dev/shm' : disk;
+const created = [];
+
+function run(mode, ...args) {
+  const result = spawnSync(process.execPath, ['--max-old-space-size=8192', child, mode, ...args.map(String)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`${mode}: ${result.stderr}`);
+  const value = JSON.parse(result.stdout.trim().split('\n').at(-1));
+  if (value.path !== undefined) created.push(dirname(value.path));
+  return value;
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function followLag() {
+  const { path } = run('build', disk, 1);
+  const replica = join(dirname(path), 'replica.db');
+  const follower = spawn(process.execPath, [child, 'follower', path, replica], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const applied = new Map();
+  let buffer = '';
+  let ready;
+  const isReady = new Promise((resolve) => (ready = resolve));
+  follower.stdout.on('data', (data) => {
+    buffer += data;
+    const lines = buffer.split('\n');
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === 'ready') ready();
+      const [word, seq, ms] = line.split(' ');
+      if (word === 'applied') applied.set(Number(seq), Number(ms));
+    }
+  });
+  await isReady;
+  const count = RATE * FOLLOW_SECONDS;
+  const writer = spawnSync(process.execPath, [child, 'writer', path, RATE, count], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (writer.status !== 0) throw new Error(`writer: ${writer.stderr}`);
+  const commits = writer.stdout.trim().split('\n').map((line) => line.split(' ')).map(([, seq, ms]) => [Number(seq), Number(ms)]);
+  const last = commits.at(-1)[0];
+  const deadline = Date.now() + 30_000;
+  while (!applied.has(last) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  follower.kill('SIGTERM');
+  await new Promise((resolve) => follower.on('exit', resolve));
+  // A batch commits several entries at once: each entry's replica COMMIT is the first applied position ≥ it.
+  const appliedSeqs = [...applied.keys()].sort((a, b) => a - b);
+  const lags = [];
+  let index = 0;
+  for (const [seq, committedMs] of commits) {
+    while (index < appliedSeqs.length && appliedSeqs[index] < seq) index += 1;
+    if (index < appliedSeqs.length) lags.push(applied.get(appliedSeqs[index]) - committedMs);
+  }
+  lags.sort((a, b) => a - b);
+  const elapsedS = (commits.at(-1)[1] - commits[0][1]) / 1000;
+  return { lags, count: commits.length, rate: commits.length / elapsedS, missing: commits.length - lags.length };
+}
+
+try {
+  console.log(`Shared machine (${process.env.BENCH_NOTE ?? '2 cores shared with other jobs'}): figures vary run to run.\n`);
+  console.log(`### catch-up: ${ENTRIES.toLocaleString('en-US')} one-row entries\n`);
+  const { path: primary } = run('build', memory, ENTRIES);
+  const baseline = run('baseline', disk, ENTRIES, BATCH);
+  const catchup = run('catchup', primary, disk);
+  if (catchup.entries !== ENTRIES) throw new Error(`caught up to ${catchup.entries}, expected ${ENTRIES}`);
+  console.log('| case | seconds | rows/s | ratio |');
+  console.log('|---|---:|---:|---:|');
+  console.log(`| prepared INSERTs, ${BATCH} per transaction (baseline) | ${baseline.seconds.toFixed(2)} | ${Math.round(ENTRIES / baseline.seconds).toLocaleString('en-US')} | 1.00× |`);
+  console.log(`| replica catch-up (${catchup.transactions} transactions) | ${catchup.seconds.toFixed(2)} | ${Math.round(ENTRIES / catchup.seconds).toLocaleString('en-US')} | ${(baseline.seconds / catchup.seconds).toFixed(2)}× (goal ≥ 0.8×) |`);
+
+  console.log(`\n### follow lag: writer at ${RATE} writes/s for ${FOLLOW_SECONDS} s, local disk\n`);
+  const lag = await followLag();
+  const p = (q) => percentile(lag.lags, q).toFixed(2);
+  console.log(`${lag.count} entries at ${lag.rate.toFixed(0)} writes/s achieved; lag primary COMMIT → replica COMMIT in ms:\n`);
+  console.log('| min | p50 | p90 | p99 | p99.9 | max |');
+  console.log('|---:|---:|---:|---:|---:|---:|');
+  console.log(`| ${lag.lags[0].toFixed(2)} | ${p(50)} | ${p(90)} | ${p(99)} | ${p(99.9)} | ${lag.lags.at(-1).toFixed(2)} |`);
+  console.log(`\n(goal p50 ≤ 5 ms, p99 ≤ 20 ms${lag.missing > 0 ? `; ${lag.missing} entries never seen applied` : ''})`);
+
+  console.log(`\n### peak RSS: one entry of ${LARGE.toLocaleString('en-US')} rows\n`);
+  const write = run('large-write', disk, LARGE);
+  const follow = run('large-follow', write.path, disk);
+  console.log('| process | seconds | peak RSS MiB |');
+  console.log('|---|---:|---:|');
+  console.log(`| writer (trail.write) | ${write.seconds.toFixed(2)} | ${write.peakRssMiB} |`);
+  console.log(`| replica catching up | ${follow.seconds.toFixed(2)} | ${follow.peakRssMiB} (${(follow.peakRssMiB / write.peakRssMiB).toFixed(2)}× the writer's) |`);
+} finally {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+}
