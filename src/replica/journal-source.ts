@@ -145,6 +145,5 @@ function toSourceEntry(entry: JournalEntry, next: ByteLocation | null): SourceEn
     ...(entry.sql === undefined ? {} : { sql: entry.sql }),
     ...(entry.snapshot === undefined ? {} : { snapshot: entry.snapshot }),
     ...(entry.undoes === undefined ? {} : { undoes: entry.undoes }),
-    ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }),
   };
 }

@@ -22,8 +22,6 @@ export interface SourceEntry {
   readonly sql?: string;
   readonly snapshot?: SnapshotRef;
   readonly undoes?: number;
-  /** Rowids of keyed rowid tables (journal/FORMAT.md §6.1), for the exact apply. */
-  readonly rowids?: Uint8Array;
   /** Opaque token for `entriesAfter(…, resume)` to continue after this entry; null when the source has none. */
   readonly resume: string | null;
 }
