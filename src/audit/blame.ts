@@ -13,6 +13,7 @@ import { historyIn, type HistoryStep } from './history.js';
 import { rowKeyOfText } from './row-key.js';
 import { SchemaTimeline } from './schema-timeline.js';
 import { touchesOf } from './audit-index.js';
+import { columnRenames } from './column-renames.js';
 import { compareStates } from './state-compare.js';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -163,14 +164,15 @@ function columnBlame(steps: HistoryStep[], timeline: SchemaTimeline, table: stri
 
 function translate(blamed: Map<string, BlameEntry>, before: readonly string[], after: readonly string[], seq: number): Map<string, BlameEntry> {
   const next = new Map<string, BlameEntry>();
-  const renamed = before.length === after.length;
-  before.forEach((column, i) => {
-    const entry = blamed.get(column);
-    const name = renamed ? after[i]! : after.includes(column) ? column : null;
-    if (entry !== undefined && name !== null) next.set(name, entry);
-  });
+  const renames = columnRenames(before, after);
+  for (const [column, entry] of blamed) {
+    const name = renames.get(column) ?? (after.includes(column) ? column : null);
+    if (name !== null) next.set(name, entry);
+  }
+  const renamed = new Set(renames.values());
   for (const column of after) {
-    if (!next.has(column) && !before.includes(column) && !(renamed && before.length > 0)) next.set(column, { ...GENESIS, seq, kind: 'schema' });
+    // A column this schema entry added: its value in existing rows is the migration's doing.
+    if (!before.includes(column) && !renamed.has(column) && before.length > 0) next.set(column, { ...GENESIS, seq, kind: 'schema' });
   }
   return next;
 }

@@ -12,6 +12,7 @@ import { replayJournal } from '../apply/replay.js';
 import { foldName, isChangetrailTable, readSchema, type TableSchema } from '../apply/schema.js';
 import { quoteIdentifier } from '../apply/sql-identifier.js';
 import { journalAt, type AuditJournal } from './audit-journal.js';
+import { columnRenames } from './column-renames.js';
 import { formatRowKey, keyValuesOf } from './row-key.js';
 
 /** One row that differs between two states. UPDATE lists only the columns that differ. */
@@ -51,7 +52,9 @@ export function compareStates(before: DatabaseSync, after: DatabaseSync): RowDif
   for (const name of names) {
     const a = beforeTables.get(name);
     const b = afterTables.get(name);
-    const rowsA = a === undefined ? new Map<string, KeyedRow>() : readRows(before, a);
+    // Values of a renamed column are compared under its new name.
+    const renames = a === undefined || b === undefined ? new Map<string, string>() : columnRenames(a.columns, b.columns);
+    const rowsA = a === undefined ? new Map<string, KeyedRow>() : readRows(before, a, renames);
     const rowsB = b === undefined ? new Map<string, KeyedRow>() : readRows(after, b);
     const table = (b ?? a)!.name;
     for (const [key, row] of rowsA) {
@@ -83,7 +86,7 @@ function recordedTables(db: DatabaseSync): Map<string, TableSchema> {
   return tables;
 }
 
-function readRows(db: DatabaseSync, table: TableSchema): Map<string, KeyedRow> {
+function readRows(db: DatabaseSync, table: TableSchema, renames: ReadonlyMap<string, string> = new Map()): Map<string, KeyedRow> {
   const statement = db.prepare(`SELECT ${table.columns.map(quoteIdentifier).join(', ')} FROM main.${quoteIdentifier(table.name)}`);
   statement.setReadBigInts(true);
   statement.setReturnArrays(true);
@@ -92,8 +95,9 @@ function readRows(db: DatabaseSync, table: TableSchema): Map<string, KeyedRow> {
     const values: RowValues = {};
     const pk: RowValues = {};
     table.columns.forEach((column, i) => {
-      define(values, column, fields[i]!);
-      if (table.pk[i]! > 0) define(pk, column, fields[i]!);
+      const name = renames.get(column) ?? column;
+      define(values, name, fields[i]!);
+      if (table.pk[i]! > 0) define(pk, name, fields[i]!);
     });
     const keyValues = keyValuesOf(fields, table.pk);
     // Sessions skip rows whose key holds NULL: they have no identity in the journal.

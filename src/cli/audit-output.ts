@@ -12,8 +12,9 @@ export function valuesJson(values: RowValues | null): Record<string, JsonFieldVa
 }
 
 /** Changed columns, one per line: `col: before → after` (∅: the column is absent on that side). */
-export function formatColumnChanges(before: RowValues | null, after: RowValues | null, indent: string): string[] {
-  const columns = [...new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})])];
+export function formatColumnChanges(before: RowValues | null, after: RowValues | null, indent: string, pk: RowValues = {}): string[] {
+  // Key columns are shown once, in the step's header.
+  const columns = [...new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})])].filter((column) => !Object.hasOwn(pk, column));
   return columns.map((column) => {
     const from = before !== null && Object.hasOwn(before, column) ? formatValue(before[column]!) : '∅';
     const to = after !== null && Object.hasOwn(after, column) ? formatValue(after[column]!) : '∅';

@@ -27,6 +27,7 @@ import { exportCommand } from './commands/export.js';
 import { restore } from './commands/restore.js';
 import { backup } from './commands/backup.js';
 import { sign } from './commands/sign.js';
+import { diff } from './commands/diff.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   init,
@@ -45,6 +46,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   exportCommand,
   restore,
   backup,
+  diff,
   sign,
 ] as CommandSpec[];
 

@@ -35,7 +35,7 @@ export const history = defineCommand({
       const undoes = step.undoes === undefined ? '' : `  ${out.paint(`undoes #${step.undoes}`, 'cyan')}`;
       out.line(`${out.paint(formatAttribution(step), 'yellow')}${undoes}`);
       out.line(`    ${step.op}${step.indirect ? ' (indirect: trigger or foreign-key action)' : ''} ${escapeControl(step.table)} ${formatValues(step.pk)}`);
-      for (const line of formatColumnChanges(step.before, step.after, '      ')) out.line(line);
+      for (const line of formatColumnChanges(step.before, step.after, '      ', step.pk)) out.line(line);
     }
     if (!out.json && steps.length === 0) out.line(`no entry changed ${escapeControl(table)} ${escapeControl(JSON.stringify(key))}`);
     return 0;
