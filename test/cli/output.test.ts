@@ -98,6 +98,17 @@ describe('human output', () => {
     expect(cli(['log', path], { env: { FORCE_COLOR: '1', NO_COLOR: '1' } }).stdout).not.toContain('\u001b[');
     expect(cli(['log', path, '--json'], { env: { FORCE_COLOR: '1' } }).stdout).not.toContain('\u001b[');
   });
+
+  const SCRIPT = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
+  it.skipIf(SCRIPT === undefined)('ok: colour on a real terminal (a pty), none there with NO_COLOR', () => {
+    const path = tracked();
+    cli(['exec', path, `INSERT INTO t VALUES (1, 'ada')`]);
+    const onTty = (env: Record<string, string | undefined>) => spawnSync(SCRIPT!, ['-qec', `"${process.execPath}" "${MAIN}" log "${path}"`, '/dev/null'], {
+      encoding: 'utf8', env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, TERM: 'xterm', ...env },
+    }).stdout;
+    expect(onTty({})).toContain('\u001b[33mentry 1 ');
+    expect(onTty({ NO_COLOR: '1' })).not.toContain('\u001b[');
+  });
 });
 
 describe('terminal escape injection (§2.2)', () => {

@@ -190,9 +190,7 @@ describe('verify --replay scratch directory', () => {
   it('ok: --scratch-dir is used and emptied; SIGINT and SIGTERM stop a replay and remove it', async () => {
     const path = database('CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, pad BLOB)');
     const trail = await openTrail(path);
-    for (let i = 0; i < 3; i++) {
-      await trail.write((db) => db.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000) INSERT INTO t (name, pad) SELECT 'row' || i, randomblob(64) FROM n`).run());
-    }
+    await trail.write((db) => db.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000) INSERT INTO t (name, pad) SELECT 'row' || i, randomblob(64) FROM n`).run());
     await trail.close();
     const scratch = join(dirname(path), 'scratch');
     spawnSync('mkdir', [scratch]);
