@@ -16,7 +16,9 @@ function importFromPackage(code: string): string {
 describe('package exports', () => {
   it('ok: "changetrail" exposes the trail API and the error class', () => {
     const names = JSON.parse(importFromPackage(`import * as m from 'changetrail'; console.log(JSON.stringify(Object.keys(m).sort()))`));
-    expect(names).toEqual(['ChangetrailError', 'Replica', 'Trail', 'backup', 'breakStaleLock', 'exportChanges', 'inspectLock', 'isErrorCode', 'openReplica', 'openTrail', 'parseExportLine', 'readBackupStamp', 'restoreTo']);
+    expect(names).toEqual(['ChangetrailError', 'Replica', 'Trail', 'backup', 'blame', 'breakStaleLock', 'diffPoints', 'exportChanges', 'filterLog', 'formatVerifierKey',
+      'generateSigningKey', 'inspectLock', 'isErrorCode', 'openReplica', 'openTrail', 'parseExportLine', 'parseSignedNote', 'readBackupStamp', 'readSigningKey', 'readVerifierKey',
+      'restoreTo', 'rowHistory', 'signCommittedHead', 'verifySignedHead']);
   });
 
   it('ok: "changetrail/changeset" is the codec, and its built files import no node: built-in', () => {

@@ -116,8 +116,8 @@ function genesisKeys(source: AuditSource, folded: string): string[] {
 function blameRow(source: AuditSource, table: string, key: readonly string[]): BlameLine[] {
   const steps = historyIn(source, { table, key });
   const lastStep = steps.at(-1);
-  const inGenesis = genesisKeys(source, foldName(table)).includes(rowKeyOfText(key));
-  if (lastStep === undefined ? !inGenesis : lastStep.op === 'delete') return [];
+  // Only a row no entry touched needs the genesis lookup.
+  if (lastStep === undefined ? !genesisKeys(source, foldName(table)).includes(rowKeyOfText(key)) : lastStep.op === 'delete') return [];
   const scanned = source.index === null ? scannedTimeline(source) : null;
   try {
     const columns = columnBlame(steps, scanned ?? source.indexedTimeline(), table, source.journal.head.seq);
