@@ -32,8 +32,11 @@ export const AUDIT_INDEX_VERSION = 1;
 export const AUDIT_INDEX_DIR = 'index';
 export const AUDIT_INDEX_FILE = 'audit.db';
 
-/** 'auto': use the index, creating or updating it when the directory is writable; 'off': scan the journal. */
-export type IndexMode = 'auto' | 'off';
+/**
+ * 'auto': use the index, creating or updating it when the directory is writable; 'read': use it as it is
+ * (entries after the position it covers are read from the journal), never write it; 'off': scan the journal.
+ */
+export type IndexMode = 'auto' | 'read' | 'off';
 
 const SCHEMA = `
 CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, journal_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, next_segment INTEGER, next_offset INTEGER);
@@ -77,7 +80,7 @@ export function auditIndexPath(journalDir: string): string {
 export function openAuditIndex(journal: AuditJournal, mode: IndexMode = 'auto'): AuditIndex | null {
   if (mode === 'off') return null;
   const path = auditIndexPath(journal.journalDir);
-  const writable = canWrite(journal.journalDir, path);
+  const writable = mode === 'auto' && canWrite(journal.journalDir, path);
   if (!existsSync(path) && !writable) return null;
   try {
     return AuditIndex.open(journal, path, writable);

@@ -10,7 +10,7 @@ import { SchemaTimeline, type SchemaEvent } from './schema-timeline.js';
 
 /** Options every audit query takes. */
 export interface AuditOptions {
-  /** 'auto' (default): use and maintain the index; 'off': scan the journal. */
+  /** 'auto' (default): use and maintain the index; 'read': use it without writing it; 'off': scan the journal. */
   index?: IndexMode;
 }
 

@@ -95,3 +95,25 @@ describe('audit index damage', () => {
     expect(first.actor).toBe('zed');
   });
 });
+
+describe('audit index without write access', () => {
+  it('ok: an index behind the head is used as far as it goes; the newer entries are read from the journal', async () => {
+    const { w } = await setup();
+    answers(w);
+    const trail = await openTrail(w.path);
+    for (const name of ['r1', 'r2', 'r3']) await trail.write((db) => db.prepare(`UPDATE items SET name = ? WHERE id = (SELECT max(id) FROM items)`).run(name), { actor: 'reader-test' });
+    await trail.close();
+    const journal = openAuditJournal(w.path);
+    const index = openAuditIndex(journal, 'read')!;
+    expect(journal.head.seq - index.coveredSeq).toBe(3);
+    expect(index.tail.map((e) => e.seq)).toEqual([journal.head.seq - 2, journal.head.seq - 1, journal.head.seq]);
+    index.close();
+    const read = ROWS.map(([table, key]) => rowHistory(w.path, { table, key }, { index: 'read' }).map((s) => [s.seq, s.op]));
+    expect(read).toEqual(ROWS.map(([table, key]) => rowHistory(w.path, { table, key }, { index: 'off' }).map((s) => [s.seq, s.op])));
+    expect(blame(w.path, 'items', { index: 'read' })).toEqual(blame(w.path, 'items', { index: 'off' }));
+    // 'read' left the file as it was.
+    const after = openAuditIndex(openAuditJournal(w.path), 'read')!;
+    expect(after.coveredSeq).toBe(index.coveredSeq);
+    after.close();
+  });
+});
