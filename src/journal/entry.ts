@@ -120,6 +120,16 @@ function kindIssues(body: { v: number; seq: number; kind: EntryKind; sql?: strin
   return issues;
 }
 
+/** The writer checks `rowids` with the readers' decoder: what it commits, every reader can read. */
+function validateRowidsForWrite(rowids: Uint8Array, seq: number): void {
+  try {
+    decodeRowids(rowids, { file: 'entry', offset: 0, seq });
+  } catch (error) {
+    const reason = ChangetrailError.is(error, 'JOURNAL_MALFORMED') ? error.details.reason : String(error);
+    throw new ChangetrailError('ENTRY_INVALID', `write entry ${seq}: ${reason}`, { field: 'rowids', reason }, { cause: error });
+  }
+}
+
 /** The snapshot file a resync entry `seq` names: `snapshot-<seq>.db`. */
 export function snapshotFileName(seq: number): string {
   return `snapshot-${seq}.db`;
@@ -203,6 +213,7 @@ export function encodeEntryBody(body: EntryBody): Uint8Array {
     const reason = describeIssues(issues);
     throw new ChangetrailError('ENTRY_INVALID', `write entry ${body.seq}: ${reason}`, { field: issues[0]!.path, reason });
   }
+  if (body.rowids !== undefined) validateRowidsForWrite(body.rowids, body.seq);
   const encoded = packr.pack(ordered);
   if (encoded.byteLength > BODY_SIZE_MAX) {
     throw new RangeError(`entry body of ${encoded.byteLength} bytes exceeds the ${BODY_SIZE_MAX}-byte limit`);

@@ -27,7 +27,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { createSchemaReader, foldName, isKeyedRowidTable, type DatabaseSchema, type TableSchema } from '../apply/schema.js';
 import { mainTable, quoteIdentifier } from '../apply/sql-identifier.js';
-import type { Value } from '../changeset/index.js';
+import { SqlText, type Value } from '../changeset/index.js';
 import type { TableRowids } from '../journal/rowids.js';
 
 /** Prefix of the TEMP objects; the exact apply leaves triggers with it in place (they write TEMP only). */
@@ -73,7 +73,8 @@ export class RowidCapture {
     for (const table of this.#tables) {
       const keyCount = table.keyColumns.length;
       const rows = (table.collect.all() as unknown as Value[][]).map((row) => ({
-        key: row.slice(0, keyCount), before: row[keyCount] as bigint | null, after: row[keyCount + 1] as bigint | null,
+        key: row.slice(0, keyCount).map((value, i) => exactText(value, row[keyCount + 2 + i] as Uint8Array | null)),
+        before: row[keyCount] as bigint | null, after: row[keyCount + 1] as bigint | null,
       }));
       if (rows.length > 0) result.push({ table: table.table, keyOrdinals: table.keyColumns.map((c) => c.ordinal), rows });
     }
@@ -142,8 +143,12 @@ export class RowidCapture {
     ];
     for (const sql of statements) this.#db.exec(sql);
     const match = keys.map((k) => `t.${k} = l.${k}`).join(' AND ');
+    // Rows whose key is NULL are left out: sessions do not record them (the capture guard refuses the
+    // write). TEXT keys also come as bytes, for text that is not valid UTF-8 (SqlText).
     const collect = this.#db.prepare(`SELECT * FROM (SELECT ${keys.map((k) => `l.${k}`).join(', ')}, l."before" AS "before",
-      (SELECT t.rowid FROM ${target} AS t WHERE ${match}) AS "after" FROM temp.${logName} AS l) WHERE "before" IS NOT "after"`);
+      (SELECT t.rowid FROM ${target} AS t WHERE ${match}) AS "after",
+      ${keys.map((k) => `CASE typeof(l.${k}) WHEN 'text' THEN CAST(l.${k} AS BLOB) END`).join(', ')}
+      FROM temp.${logName} AS l WHERE ${keys.map((k) => `l.${k} IS NOT NULL`).join(' AND ')}) WHERE "before" IS NOT "after"`);
     collect.setReadBigInts(true);
     collect.setReturnArrays(true);
     return { table: table.name, keyColumns, log, clear: this.#db.prepare(`DELETE FROM temp.${logName}`), collect };
@@ -170,4 +175,10 @@ export class RowidCapture {
     }
     return sets;
   }
+}
+
+/** A TEXT value whose bytes are not the UTF-8 of the decoded string (invalid UTF-8) keeps its bytes. */
+function exactText(value: Value, bytes: Uint8Array | null): Value {
+  if (typeof value !== 'string' || bytes === null || Buffer.from(value, 'utf8').equals(bytes)) return value;
+  return new SqlText(bytes);
 }

@@ -1,6 +1,6 @@
 /**
  * Exact replay over FTS5 external-content indexes kept by triggers, on a TEXT key and a composite key, plus a
- * regular FTS5 table: a seeded random workload of inserts, deletes, re-inserts, key changes, REPLACEs and
+ * regular FTS5 table and an audit table written by a trigger: a seeded random workload of inserts, deletes, re-inserts, key changes, REPLACEs and
  * undos of random earlier entries. Afterwards the source and a replay of its journal give the same MATCH
  * answers (rowids included), both pass FTS5 integrity-check and PRAGMA integrity_check, and verify --replay
  * agrees. Undo is refused only with ROW_CHANGED_LATER (or a foreign key conflict), never corrupts.
@@ -36,6 +36,8 @@ const SCHEMA = `
     INSERT INTO c_fts(c_fts, rowid, body, note) VALUES ('delete', old.rowid, old.body, old.note);
     INSERT INTO c_fts(rowid, body, note) VALUES (new.rowid, new.body, new.note); END;
   CREATE VIRTUAL TABLE docs USING fts5(body);
+  CREATE TABLE audit(id INTEGER PRIMARY KEY, what TEXT);
+  CREATE TRIGGER p_log AFTER DELETE ON p BEGIN INSERT INTO audit(what) VALUES ('deleted ' || old.sku); END;
 `;
 const WORDS = ['alpha', 'beta', 'gamma', 'delta', 'omega', 'sigma', 'kappa', 'zeta'];
 const INDEXES = ['p_fts', 'c_fts', 'docs'];

@@ -101,4 +101,40 @@ describe('rowids of keyed rowid tables', () => {
     expect(error).toBeInstanceOf(ChangetrailError);
     expect((error as ChangetrailError).code).toBe('FOREIGN_WRITE_DETECTED');
   });
+
+  it('ok: capture follows migrations: a table created, rebuilt and renamed by migrate records rowids afterwards', async () => {
+    const { trail, path } = await setup();
+    await trail.migrate(`CREATE TABLE tag(name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE, n INTEGER); INSERT INTO tag VALUES ('Red', 1), ('blue', 2)`);
+    await trail.write((db) => db.exec(`DELETE FROM tag WHERE name = 'red'; INSERT INTO tag VALUES ('green', 3)`));
+    await trail.migrate(`CREATE TABLE tag2(name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE, n INTEGER, extra TEXT);
+      INSERT INTO tag2(rowid, name, n) SELECT rowid, name, n FROM tag; DROP TABLE tag; ALTER TABLE tag2 RENAME TO tag`);
+    await trail.write((db) => db.exec(`DELETE FROM tag WHERE name = 'BLUE'; INSERT INTO tag(name, n) VALUES ('RED', 4)`));
+    const undo = await trail.undo(4);
+    expect(undo).toMatchObject({ undoes: 4 });
+    const result = replayAndCompare(trail, path, ['tag', 'p']);
+    expect(result.replay).toEqual(result.source);
+    expect(await trail.verify({ replay: true })).toMatchObject({ replayed: true });
+  });
+
+  it('ok: rowids survive a user dropping the capture triggers through trail.database (reinstalled at the next write)', async () => {
+    const { trail, path } = await setup();
+    await trail.write((db) => db.exec(`UPDATE p SET title = 'first' WHERE sku = 'c'`));
+    const names = trail.database.prepare(`SELECT name FROM temp.sqlite_schema WHERE type = 'trigger'`).all().map((r) => String(r.name));
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) trail.database.exec(`DROP TRIGGER temp."${name}"`);
+    await trail.write((db) => db.exec(`DELETE FROM p WHERE sku = 'a'`));
+    await trail.undo(2);
+    const result = replayAndCompare(trail, path, ['p', 'line']);
+    expect(result.replay).toEqual(result.source);
+  });
+
+  it('ok: TEXT keys that are not UTF-8 keep their bytes', async () => {
+    const { trail, path } = await setup(`CREATE TABLE n(k TEXT PRIMARY KEY NOT NULL, v TEXT); INSERT INTO n VALUES ('zero', 'first'), (CAST(x'ff61' AS TEXT), 'bad utf-8'), ('ok', 'fine')`);
+    const entry = await trail.write((db) => db.exec(`DELETE FROM n WHERE k = CAST(x'ff61' AS TEXT)`));
+    await trail.write((db) => db.exec(`INSERT INTO n VALUES ('new', 'row')`));
+    await trail.undo(entry!.seq);
+    const result = replayAndCompare(trail, path, ['n']);
+    expect(result.replay).toEqual(result.source);
+    expect(trail.read((db) => db.prepare(`SELECT rowid AS r FROM n WHERE k = CAST(x'ff61' AS TEXT)`).get()!.r)).toBe(2);
+  });
 });
