@@ -439,7 +439,8 @@ function damageVectors(work) {
     const { journal } = base();
     const files = withHead(journal, 4);
     const rowids = encodeRowids([{ table: 't', keyOrdinals: [1], rows: [{ key: [2n], before: 7n, after: 7n }] }]);
-    files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, encodeEntryBody({ ...journal.entries[1].body, rowids }));
+    // rawBody: the reference writer now refuses such rowids (it checks them with the readers' decoder).
+    files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, rawBody(journal.entries[1].body, { v: 2, rowids }));
     vectors['rowids-malformed'] = { files, expected: expectation('entry 2 is a version-2 body whose `rowids` lists a row with before = after (FORMAT.md §6.1): JOURNAL_MALFORMED (seq 2).' + ' A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 0, error('JOURNAL_MALFORMED', 2)) };
   }
   {
