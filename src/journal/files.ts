@@ -176,6 +176,19 @@ export function journalDirectoryMode(databaseMode: number): number {
 }
 
 /**
+ * Runs `fn`, returning undefined when its path vanished meanwhile: other processes create and rename the
+ * lock's spare and queue directories at any moment, so a walk of the journal directory races them.
+ */
+function unlessVanished<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ChangetrailError && error.code === 'IO_ERROR' && (error.details as { errno?: string }).errno === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/**
  * Makes the journal directory and everything in it no more readable or writable than the database file
  * (issue 9 §2.3: a 0600 database under umask 022 got 0644 segments and a 0755 directory). Only bits are
  * removed, never added; files of other owners and symlinks are left alone.
@@ -188,13 +201,13 @@ export function restrictJournalPermissions(dir: string, databaseMode: number): v
     if (uid !== undefined && stat.uid !== uid) return;
     const max = stat.isDirectory() ? dirMax : fileMax;
     const mode = stat.mode & 0o7777;
-    if ((mode & ~max & 0o777) !== 0) io('chmod', path, () => chmodSync(path, mode & (max | 0o7000)));
+    if ((mode & ~max & 0o777) !== 0) unlessVanished(() => io('chmod', path, () => chmodSync(path, mode & (max | 0o7000))));
   };
   const walk = (path: string): void => {
     const stat = io('stat', path, () => lstatSync(path, { throwIfNoEntry: false }));
     if (stat === undefined || stat.isSymbolicLink()) return;
     restrict(path, stat);
-    if (stat.isDirectory()) for (const name of listDirectory(path)) walk(join(path, name));
+    if (stat.isDirectory()) for (const name of unlessVanished(() => listDirectory(path)) ?? []) walk(join(path, name));
   };
   walk(dir);
 }
