@@ -157,9 +157,13 @@ export function readVerifierKey(path: string): VerifierKey {
 }
 
 function parseVerifierKeyString(path: string, text: string): VerifierKey {
-  const parts = text.split('+');
+  // Split at the first two '+' only: the base64 key itself may contain '+' (about half of all keys do).
+  const idStart = text.indexOf('+') + 1;
+  const keyStart = idStart === 0 ? 0 : text.indexOf('+', idStart) + 1;
+  const parts = keyStart === 0 ? [] : [text.slice(0, idStart - 1), text.slice(idStart, keyStart - 1), text.slice(keyStart)];
   if (parts.length !== 3 || !KEY_NAME.test(parts[0]!)) throw keyInvalid(path, 'not a PEM key nor a <name>+<id>+<key> verifier key');
   const bytes = Buffer.from(parts[2]!, 'base64');
+  if (bytes.toString('base64') !== parts[2]) throw keyInvalid(path, 'the verifier key is not canonical base64');
   if (bytes.byteLength !== 1 + PUBLIC_KEY_SIZE || bytes[0] !== ED25519_TYPE) throw keyInvalid(path, 'the verifier key is not an Ed25519 key');
   const publicKey = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, bytes.subarray(1)]), format: 'der', type: 'spki' });
   if (toHex(keyIdOf(parts[0]!, bytes.subarray(1))) !== parts[1]!.toLowerCase()) throw keyInvalid(path, 'the verifier key id does not match its key');
