@@ -117,7 +117,7 @@ export function formatOverview(commands: readonly CommandSpec[], version: string
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Every command takes --json (NDJSON for lists) and --help. Exit codes: 0 ok, 1 refused or failed',
-    '(the error code is printed), 2 wrong usage, 70 internal error.',
+    '(the error code and a hint are printed), 2 wrong usage, 70 internal error, 78 Node too old.',
     'See `changetrail <command> --help` for its options.',
   ].join('\n');
 }

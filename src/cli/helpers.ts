@@ -7,6 +7,7 @@ import { MANIFEST_FILE } from '../journal/format.js';
 import { readCommittedHead } from '../journal/journal.js';
 import type { Position } from '../journal/position.js';
 import { canonicalDatabasePath } from '../write/trail.js';
+import type { JsonValue } from '../journal/entry.js';
 import type { Entry } from '../write/entry-view.js';
 import { usage } from './command.js';
 
@@ -50,8 +51,25 @@ export function parseEntrySeq(command: string, text: string | undefined): number
   return seq;
 }
 
-export function auditOptions(values: { message?: string | undefined; actor?: string | undefined }): { message?: string; actor?: string } {
-  return { ...(values.message === undefined ? {} : { message: values.message }), ...(values.actor === undefined ? {} : { actor: values.actor }) };
+export function auditOptions(values: { message?: string | undefined; actor?: string | undefined; meta?: string | undefined }, command = 'write'):
+  { message?: string; actor?: string; meta?: Record<string, JsonValue> } {
+  return {
+    ...(values.message === undefined ? {} : { message: values.message }),
+    ...(values.actor === undefined ? {} : { actor: values.actor }),
+    ...(values.meta === undefined ? {} : { meta: parseMeta(command, values.meta) }),
+  };
+}
+
+/** `--meta '{"ticket":"OPS-7"}'`: a JSON object stored in the entry. */
+function parseMeta(command: string, text: string): Record<string, JsonValue> {
+  let meta: unknown;
+  try {
+    meta = JSON.parse(text);
+  } catch (error) {
+    throw usage(command, `--meta must be a JSON object: ${(error as Error).message}`);
+  }
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw usage(command, '--meta must be a JSON object, e.g. --meta \'{"ticket":"OPS-7"}\'');
+  return meta as Record<string, JsonValue>;
 }
 
 /** SQL from a file, or from stdin when the path is `-`. */
@@ -70,6 +88,7 @@ export function readSqlInput(command: string, path: string): string {
 export const AUDIT_OPTIONS = {
   message: { type: 'string', short: 'm', value: 'text', description: 'why: stored in the entry (like a commit message)' },
   actor: { type: 'string', value: 'name', description: 'who: stored in the entry (default: user@host)' },
+  meta: { type: 'string', value: 'json', description: 'a JSON object stored in the entry, e.g. \'{"ticket":"OPS-7"}\'' },
 } as const;
 
 /** The fields of an entry as `log --json` prints them (one NDJSON line each). */

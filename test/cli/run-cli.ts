@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { tempDir } from '../helpers/db.js';
 
-export const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+/** CT_TEST_MAIN runs the suites against another build (e.g. an older main, to see the tests fail there). */
+export const MAIN = process.env.CT_TEST_MAIN ?? new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
 export interface CliResult {
   code: number | null;

@@ -19,10 +19,11 @@ export const exec = defineCommand({
     const [db, text] = args;
     if ((text === undefined) === (options.file === undefined)) throw usage('exec', 'give the SQL as an argument, with --file <file.sql>, or as - to read stdin (one of them)');
     const sql = options.file !== undefined ? readSqlInput('exec', options.file) : text === '-' ? readSqlInput('exec', '-') : text!;
+    const audit = auditOptions(options, 'exec');
     const databasePath = trackedDatabase('exec', db!);
     const trail = await openTrail(databasePath);
     try {
-      const entry = await trail.write((connection) => connection.exec(sql), auditOptions(options));
+      const entry = await trail.write((connection) => connection.exec(sql), audit);
       if (out.json) out.record(entry === null ? null : entryJson(entry));
       else if (entry === null) out.line('no changes: nothing journaled');
       else for (const line of formatEntry(entry, out)) out.line(line);

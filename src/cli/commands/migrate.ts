@@ -15,10 +15,11 @@ export const migrate = defineCommand({
   async run({ args, options, out }) {
     const [db, file] = args;
     const sql = readSqlInput('migrate', file!);
+    const audit = auditOptions(options, 'migrate');
     const databasePath = trackedDatabase('migrate', db!);
     const trail = await openTrail(databasePath);
     try {
-      const entry = await trail.migrate(sql, auditOptions(options));
+      const entry = await trail.migrate(sql, audit);
       if (out.json) out.record(entry === null ? null : { ...entryJson(entry), sql: entry.sql });
       else if (entry === null) out.line('no changes: nothing journaled');
       else for (const line of formatEntry(entry, out)) out.line(line);

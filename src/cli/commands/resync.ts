@@ -13,10 +13,11 @@ export const resync = defineCommand({
   description: 'Changes made outside changetrail cannot be journaled row by row after the fact: a resync entry\nrefers to a snapshot of the whole database, from which replicas restart. Earlier entries stay.',
   examples: ['changetrail resync app.db -m "accept the manual fix of 2 May"'],
   async run({ args, options, out }) {
+    const audit = auditOptions(options, 'resync');
     const databasePath = trackedDatabase('resync', args[0]!);
     const trail = await openTrail(databasePath);
     try {
-      const entry = (await trail.resync(auditOptions(options)))!;
+      const entry = (await trail.resync(audit))!;
       if (out.json) out.record({ ...entryJson(entry), snapshot: entry.snapshot });
       else for (const line of formatEntry(entry, out)) out.line(line);
       return 0;

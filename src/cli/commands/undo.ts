@@ -19,11 +19,12 @@ export const undo = defineCommand({
   async run({ args, options, out }) {
     const [db, text] = args;
     const seq = parseEntrySeq('undo', text);
+    const audit = auditOptions(options, 'undo');
     const databasePath = trackedDatabase('undo', db!);
     const trail = await openTrail(databasePath);
     try {
       if (options['dry-run'] === true) return printPreview(await trail.previewUndo(seq), out);
-      const entry = await trail.undo(seq, auditOptions(options));
+      const entry = await trail.undo(seq, audit);
       if (out.json) out.record(entry === null ? null : entryJson(entry));
       else if (entry === null) out.line('nothing to undo: the entry changed no rows');
       else for (const line of formatEntry(entry, out)) out.line(line);
