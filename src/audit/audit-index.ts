@@ -13,7 +13,7 @@
  * Only audit queries create or update it, and only when the journal directory is writable; reading commands
  * (`status`, `log` without filters, `show`, `verify`) never touch it.
  */
-import { accessSync, chmodSync, constants as fs, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants as fs, existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { foldName } from '../apply/schema.js';
@@ -337,9 +337,15 @@ function createIndexFile(journal: AuditJournal, path: string): void {
     db.close();
   }
   chmodSync(temp, statSync(join(journal.journalDir, MANIFEST_FILE)).mode & 0o666);
-  // Another process may have created it meanwhile; either file is equally good.
-  if (!existsSync(path)) renameSync(temp, path);
-  removeIndex(temp);
+  // link() fails if another process created the index meanwhile: keep theirs (a rename would replace a
+  // file that process may be writing, next to its rollback journal).
+  try {
+    linkSync(temp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    removeIndex(temp);
+  }
 }
 
 /** Rows present at genesis are the base of blame (entry 0). */

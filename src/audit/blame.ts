@@ -120,7 +120,8 @@ function blameRow(source: AuditSource, table: string, key: readonly string[]): B
   if (lastStep === undefined ? !genesisKeys(source, foldName(table)).includes(rowKeyOfText(key)) : lastStep.op === 'delete') return [];
   const scanned = source.index === null ? scannedTimeline(source) : null;
   try {
-    const columns = columnBlame(steps, scanned ?? source.indexedTimeline(), table, source.journal.head.seq);
+    const entryAt = (seq: number) => aboutEntry(source.index === null ? source.journal.reader.entry(seq) : source.indexedEntry(seq));
+    const columns = columnBlame(steps, scanned ?? source.indexedTimeline(), table, source.journal.head.seq, entryAt);
     return [{ key: [...key], ...(lastStep === undefined ? GENESIS : aboutStep(lastStep)), columns }];
   } finally {
     scanned?.close();
@@ -138,13 +139,15 @@ function scannedTimeline(source: AuditSource): SchemaTimeline {
  * its blame (same position, same column count); a column added later is blamed on the schema entry that
  * added it; columns never set since genesis are blamed on genesis.
  */
-function columnBlame(steps: HistoryStep[], timeline: SchemaTimeline, table: string, headSeq: number): Record<string, BlameEntry> {
+function columnBlame(
+  steps: HistoryStep[], timeline: SchemaTimeline, table: string, headSeq: number, entryAt: (seq: number) => BlameEntry,
+): Record<string, BlameEntry> {
   let blamed = new Map<string, BlameEntry>();
   let schemaSeq = 0;
   const advanceTo = (seq: number) => {
     for (const eventSeq of timeline.eventSeqs) {
       if (eventSeq <= schemaSeq || eventSeq > seq) continue;
-      blamed = translate(blamed, columnsOf(timeline.schemaAt(schemaSeq), table), columnsOf(timeline.schemaAt(eventSeq), table), eventSeq);
+      blamed = translate(blamed, columnsOf(timeline.schemaAt(schemaSeq), table), columnsOf(timeline.schemaAt(eventSeq), table), () => entryAt(eventSeq));
       schemaSeq = eventSeq;
     }
   };
@@ -162,7 +165,7 @@ function columnBlame(steps: HistoryStep[], timeline: SchemaTimeline, table: stri
   return result;
 }
 
-function translate(blamed: Map<string, BlameEntry>, before: readonly string[], after: readonly string[], seq: number): Map<string, BlameEntry> {
+function translate(blamed: Map<string, BlameEntry>, before: readonly string[], after: readonly string[], migration: () => BlameEntry): Map<string, BlameEntry> {
   const next = new Map<string, BlameEntry>();
   const renames = columnRenames(before, after);
   for (const [column, entry] of blamed) {
@@ -172,7 +175,7 @@ function translate(blamed: Map<string, BlameEntry>, before: readonly string[], a
   const renamed = new Set(renames.values());
   for (const column of after) {
     // A column this schema entry added: its value in existing rows is the migration's doing.
-    if (!before.includes(column) && !renamed.has(column) && before.length > 0) next.set(column, { ...GENESIS, seq, kind: 'schema' });
+    if (!before.includes(column) && !renamed.has(column) && before.length > 0) next.set(column, migration());
   }
   return next;
 }

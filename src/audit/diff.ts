@@ -55,8 +55,10 @@ export function diffPoints(databasePath: string, from: PositionSpec, to?: Positi
     const [low, high] = a.seq <= b.seq ? [a, b] : [b, a];
     const between = [...source.journal.entries({ from: low.seq + 1, to: high.seq })];
     const combinable = options.method !== 'replay' && between.every((e) => e.kind === 'write');
-    let rows = combinable ? combined(source.journal, between, high.seq) : replayed(source.journal, low, high);
-    if (a.seq > b.seq) rows = rows.map(reversed);
+    // Replayed states are compared in the order asked (renamed columns take the names at `to`); combined
+    // changesets run forward, and no schema change lies between, so reversing them keeps the names.
+    let rows = combinable ? combined(source.journal, between, high.seq) : replayed(source.journal, a, b);
+    if (combinable && a.seq > b.seq) rows = rows.map(reversed);
     rows = [...rows].sort(byTableThenKey);
     return { from: a, to: b, method: combinable ? 'combined' : 'replayed', rows, stats: statsOf(rows) };
   } finally {
@@ -86,8 +88,8 @@ function combined(journal: AuditJournal, between: { changeset: Uint8Array; seq: 
   }
 }
 
-function replayed(journal: AuditJournal, low: Position, high: Position): RowDifference[] {
-  return withStateAt(journal, low.seq, fromHex(low.hash), (before) => withStateAt(journal, high.seq, fromHex(high.hash), (after) => compareStates(before, after)));
+function replayed(journal: AuditJournal, from: Position, to: Position): RowDifference[] {
+  return withStateAt(journal, from.seq, fromHex(from.hash), (before) => withStateAt(journal, to.seq, fromHex(to.hash), (after) => compareStates(before, after)));
 }
 
 function reversed(row: RowDifference): RowDifference {

@@ -32,6 +32,13 @@ const HINTS: Partial<Record<ErrorCode, Hint>> = {
   SCHEMA_CHANGE_IN_WRITE: (db) => `schema changes go through \`changetrail migrate ${db} <file.sql>\``,
   STATEMENT_NOT_ALLOWED: (db) => `run writes with \`changetrail exec ${db} "<sql>"\` and schema changes with \`changetrail migrate ${db} <file.sql>\`; transaction control is changetrail's`,
   CHANGESET_CONFLICT: (db) => `later entries changed the same rows: \`changetrail log ${db}\` lists them; undo those first (newest first)`,
+  SIGNED_HEAD_MISMATCH: (db, error) => {
+    const reason = (error.details as { reason?: string }).reason;
+    if (reason === 'other-journal') return `the note signs another journal; check that it belongs to ${db}`;
+    return `the journal no longer contains the signed head (history ${reason === 'truncated' ? 'rolled back' : 'rewritten'} since it was signed); restore ${db} and ${db}.changes/ from a backup taken before`;
+  },
+  SIGNATURE_INVALID: () => 'the note is not signed by that key, or was altered; check --key (a PEM public key or a C2SP verifier key)',
+  SIGNING_KEY_INVALID: () => 'give an Ed25519 key in PEM (openssl genpkey -algorithm ed25519), or make one with `changetrail sign --generate-key <file>`',
   UNDO_UNSUPPORTED: () => 'only data writes can be undone; reverse a migration with another migration',
   ENTRY_NOT_FOUND: (db) => `\`changetrail log ${db}\` lists the entries`,
   UNSAFE_FILESYSTEM: () => 'move the database to a local filesystem',

@@ -1,51 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { diffPoints } from '../../src/audit/diff.js';
 import { cli, ndjson } from './cli-helpers.js';
-import { random, runWorkload, sameValue, type State, type Workload } from './workload.js';
+import { expectedDiff, got, renamesBetween } from './expected.js';
+import { random, runWorkload, sameValue, type Workload } from './workload.js';
 
 let cached: Promise<Workload> | null = null;
 const workload = () => (cached ??= runWorkload(5, 45));
-
-/** The difference of two recorded states, by name: what diff must report. */
-function expectedDiff(a: State, b: State, renames: Record<string, Record<string, string>> = {}): string[] {
-  const rows: string[] = [];
-  for (const table of [...new Set([...a.keys(), ...b.keys()])].sort()) {
-    const ra = a.get(table) ?? new Map();
-    const rb = b.get(table) ?? new Map();
-    for (const key of new Set([...ra.keys(), ...rb.keys()])) {
-      const original = ra.get(key);
-      // The state at A with renamed columns under their names at B.
-      const x = original === undefined ? undefined : Object.fromEntries(Object.entries(original).map(([c, v]) => [renames[table]?.[c] ?? c, v]));
-      const y = rb.get(key);
-      if (x === undefined) rows.push(`${table.toLowerCase()} ${key} insert`);
-      else if (y === undefined) rows.push(`${table.toLowerCase()} ${key} delete`);
-      else {
-        const changed = [...new Set([...Object.keys(x), ...Object.keys(y)])]
-          .filter((c) => !(c in x) || !(c in y) || !sameValue(x[c], y[c])).sort();
-        if (changed.length > 0) rows.push(`${table.toLowerCase()} ${key} update ${changed.join(',')}`);
-      }
-    }
-  }
-  return rows.sort();
-}
-
-/** Column renames from the state at seq `a` to the state at seq `b` (either direction). */
-function renamesBetween(w: Workload, a: number, b: number): Record<string, Record<string, string>> {
-  const result: Record<string, Record<string, string>> = {};
-  for (const r of w.recorded.filter((r) => r.seq > Math.min(a, b) && r.seq <= Math.max(a, b))) {
-    for (const [table, map] of Object.entries(r.renames)) {
-      for (const [from, to] of Object.entries(map)) (result[table] ??= {})[a < b ? from : to] = a < b ? to : from;
-    }
-  }
-  return result;
-}
-
-function got(result: ReturnType<typeof diffPoints>): string[] {
-  return result.rows.map((r) => {
-    const columns = r.op === 'update' ? ` ${[...new Set([...Object.keys(r.before ?? {}), ...Object.keys(r.after ?? {})])].sort().join(',')}` : '';
-    return `${r.table.toLowerCase()} ${r.key} ${r.op}${columns}`;
-  }).sort();
-}
 
 describe('diffPoints', () => {
   it('ok: random pairs of points equal the difference of the states the test kept (combined and replayed)', async () => {

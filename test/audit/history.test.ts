@@ -1,22 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { rowHistory } from '../../src/audit/history.js';
 import { blame } from '../../src/audit/blame.js';
-import { changedRows, runWorkload, sameValue, type Workload } from './workload.js';
-
-/** For every row the workload touched: the entries (seq, op) the test saw change it. */
-function expectedHistories(workload: Workload): Map<string, { table: string; key: string; steps: { seq: number; op: string; row: Record<string, unknown> | null }[] }> {
-  const rows = new Map<string, { table: string; key: string; steps: { seq: number; op: string; row: Record<string, unknown> | null }[] }>();
-  for (let i = 1; i < workload.recorded.length; i++) {
-    const before = workload.recorded[i - 1]!;
-    const after = workload.recorded[i]!;
-    for (const [id, change] of changedRows(before.state, after.state, after.renames)) {
-      let row = rows.get(id);
-      if (row === undefined) rows.set(id, (row = { table: change.table, key: change.key, steps: [] }));
-      row.steps.push({ seq: after.seq, op: change.op, row: change.row });
-    }
-  }
-  return rows;
-}
+import { expectedBlame, expectedHistories } from './expected.js';
+import { runWorkload, sameValue, type Workload } from './workload.js';
 
 let cached: Promise<Workload> | null = null;
 const workload = () => (cached ??= runWorkload(13, 60));
@@ -69,14 +55,7 @@ describe('blame', () => {
   it('ok: each current row names the last entry that changed it, indexed and scanned', async () => {
     const w = await workload();
     const last = w.recorded.at(-1)!;
-    const expected = new Map<string, number>();
-    for (const [table, rows] of last.state) for (const key of rows.keys()) expected.set(`${table} ${key}`, 0);
-    for (const [id, history] of expectedHistories(w)) {
-      const final = history.steps.at(-1)!;
-      const [table] = id.split(' ');
-      const name = [...last.state.keys()].find((t) => t.toLowerCase() === table)!;
-      if (final.op !== 'delete') expected.set(`${name} ${history.key}`, final.seq);
-    }
+    const expected = expectedBlame(w);
     for (const table of last.state.keys()) {
       for (const index of ['auto', 'off'] as const) {
         const lines = blame(w.path, table, { index });
