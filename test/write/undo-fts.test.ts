@@ -2,10 +2,14 @@
  * Issue 8 item 1: undo, replay and verify over rowid tables whose PRIMARY KEY is not the rowid, with FTS5
  * external-content indexes kept by triggers. Real files, the real writer.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChangetrailError, openReplica, type Trail } from '../../src/index.js';
-import { tempTrail } from '../helpers/db.js';
+import { tempDir, tempTrail } from '../helpers/db.js';
+
+const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
 const opened: Trail[] = [];
 afterEach(async () => {
@@ -150,6 +154,40 @@ describe('Trail.undo over FTS5 external content (issue 8.1)', () => {
       }
     } finally {
       await replica.close();
+    }
+  });
+
+  it('ok: an entry that only re-indexed rows (an UPDATE writing equal values) undoes to nothing, the index stays consistent', async () => {
+    const { trail, path } = await setup(FTS_SCHEMA);
+    const entry = await trail.write((db) => db.exec(`UPDATE p SET title = title WHERE sku = 'a'`));
+    expect(entry!.tables.map((t) => t.table)).not.toContain('p');
+    await trail.write((db) => db.exec(`INSERT INTO p VALUES ('c', 'gamma')`));
+    expect(await codeOf(trail.undo(entry!.seq))).toBe('ok');
+    trail.read((db) => expect(match(db, 'p_fts', 'alpha').length).toBe(1));
+    await trail.close();
+    const db = new DatabaseSync(path);
+    try {
+      expect(ftsIntegrity(db, 'p_fts')).toBe('ok');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('ok: the issue\'s CLI steps: init, exec DELETE, undo 1, then MATCH works and integrity-check passes', () => {
+    const path = join(tempDir('ct-undo-fts-cli-'), 'm.db');
+    const seed = new DatabaseSync(path);
+    seed.exec(FTS_SCHEMA);
+    seed.close();
+    for (const args of [['init', path], ['exec', path, `DELETE FROM p WHERE sku='a'`], ['undo', path, '1'], ['verify', path, '--replay']]) {
+      const run = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+      expect(run.status, `${args[0]}: ${run.stderr}`).toBe(0);
+    }
+    const db = new DatabaseSync(path);
+    try {
+      expect(match(db, 'p_fts', 'alpha')).toEqual([{ rowid: 1, title: 'alpha' }]);
+      expect(ftsIntegrity(db, 'p_fts')).toBe('ok');
+    } finally {
+      db.close();
     }
   });
 });
