@@ -4,8 +4,8 @@
  * whose CRC was recomputed therefore never reaches a caller, whatever range it asked for.
  *
  * Anchoring costs O(entries read + entries to the nearest proven checkpoint) hashes in bounded memory:
- * reads go in windows of {@link WINDOW_ENTRY_COUNT}; for each window a first pass verifies frames, bodies
- * and the chain from the window's first entry to an entry already proven (the head, or a checkpoint
+ * reads go in windows of {@link WINDOW_ENTRY_COUNT}; for each window a first pass verifies frames and
+ * the chain from the window's first entry to an entry already proven (the head, or a checkpoint
  * recorded every {@link CHECKPOINT_INTERVAL} entries by an earlier pass), keeping only the window's 32-byte
  * hashes; a second pass re-reads the window and yields entries whose hash equals the proven one. The first
  * read of an old entry walks to the head once; later reads stop at the next checkpoint.
@@ -62,10 +62,16 @@ export interface Journal {
   cursorAfter(position: Position, location?: ByteLocation): JournalCursor;
 }
 
-/** Entries are read and proven in windows of this many; memory is 32 bytes per entry of a window. */
-export const WINDOW_ENTRY_COUNT = 4096;
+/**
+ * Entries are read and proven in windows of this many; memory is 32 bytes per entry of a window (2 MiB).
+ * Each window after the first re-proves its own entries up to the next checkpoint, so a full read costs
+ * one chain pass plus one decoding pass for journals up to this size, and little more beyond.
+ */
+export const WINDOW_ENTRY_COUNT = 65_536;
 /** Every this many entries an anchored pass records a proven hash, so later ranged reads stop there. */
 export const CHECKPOINT_INTERVAL = 1024;
+/** Frame headers are hopped through blocks of this size when seeking inside a segment. */
+const HOP_BLOCK_SIZE = 64 * 1024;
 
 /** The name of the database table that holds the authoritative head (FORMAT.md §7). */
 const HEAD_TABLE = '_changetrail_head';
@@ -218,7 +224,8 @@ class AnchoredJournal implements Journal {
     const checkpoints: [number, Uint8Array, ByteLocation][] = [];
     let prevHash: Uint8Array | null = this.#proven.get(start - 1) ?? null;
     for (const frame of scanFrames(this.dir, this.identity, start, anchor, this.#locate(start), 'behind')) {
-      const { hash } = verifyFrameBody(frame, prevHash);
+      if (frame.seq === start) this.#locations.set(start, { segment: frame.next.segment, offset: frame.offset });
+      const hash = chainLink(frame, prevHash);
       if (frame.seq <= end) hashes.set(hash, (frame.seq - start) * HASH_SIZE);
       if (frame.seq % CHECKPOINT_INTERVAL === 0) checkpoints.push([frame.seq, hash, frame.next]);
       prevHash = hash;
@@ -252,10 +259,11 @@ class AnchoredJournal implements Journal {
 }
 
 /**
- * Decodes a frame body and checks it against the frame and the chain: the body's seq is the frame's,
- * and its `prevHash` is `prevHash` (when known). Returns the body and its hash.
+ * First pass over a frame: validates its body (FORMAT.md §8: every body between an entry and the head is
+ * checked before the entry is yielded), checks that it names `prevHash` (when known) and its own seq,
+ * and returns its hash.
  */
-function verifyFrameBody(frame: ScannedFrame, prevHash: Uint8Array | null): { body: EntryBody; hash: Uint8Array } {
+function chainLink(frame: ScannedFrame, prevHash: Uint8Array | null): Uint8Array {
   const body = decodeEntryBody(frame.body, frame.file, frame.offset, frame.seq);
   if (body.seq !== frame.seq) {
     throw new ChangetrailError('JOURNAL_MALFORMED', `read ${frame.file}: frame ${frame.seq} holds entry ${body.seq}`, {
@@ -265,7 +273,7 @@ function verifyFrameBody(frame: ScannedFrame, prevHash: Uint8Array | null): { bo
   if (prevHash !== null && !bytesEqual(body.prevHash, prevHash)) {
     throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${frame.file}: entry ${frame.seq} does not chain to entry ${frame.seq - 1}`, { seq: frame.seq, file: frame.file });
   }
-  return { body, hash: hashEntryBody(frame.body) };
+  return hashEntryBody(frame.body);
 }
 
 /** Second pass: the frame must still hold the entry the first pass proved. */
@@ -273,6 +281,11 @@ function decodeProven(frame: ScannedFrame, expected: Uint8Array, head: Position)
   const hash = hashEntryBody(frame.body);
   if (!bytesEqual(hash, expected)) throw notCommitted(frame.seq, head, frame.file);
   const body = decodeEntryBody(frame.body, frame.file, frame.offset, frame.seq);
+  if (body.seq !== frame.seq) {
+    throw new ChangetrailError('JOURNAL_MALFORMED', `read ${frame.file}: frame ${frame.seq} holds entry ${body.seq}`, {
+      file: frame.file, offset: frame.offset, seq: frame.seq, reason: 'frame and body seq differ',
+    });
+  }
   return { ...body, hash, file: frame.file, offset: frame.offset };
 }
 
@@ -342,10 +355,16 @@ function segmentIndexFor(segments: number[], seq: number, missing: MissingData, 
  * seqs only; the frames hopped over are verified when read).
  */
 function skipTo(segment: SegmentFile, seq: number): number {
-  let offset = SEGMENT_HEADER_SIZE;
   const size = segment.size();
+  let block: Uint8Array = new Uint8Array(0);
+  let blockStart = 0;
+  let offset = SEGMENT_HEADER_SIZE;
   while (offset + FRAME_HEADER_SIZE <= size) {
-    const header = segment.readBytes(offset, FRAME_HEADER_SIZE);
+    if (offset + FRAME_HEADER_SIZE > blockStart + block.byteLength) {
+      blockStart = offset;
+      block = segment.readBytes(offset, Math.min(HOP_BLOCK_SIZE, size - offset));
+    }
+    const header = block.subarray(offset - blockStart, offset - blockStart + FRAME_HEADER_SIZE);
     const frameSeq = readSafeU64(view(header), 4, segment.name, 'seq');
     if (frameSeq >= seq) return offset;
     offset += readFrameSize(header, segment.name, offset);
@@ -501,11 +520,8 @@ export class JournalCursor {
     const checkpoints: [number, Uint8Array][] = [];
     let prevHash = fromHex(this.#position.hash);
     for (const frame of scanFrames(this.#dir, this.#identity, start, anchor, this.#location, 'torn')) {
-      const { body, hash } = verifyFrameBodyUnchained(frame);
-      if (!bytesEqual(body.prevHash, prevHash)) {
-        if (frame.seq === start) throw positionMismatch(this.#position, toHex(body.prevHash));
-        throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${frame.file}: entry ${frame.seq} does not chain to entry ${frame.seq - 1}`, { seq: frame.seq, file: frame.file });
-      }
+      const hash = chainLink(frame, frame.seq === start ? null : prevHash);
+      if (frame.seq === start) checkResume(frame, prevHash, this.#position);
       if (frame.seq <= end) hashes.set(hash, (frame.seq - start) * HASH_SIZE);
       else if (frame.seq % CHECKPOINT_INTERVAL === 0) checkpoints.push([frame.seq, hash]);
       prevHash = hash;
@@ -534,8 +550,10 @@ export class JournalCursor {
   }
 }
 
-function verifyFrameBodyUnchained(frame: ScannedFrame): { body: EntryBody; hash: Uint8Array } {
-  return verifyFrameBody(frame, null);
+/** The resume check: the first entry after a position names the position's hash. */
+function checkResume(frame: ScannedFrame, positionHash: Uint8Array, position: Position): void {
+  const named = decodeEntryBody(frame.body, frame.file, frame.offset, frame.seq).prevHash;
+  if (!bytesEqual(named, positionHash)) throw positionMismatch(position, toHex(named));
 }
 
 function positionMismatch(position: Position, foundHash: string): ChangetrailError {
