@@ -10,6 +10,8 @@ export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus, Verif
 export type { UndoConflict, UndoReport, DerivedTreatment } from './apply/undo.js';
 export type { Entry, EntryWithChangeset } from './write/entry-view.js';
 export type { EntryKind, JsonValue, TableCounts } from './journal/entry.js';
+export { formatPosition, parsePosition, positionsEqual } from './journal/position.js';
+export type { Position } from './journal/position.js';
 export { inspectLock, breakStaleLock } from './admission/lock.js';
 export type { LockInspection } from './admission/lock.js';
 export { openReplica, Replica } from './replica/replica.js';
