@@ -11,7 +11,9 @@ import { GENESIS_FILE } from '../journal/format.js';
 import { listDirectory } from '../journal/files.js';
 import type { JournalEntry } from '../journal/journal.js';
 import type { Position } from '../journal/position.js';
+import { combineChangesets } from '../changeset/index.js';
 import { applyChangesetExactlyInTransaction, applyEntryExactly } from '../apply/apply-entry.js';
+import { RowidMerge } from './rowid-merge.js';
 import { verifySnapshot } from '../apply/replay.js';
 import { openReplayDatabase } from '../apply/replay-guard.js';
 import { dropChangetrailTables, readBackupStamp } from './backup.js';
@@ -19,8 +21,13 @@ import { JournalSource, type TrailSource } from './journal-source.js';
 import { OutputFile } from './output-file.js';
 import { resolvePosition, type PositionSpec, type ResolvedPosition } from './resolve-position.js';
 
-/** Consecutive write entries applied in one transaction: commits are the cost that batching removes. */
-const ENTRIES_PER_TRANSACTION = 1000;
+/**
+ * Write entries combined into one exact apply. The per-apply cost (shape checks, trigger suspension, a
+ * savepoint) is ~250 µs against ~40 µs for the rows of a one-row entry (measured, 20,000 entries), so
+ * batching is what brings restore near a plain replay; the byte bound keeps the combined changeset small.
+ */
+const BATCH_ENTRY_COUNT_MAX = 2000;
+const BATCH_BYTES_MAX = 32 * 1024 * 1024;
 const SNAPSHOT_NAME = /^snapshot-(\d+)\.db$/;
 
 export interface RestoreProgress {
@@ -137,22 +144,24 @@ function nearestSnapshot(journal: JournalSource, seq: number): { seq: number; fi
 /**
  * Applies entries `after+1..to` to the file. The target is private until renamed, so it runs without
  * fsync and with the rollback journal in memory; foreign keys stay off (the journal holds every cascade).
+ * Consecutive write entries are verified one by one as they are read, then applied as one batch: their
+ * changesets combined (sqlite3changegroup: the same effect as applying them in turn, each row written once)
+ * and their rowid records merged, applied exactly in one transaction. Only the state at `to` is kept, so
+ * nothing is lost by not materialising the states in between.
  */
 function replayOnto(journal: JournalSource, temp: string, after: number, to: number, onProgress: RestoreOptions['onProgress']): number {
   let db = openTarget(temp);
   const total = Math.max(0, to - after);
+  const batch = new WriteBatch();
   let applied = 0;
-  let pending = 0;
   let reportedAt = performance.now();
   try {
     for (const entry of journal.entries(after + 1, to)) {
       if (entry.kind === 'write') {
-        if (pending === 0) db.exec('BEGIN IMMEDIATE');
-        applyChangesetExactlyInTransaction(db, entry.changeset, { seq: entry.seq, ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }) });
-        pending += 1;
-        if (pending >= ENTRIES_PER_TRANSACTION) pending = commit(db);
+        batch.add(entry);
+        if (batch.full()) batch.apply(db);
       } else {
-        if (pending > 0) pending = commit(db);
+        batch.apply(db);
         db = applyWhole(db, journal, entry, temp);
       }
       applied += 1;
@@ -161,7 +170,7 @@ function replayOnto(journal: JournalSource, temp: string, after: number, to: num
         onProgress({ applied, total, seq: entry.seq });
       }
     }
-    if (pending > 0) commit(db);
+    batch.apply(db);
     onProgress?.({ applied, total, seq: to });
   } finally {
     if (db.isTransaction) db.exec('ROLLBACK');
@@ -170,16 +179,55 @@ function replayOnto(journal: JournalSource, temp: string, after: number, to: num
   return applied;
 }
 
+/** Consecutive write entries waiting to be applied together. */
+class WriteBatch {
+  #changesets: Uint8Array[] = [];
+  #rowids = new RowidMerge();
+  #hasRowids = false;
+  #bytes = 0;
+  #entries = 0;
+  #lastSeq = 0;
+
+  add(entry: JournalEntry): void {
+    if (entry.changeset.byteLength > 0) this.#changesets.push(entry.changeset);
+    if (entry.rowids !== undefined) {
+      this.#rowids.add(entry.rowids, { file: entry.file, offset: entry.offset, seq: entry.seq });
+      this.#hasRowids = true;
+    }
+    this.#bytes += entry.changeset.byteLength;
+    this.#entries += 1;
+    this.#lastSeq = entry.seq;
+  }
+
+  full(): boolean {
+    return this.#entries >= BATCH_ENTRY_COUNT_MAX || this.#bytes >= BATCH_BYTES_MAX;
+  }
+
+  apply(db: DatabaseSync): void {
+    if (this.#entries === 0) return;
+    const changeset = this.#changesets.length === 1 ? this.#changesets[0]! : combineChangesets(this.#changesets);
+    const rowids = this.#hasRowids ? this.#rowids.encode() : undefined;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      applyChangesetExactlyInTransaction(db, changeset, { seq: this.#lastSeq, ...(rowids === undefined ? {} : { rowids }) });
+      db.exec('COMMIT');
+    } catch (error) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      throw error;
+    }
+    this.#changesets = [];
+    this.#rowids = new RowidMerge();
+    this.#hasRowids = false;
+    this.#bytes = 0;
+    this.#entries = 0;
+  }
+}
+
 /** The replay guard's connection (journal SQL is untrusted), with foreign keys off for the whole replay. */
 function openTarget(path: string): DatabaseSync {
   const db = openReplayDatabase(path);
   db.exec('PRAGMA foreign_keys = OFF; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF');
   return db;
-}
-
-function commit(db: DatabaseSync): number {
-  db.exec('COMMIT');
-  return 0;
 }
 
 /** A schema entry (replayed in its own transaction) or a resync entry (the state becomes its snapshot). */
