@@ -15,7 +15,7 @@ import { basename } from 'node:path';
 import type { DatabaseSchema } from '../apply/schema.js';
 import { toHex } from '../journal/bytes.js';
 import type { JournalEntry } from '../journal/journal.js';
-import { TextBatch, type Chunk, type ExportContext, type FormatWriter } from './export-format.js';
+import { TextBatch, unsupportedEntry, type Chunk, type ExportContext, type FormatWriter } from './export-format.js';
 import { entryRowImages } from './format-ndjson.js';
 import { formatJsonRow } from './value-json.js';
 
@@ -36,6 +36,7 @@ export class DebeziumWriter implements FormatWriter {
   *begin(): Iterable<Chunk> {}
 
   *entry(entry: JournalEntry, schema: DatabaseSchema): Iterable<Chunk> {
+    if (entry.kind === 'resync') throw unsupportedEntry(this.#context, entry);
     const batch = new TextBatch();
     const perTable = new Map<string, number>();
     const common = `"connector":"${DEBEZIUM_CONNECTOR}","name":${JSON.stringify(this.#context.journal.head.journalId)},"ts_ms":${entry.time},`

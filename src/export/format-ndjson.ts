@@ -6,7 +6,7 @@
 import { iterateChangeset } from '../changeset/index.js';
 import type { DatabaseSchema } from '../apply/schema.js';
 import type { JournalEntry } from '../journal/journal.js';
-import { selectTables, TextBatch, type Chunk, type ExportContext, type FormatWriter } from './export-format.js';
+import { selectTables, TextBatch, unsupportedEntry, type Chunk, type ExportContext, type FormatWriter } from './export-format.js';
 import { columnNames, isHiddenTable, toRowImage, type RowChangeImage } from './row-image.js';
 import { formatJsonRow } from './value-json.js';
 
@@ -35,6 +35,7 @@ export class NdjsonWriter implements FormatWriter {
   *begin(): Iterable<Chunk> {}
 
   *entry(entry: JournalEntry, schema: DatabaseSchema): Iterable<Chunk> {
+    if (entry.kind === 'resync') throw unsupportedEntry(this.#context, entry);
     const batch = new TextBatch();
     if (entry.kind === 'schema') batch.add(`{"seq":${entry.seq},"op":"schema","sql":${JSON.stringify(entry.sql ?? '')}}\n`);
     for (const row of entryRowImages(this.#context, entry, schema)) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { buffer } from 'node:stream/consumers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ChangetrailError, exportChanges, openTrail, parseExportLine } from '../../src/index.js';
+import { ChangetrailError, exportChanges, openTrail, parseExportLine, restoreTo } from '../../src/index.js';
 import { SqlText } from '../../src/changeset/index.js';
 import { tempDir } from '../helpers/db.js';
 
@@ -113,5 +113,35 @@ describe('ndjson', () => {
     expect(codeOf('@not a time')).toBe('RangeError');
     const other = head.hash[0] === 'f' ? 'e' : 'f';
     expect(codeOf(`${other}${other}${other}${other}${other}${other}${other}`)).toBe('POSITION_NOT_FOUND');
+  });
+});
+
+describe('ranges with a resync entry or a shell meta line', () => {
+  it('err: resync entries are refused with a hint; restore starts from the snapshot; a "." line in a migration is refused for sql', async () => {
+    const path = join(tempDir('ct-resync-'), 'app.db');
+    const setup = new DatabaseSync(path);
+    setup.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+    setup.close();
+    const trail = await openTrail(path);
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'one')`));
+    await trail.migrate(`INSERT INTO t VALUES (2, 'two\n.shell echo pwned\n');`);
+    const resync = (await trail.resync())!;
+    await trail.write((db) => db.exec(`INSERT INTO t VALUES (3, 'three')`));
+    await trail.close();
+    const refused = await buffer(exportChanges(path, { since: 0 })).catch((error: unknown) => error);
+    expect(ChangetrailError.is(refused, 'EXPORT_RANGE_UNSUPPORTED')).toBe(true);
+    expect((refused as ChangetrailError<'EXPORT_RANGE_UNSUPPORTED'>).details).toMatchObject({ seq: resync.seq, kind: 'resync' });
+    expect((refused as ChangetrailError<'EXPORT_RANGE_UNSUPPORTED'>).details.hint).toContain(`restore --at ${resync.seq}`);
+    const after = await lines(path, { since: resync.seq }) as { key: { id: bigint } }[];
+    expect(after.map((row) => row.key.id)).toEqual([3n]);
+    const meta = await buffer(exportChanges(path, { since: 0, until: 2, format: 'sql' })).catch((error: unknown) => error);
+    expect((meta as ChangetrailError<'EXPORT_RANGE_UNSUPPORTED'>).details).toMatchObject({ seq: 2, kind: 'schema', format: 'sql' });
+    const restored = join(tempDir('ct-resync-out-'), 'head.db');
+    const result = await restoreTo(path, restored, { at: resync.seq + 1 });
+    expect(result.base).toMatchObject({ kind: 'snapshot', seq: resync.seq });
+    expect(result.applied).toBe(1);
+    const db = new DatabaseSync(restored, { readOnly: true });
+    expect(db.prepare('SELECT id FROM t ORDER BY id').all().map((row) => Number(row.id))).toEqual([1, 2, 3]);
+    db.close();
   });
 });
