@@ -89,6 +89,7 @@ function* render(context: ExportContext, writer: FormatWriter): Generator<Chunk>
     }
     yield* writer.end();
   } finally {
+    writer.close?.();
     journal.close();
   }
 }

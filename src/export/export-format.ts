@@ -29,6 +29,8 @@ export interface FormatWriter {
   begin(): Iterable<Chunk>;
   entry(entry: JournalEntry, schema: DatabaseSchema): Iterable<Chunk>;
   end(): Iterable<Chunk>;
+  /** Frees what the writer holds (called once, whether the export finished or failed). */
+  close?(): void;
 }
 
 /** The entry's changeset restricted to the user's table selection. */

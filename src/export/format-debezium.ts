@@ -7,6 +7,9 @@
  * `ts_ms - source.ts_ms` is Debezium's lag measure; `source` names the connector (`changetrail`), the
  * journal (`name`), the database file (`db`), the table, the entry (`seq`, `hash`), its `actor` and
  * `message`; `transaction` is `{id, total_order, data_collection_order}` with the entry's seq as id.
+ * `before` and `after` are whole rows, as Debezium sends them: a changeset holds only the key and the
+ * changed columns of an UPDATE, so the export keeps a scratch copy of the database (restored at `since`,
+ * every exported entry applied to it exactly) and reads each updated row just before and after its entry.
  * Column values use the lossless encoding of value-json.ts. Schema entries carry no DDL here (Debezium
  * sends DDL on a schema-history topic); the rows their migration changed are events like any other.
  */
@@ -18,6 +21,7 @@ import type { JournalEntry } from '../journal/journal.js';
 import { TextBatch, unsupportedEntry, type Chunk, type ExportContext, type FormatWriter } from './export-format.js';
 import { entryRowImages } from './format-ndjson.js';
 import { formatJsonRow } from './value-json.js';
+import { RowState } from './row-state.js';
 
 export const DEBEZIUM_CONNECTOR = 'changetrail';
 const OPS = { insert: 'c', update: 'u', delete: 'd' } as const;
@@ -26,6 +30,7 @@ export class DebeziumWriter implements FormatWriter {
   readonly #context: ExportContext;
   readonly #db: string;
   readonly #version: string;
+  #state: RowState | null = null;
 
   constructor(context: ExportContext) {
     this.#context = context;
@@ -33,24 +38,30 @@ export class DebeziumWriter implements FormatWriter {
     this.#version = JSON.stringify(packageVersion());
   }
 
-  *begin(): Iterable<Chunk> {}
+  *begin(): Iterable<Chunk> {
+    this.#state = new RowState(this.#context.journal, this.#context.since);
+  }
 
   *entry(entry: JournalEntry, schema: DatabaseSchema): Iterable<Chunk> {
     if (entry.kind === 'resync') throw unsupportedEntry(this.#context, entry);
+    const state = this.#state!;
+    const rows = [...entryRowImages(this.#context, entry, schema)];
+    const befores = rows.map((row) => (row.op === 'update' ? state.row(row.table, row.key) : row.before));
+    state.apply(entry);
+    const afters = rows.map((row) => (row.op === 'update' ? state.row(row.table, row.key) : row.after));
     const batch = new TextBatch();
     const perTable = new Map<string, number>();
     const common = `"connector":"${DEBEZIUM_CONNECTOR}","name":${JSON.stringify(this.#context.journal.head.journalId)},"ts_ms":${entry.time},`
       + `"snapshot":"false","db":${this.#db}`;
     const entryFields = `"seq":${entry.seq},"hash":"${toHex(entry.hash)}","actor":${JSON.stringify(entry.actor)},"message":${JSON.stringify(entry.message)}`;
     let totalOrder = 0;
-    for (const row of entryRowImages(this.#context, entry, schema)) {
+    for (const [index, row] of rows.entries()) {
       totalOrder += 1;
       const tableOrder = (perTable.get(row.table) ?? 0) + 1;
       perTable.set(row.table, tableOrder);
       const source = `{"version":${this.#version},${common},"table":${JSON.stringify(row.table)},${entryFields}}`;
-      // An UPDATE's images hold the key and the changed columns (a changeset has no others).
-      const before = row.op === 'update' && row.before !== null ? [...row.key, ...row.before] : row.before;
-      const after = row.op === 'update' && row.after !== null ? [...row.key, ...row.after] : row.after;
+      const before = befores[index]!;
+      const after = afters[index]!;
       const line = `{"before":${formatJsonRow(before)},"after":${formatJsonRow(after)},"source":${source},"op":"${OPS[row.op]}",`
         + `"ts_ms":${Date.now()},"transaction":{"id":"${entry.seq}","total_order":${totalOrder},"data_collection_order":${tableOrder}}}\n`;
       const chunk = batch.add(line);
@@ -61,6 +72,11 @@ export class DebeziumWriter implements FormatWriter {
   }
 
   *end(): Iterable<Chunk> {}
+
+  close(): void {
+    this.#state?.close();
+    this.#state = null;
+  }
 }
 
 let version: string | null = null;

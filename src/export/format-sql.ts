@@ -113,8 +113,8 @@ class RowidMoves {
     for (const { name, rows } of this.#tables.values()) {
       const table = findTable(schema, name);
       if (table === undefined) continue;
-      const target = `main.${quoteIdentifier(table.name)}`;
-      const keyColumns = table.columns.filter((_, column) => (table.pk[column] ?? 0) > 0).map(quoteIdentifier);
+      const target = `main.${lineSafe(table.name, table.name)}`;
+      const keyColumns = table.columns.filter((_, column) => (table.pk[column] ?? 0) > 0).map((column) => lineSafe(column, table.name));
       const moving = [...rows.values()].filter((row) => row.after !== null);
       if (moving.length === 0) continue;
       batch.add(`-- rowids of ${table.name} as the source gave them (entry ${seq}${this.#context.each ? '' : ' and after'})\n`);
@@ -176,6 +176,16 @@ function* changeStatements(changeset: Uint8Array, schema: DatabaseSchema, seq: n
   if (rest !== null) yield rest;
 }
 
+/** Names with control characters (line breaks, ESC) cannot be written on one line for the shell: refused. */
+const UNWRITABLE_IDENTIFIER = /[\u0000-\u001f\u007f\u0085\u2028\u2029]/;
+
+function lineSafe(name: string, table: string): string {
+  if (UNWRITABLE_IDENTIFIER.test(name)) {
+    throw new ChangetrailError('SQL_IDENTIFIER_UNSUPPORTED', `export sql: the name ${JSON.stringify(name)} holds a control character, which the script cannot carry on one line`, { identifier: name, table });
+  }
+  return quoteIdentifier(name);
+}
+
 /** Renders the changes of one table group. */
 class TableSql {
   readonly #table: string;
@@ -184,8 +194,8 @@ class TableSql {
   readonly #isStat1: boolean;
 
   constructor(group: TableChanges, names: readonly string[]) {
-    this.#table = `main.${quoteIdentifier(group.name)}`;
-    this.#columns = names.slice(0, group.columnCount).map(quoteIdentifier);
+    this.#table = `main.${lineSafe(group.name, group.name)}`;
+    this.#columns = names.slice(0, group.columnCount).map((name) => lineSafe(name, group.name));
     this.#isPk = Array.from(group.pk, (ordinal) => ordinal !== 0);
     this.#isStat1 = foldAscii(group.name) === STAT1_TABLE;
   }

@@ -90,6 +90,15 @@ export async function restoreTo(source: TrailSource, out: string, options: Resto
   }
 }
 
+/**
+ * Builds the state at `at` in `path` (a new, private file) from the journal's nearest base, without the
+ * final checks: the scratch state of exports that need whole rows. Returns the entries applied.
+ */
+export function buildState(journal: JournalSource, at: Position, path: string): number {
+  const base = prepareBase(journal, at, path, undefined);
+  return replayOnto(journal, path, base.seq, at.seq, undefined);
+}
+
 function prepareBase(journal: JournalSource, at: Position, temp: string, from: string | undefined): RestoreResult['base'] {
   if (from === undefined) {
     const snapshot = nearestSnapshot(journal, at.seq);

@@ -86,6 +86,26 @@ describe('ndjson', () => {
     expect(deletion).toMatchObject({ before: { id: 2n, x: -(2n ** 63n) }, after: null, transaction: { total_order: 2n } });
   });
 
+  it('ok: debezium images are whole rows, read from the state before and after the entry', async () => {
+    const wide = join(tempDir('ct-debezium-'), 'app.db');
+    const setup = new DatabaseSync(wide);
+    setup.exec('CREATE TABLE w(id INTEGER PRIMARY KEY, a TEXT, b INTEGER, c BLOB)');
+    setup.close();
+    const trail = await openTrail(wide);
+    await trail.write((db) => db.exec(`INSERT INTO w VALUES (1, 'a1', 10, X'00'), (2, 'a2', 20, NULL)`));
+    await trail.write((db) => db.exec(`UPDATE w SET b = b + 1 WHERE id = 1; UPDATE w SET a = 'A2' WHERE id = 2`));
+    await trail.write((db) => db.exec(`UPDATE w SET b = 99 WHERE id = 1; DELETE FROM w WHERE id = 2`));
+    await trail.close();
+    const events = await lines(wide, { since: 1, format: 'debezium' }) as Record<string, any>[];
+    const updates = events.filter((event) => event.op === 'u');
+    expect(updates.map((event) => [event.before, event.after])).toEqual([
+      [{ id: 1n, a: 'a1', b: 10n, c: new Uint8Array([0]) }, { id: 1n, a: 'a1', b: 11n, c: new Uint8Array([0]) }],
+      [{ id: 2n, a: 'a2', b: 20n, c: null }, { id: 2n, a: 'A2', b: 20n, c: null }],
+      [{ id: 1n, a: 'a1', b: 11n, c: new Uint8Array([0]) }, { id: 1n, a: 'a1', b: 99n, c: new Uint8Array([0]) }],
+    ]);
+    expect(events.find((event) => event.op === 'd')).toMatchObject({ before: { id: 2n, a: 'A2', b: 20n, c: null }, after: null });
+  });
+
   it('ok: positions resolve by seq, hash prefix and time; errors are coded', async () => {
     const all = exportChanges(path, { since: 0 });
     all.resume();
