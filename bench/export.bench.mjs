@@ -10,8 +10,12 @@ const ENTRIES = Number(process.env.BENCH_EXPORT_ENTRIES ?? 100_000);
 const ROWS_LARGE = Number(process.env.BENCH_EXPORT_ROWS ?? 1_000_000);
 const child = fileURLToPath(new URL('./export-child.mjs', import.meta.url));
 
+/** V8 flags that cap the heap: peak RSS then shows the live set instead of V8's garbage allowance. */
+const CAPPED = ['--max-old-space-size=64', '--max-semi-space-size=2'];
+
 function run(...args) {
-  const result = spawnSync(process.execPath, [child, ...args.map(String)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const flags = args[0] === CAPPED ? args.shift() : [];
+  const result = spawnSync(process.execPath, [...flags, child, ...args.map(String)], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (result.status !== 0) throw new Error(`${args.join(' ')}: ${result.stderr}`);
   return JSON.parse(result.stdout);
 }
@@ -24,13 +28,15 @@ try {
     + `${(ROWS_LARGE / 1000).toLocaleString('en-US')} entries of 1,000 rows (${mib(large.journalBytes)} MiB)\n`);
   console.log('| export | entries | output MiB | s | MB/s (output) | entries/s | peak RSS MiB |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const [label, path, format, each] of [
+  for (const [label, path, format, each, capped] of [
     ['ndjson, 100k entries', many.path, 'ndjson', false], ['changeset (net), 100k entries', many.path, 'changeset', false],
     ['sql (net), 100k entries', many.path, 'sql', false],
     ['ndjson, 1M rows', large.path, 'ndjson', false], ['debezium, 1M rows', large.path, 'debezium', false],
     ['sql --each, 1M rows', large.path, 'sql', true], ['changeset (net), 1M rows', large.path, 'changeset', false],
+    [`ndjson, 1M rows, heap capped (${CAPPED.join(' ')})`, large.path, 'ndjson', false, true],
+    [`sql --each, 1M rows, heap capped`, large.path, 'sql', true, true],
   ]) {
-    const r = run('export', path, format, each ? 'each' : 'net');
+    const r = capped ? run(CAPPED, 'export', path, format, each ? 'each' : 'net') : run('export', path, format, each ? 'each' : 'net');
     console.log(`| ${label} | ${r.entries.toLocaleString('en-US')} | ${mib(r.bytes)} | ${r.seconds.toFixed(2)} | ${(r.bytes / 1e6 / r.seconds).toFixed(1)} | ${Math.round(r.entries / r.seconds).toLocaleString('en-US')} | ${r.peakRssMiB} |`);
   }
   const restore = run('restore', many.path);

@@ -71,13 +71,15 @@ export interface GroupChange {
 /**
  * Decodes a changeset or patchset lazily, one change at a time, in buffer order: the same changes as
  * {@link decodeChangeset} without holding them all (exports of large entries stream in bounded memory).
+ * Unlike {@link decodeChangeset}, BLOB (and `SqlText`) values are views into `bytes` itself, not into a
+ * private copy: do not modify `bytes` while the values are in use.
  *
  * @throws As {@link decodeChangeset}, when the malformed part is reached.
  */
 export function* iterateChangeset(bytes: Uint8Array): Generator<GroupChange> {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('iterateChangeset: bytes must be a Uint8Array');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const store = bytes.slice();
+  const store = bytes;
   let header: TableHeader | null = null;
   let group: TableChanges | null = null;
   let offsets = new Int32Array(0);

@@ -56,9 +56,13 @@ export function unsupportedEntry(context: ExportContext, entry: JournalEntry): C
   return new ChangetrailError('EXPORT_RANGE_UNSUPPORTED', `export ${context.format}: ${hint}`, { seq, kind, format: context.format, hint });
 }
 
-/** Collects text into chunks of about 64 KiB so that streams are not fed line by line. */
+/**
+ * Collects text into chunks of about 4 KiB so that streams are not fed line by line. Small on purpose:
+ * the pieces of a chunk stay alive until it is flushed, and larger chunks made V8's young generation, and
+ * so peak RSS, grow (measured on 300,000 ndjson rows: 64 KiB 193 MiB, 8 KiB 159 MiB, 4 KiB 157 MiB).
+ */
 export class TextBatch {
-  static readonly SIZE = 64 * 1024;
+  static readonly SIZE = 4 * 1024;
   #parts: string[] = [];
   #size = 0;
 
