@@ -453,6 +453,17 @@ function damageVectors(work) {
     files[SEG] = replaceFrame(files[SEG], frameOffset(journal, 2), 2, body);
     vectors['rowids-in-v1'] = { files, expected: expectation('entry 2 is a version-1 body with a (valid) `rowids` key, which only version 2 may have: JOURNAL_MALFORMED (seq 2).' + ' A reader yields no entry: none can be proven to chain to the head.', journal, committedHead(journal, 4), 0, error('JOURNAL_MALFORMED', 2)) };
   }
+  {
+    const source = new Source(mkdtempSync(join(work, 'g-')), SMALL_SCHEMA);
+    const genesis = source.snapshot();
+    const write = source.write(`INSERT INTO t VALUES (1, 'one')`);
+    source.close();
+    const sql = `ATTACH DATABASE 'victim.db' AS victim; CREATE TABLE victim.stolen(x); DETACH DATABASE victim;`;
+    const journal = encodeJournal(genesis, [{ kind: 'write', ...write }, { kind: 'schema', sql, changeset: new Uint8Array(0) }]);
+    const head = committedHead(journal, 2);
+    const expected = expectation('a valid, chained schema entry whose script ATTACHes another file: reading and verification succeed; replaying it is refused by the replay guard (REPLAY.md), REPLAY_REFUSED at entry 2, and nothing outside the target is touched.', journal, head, 2, null);
+    vectors['replay-refused'] = { files: { ...journal.files, head: headFile(head.seq, head.hash) }, expected: { ...expected, replayError: error('REPLAY_REFUSED', 2) } };
+  }
   const invalid = (name, description, overrides) => {
     const { journal } = base();
     const files = withHead(journal, 4);

@@ -18,6 +18,7 @@ import { FTS_QUERIES, MIGRATIONS, SCHEMA_SQL, randomOperation } from '../apply/w
 import { tempTrail } from '../helpers/db.js';
 import { parseResult, runPython, startPython } from './python.js';
 import { dumpState } from './state.js';
+import { cli } from '../cli/run-cli.js';
 
 const SEED = Number(process.env.CT_PYTHON_SEED ?? 0x5eed0015);
 const TRANSACTIONS = 56;
@@ -115,9 +116,11 @@ describe('python follower on a journal written by changetrail', () => {
         }
       }
       const operations = 1 + random.int(6);
+      // Audit data as the CLI prints it: unicode, integers beyond 2^32 (msgpack float 64), nested meta.
+      const audit = index % 3 === 0 ? { message: `step ${index} ✓`, actor: `ïnès-${index}`, meta: { index, big: 5_000_000_000 + index, nested: { list: [1, 'two', null, true] } } } : {};
       const entry = await trail.write((db) => {
         for (let i = 0; i < operations; i++) randomOperation(db, random, migrated);
-      });
+      }, audit);
       if (entry !== null) {
         writes.push(entry.seq);
         kinds.add('write');
@@ -169,6 +172,17 @@ describe('python follower on a journal written by changetrail', () => {
       expect(dumpState(replica)).toEqual(primary);
       expect(ftsAnswers(replica)).toEqual(ftsAnswers(path));
       checkIntegrity(replica, join(dir, 'scratch.db'));
+
+      // log and verify print what changetrail's own CLI prints.
+      const nodeLog = cli(['log', path, '--json']);
+      expect(nodeLog.code, nodeLog.stderr).toBe(0);
+      const nodeLines = nodeLog.stdout.split('\n').filter((line) => line.length > 0).map((line) => JSON.parse(line) as unknown);
+      expect(nodeLines.length).toBe(head.seq);
+      expect(runPython(['log', path]).lines).toEqual(nodeLines);
+      expect(runPython(['log', `${path}.changes`, '--from', '5', '--to', '9']).lines).toEqual(nodeLines.slice(4, 9));
+      const nodeVerify = cli(['verify', path, '--json']);
+      expect(nodeVerify.code, nodeVerify.stderr).toBe(0);
+      expect(runPython(['verify', path]).lines).toEqual([JSON.parse(nodeVerify.stdout)]);
 
       const nodeReplay = join(dir, 'node-replay.db');
       replayJournal(openJournal(`${path}.changes`, head), nodeReplay);

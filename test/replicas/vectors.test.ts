@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { replayJournal } from '../../src/apply/replay.js';
 import { readHeadMarker, readManifest } from '../../src/journal/journal-reader.js';
 import { tempDir } from '../helpers/db.js';
-import { openVectorJournal, projectError, readVectorWithNode, type ReadError } from './node-reader.js';
+import { openVectorJournal, projectError, readError, readVectorWithNode, type ReadError } from './node-reader.js';
 import { runPython, type PythonResult } from './python.js';
 import { dumpState } from './state.js';
 
@@ -27,6 +27,7 @@ interface Expected {
   verify?: unknown;
   verifyError?: ReadError | null;
   state?: Record<string, unknown>;
+  replayError?: ReadError;
 }
 
 function expectedOf(name: string): Expected {
@@ -49,7 +50,7 @@ describe('journal/vectors', () => {
     for (const name of ['basic', 'kinds', 'segment-rotation', 'torn-tail', 'uncommitted-frame', 'torn-committed', 'corrupt-frame', 'broken-chain',
       'head-mismatch', 'sequence-gap', 'unknown-segment-version', 'unknown-manifest-version', 'unknown-body-version', 'unknown-body-key',
       'missing-segment', 'bad-snapshot', 'rowids-malformed', 'rowids-in-v1', 'schema-without-sql', 'resync-wrong-snapshot',
-      'undoes-later-entry', 'time-out-of-range', 'meta-too-deep', 'message-too-long']) expect(names).toContain(name);
+      'undoes-later-entry', 'time-out-of-range', 'meta-too-deep', 'message-too-long', 'replay-refused']) expect(names).toContain(name);
     const kinds = expectedOf('kinds').entries as { kind: string; undoes?: number }[];
     expect(new Set(kinds.map((e) => e.kind))).toEqual(new Set(['write', 'schema', 'resync']));
     expect(kinds.some((e) => e.undoes !== undefined)).toBe(true);
@@ -97,6 +98,23 @@ describe('journal/vectors', () => {
       expect(verify.lines).toEqual(expected.verify === null ? [] : [expected.verify]);
       expect(projectError(pythonError(verify), expected.verifyError)).toEqual(expected.verifyError);
     });
+
+    if (expected.replayError !== undefined) {
+      it(`err: followers refuse to replay ${name} (${expected.replayError.code})`, () => {
+        const work = tempDir('ct-vector-replica-');
+        const run = runPython(['replicate', dir, join(work, 'python.db')]);
+        expect(projectError(pythonError(run), expected.replayError!)).toEqual(expected.replayError);
+        let nodeError: ReadError | null = null;
+        try {
+          replayJournal(openVectorJournal(dir), join(work, 'node.db'));
+        } catch (error) {
+          nodeError = readError(error);
+        }
+        expect(projectError(nodeError, expected.replayError!)).toEqual(expected.replayError);
+        expect(readdirSync(work).filter((file) => file.startsWith('victim'))).toEqual([]);
+        expect(readdirSync(dir).filter((file) => file.startsWith('victim'))).toEqual([]);
+      });
+    }
 
     if (expected.state !== undefined) {
       it(`ok: followers reproduce ${name}'s state (Python replicate, Node replayJournal)`, () => {
