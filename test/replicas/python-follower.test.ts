@@ -6,7 +6,7 @@
  * and again and resumed: its replica ends equal to the primary (every recorded table, shadow tables and
  * rowids included) and to the Node replay of the journal.
  */
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ import { FTS_QUERIES, MIGRATIONS, SCHEMA_SQL, randomOperation } from '../apply/w
 import { tempTrail } from '../helpers/db.js';
 import { parseResult, runPython, startPython } from './python.js';
 import { dumpState } from './state.js';
-import { cli } from '../cli/run-cli.js';
+import { cli, jsonError } from '../cli/run-cli.js';
 
 const SEED = Number(process.env.CT_PYTHON_SEED ?? 0x5eed0015);
 const TRANSACTIONS = 56;
@@ -193,7 +193,7 @@ describe('python follower on a journal written by changetrail', () => {
     }
   });
 
-  it('err: a replica of another journal, a file that is not a replica, and a diverged history are refused', async () => {
+  it('err: a replica of another journal, a file that is not a replica, a diverged history and a symlinked journal file are refused', async () => {
     const a = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
     const b = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
     try {
@@ -208,6 +208,13 @@ describe('python follower on a journal written by changetrail', () => {
       db.exec(`UPDATE _changetrail_replica SET hash = '${'00'.repeat(32)}'`);
       db.close();
       expect(runPython(['replicate', a.path, replica]).error?.code).toBe('REPLICA_DIVERGED');
+      // A journal file replaced by a symlink is refused, by the Python reader as by changetrail's.
+      const head = join(`${a.path}.changes`, 'head');
+      renameSync(head, join(a.dir, 'head.real'));
+      symlinkSync(join(a.dir, 'head.real'), head);
+      expect(runPython(['log', a.path]).error?.code).toBe('JOURNAL_FILE_UNEXPECTED');
+      expect(runPython(['verify', `${a.path}.changes`]).error?.code).toBe('JOURNAL_FILE_UNEXPECTED');
+      expect(jsonError(cli(['log', a.path, '--json'])).code).toBe('JOURNAL_FILE_UNEXPECTED');
     } finally {
       await a.trail.close();
       await b.trail.close();

@@ -2,10 +2,12 @@
 bodies and the hash chain. Nothing is yielded before its frame's CRC, body shape and prevHash are checked.
 """
 import datetime
+import errno
 import hashlib
 import math
 import os
 import re
+import stat
 import struct
 import zlib
 
@@ -61,19 +63,61 @@ def malformed(file, offset, reason, seq=None, message=None):
     return ChangetrailError("JOURNAL_MALFORMED", message or f"decode {file}{'' if seq is None else f' entry {seq}'}: {reason}", details)
 
 
+JOURNAL_FILE = re.compile(r"^(manifest|head|genesis\.db|snapshot-\d+\.db|\d+\.seg)$")
+
+
+def unexpected_file(path, found):
+    return ChangetrailError("JOURNAL_FILE_UNEXPECTED",
+                            f"open {path}: it is a {'special file' if found == 'other' else found}, not a regular file; journal files are never followed through links",
+                            {"path": path, "found": found})
+
+
+def check_journal_files(directory):
+    """Refuses a journal directory in which one of changetrail's files is a symlink or not a regular file."""
+    for name in os.listdir(directory):
+        if not JOURNAL_FILE.match(name):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise unexpected_file(path, "symlink" if stat.S_ISLNK(mode) else "directory" if stat.S_ISDIR(mode) else "other")
+
+
+def open_journal_file(path):
+    """A journal file opened for reading without following a symlink (a binary file object), or None
+    if it does not exist; anything but a regular file is JOURNAL_FILE_UNEXPECTED."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.EMLINK):
+            raise unexpected_file(path, "symlink")
+        if error.errno == errno.EISDIR:
+            raise unexpected_file(path, "directory")
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise unexpected_file(path, "other")
+    return os.fdopen(fd, "rb")
+
+
 def read_file(path, size_max):
     """The first size_max + 1 bytes of a file, or None if it does not exist."""
     try:
-        with open(path, "rb") as handle:
+        handle = open_journal_file(path)
+        if handle is None:
+            return None
+        with handle:
             return handle.read(size_max + 1)
-    except FileNotFoundError:
-        return None
     except OSError as error:
         raise ChangetrailError("IO_ERROR", f"read {path}: {error.strerror}", {"operation": "read", "path": path, "errno": errno_name(error)})
 
 
 def errno_name(error):
-    import errno
     return errno.errorcode.get(error.errno, str(error.errno))
 
 
@@ -120,6 +164,8 @@ class Identity:
 
 
 def read_identity(directory):
+    if os.path.isdir(directory):
+        check_journal_files(directory)
     data = read_file(os.path.join(directory, MANIFEST_FILE), MANIFEST_SIZE)
     if data is None:
         raise ChangetrailError("JOURNAL_MISMATCH", f"open {directory}: no manifest: not a changetrail journal directory",
@@ -387,7 +433,10 @@ class Cursor:
             self._enter_segment(seq, head_seq)
         name = segment_name(self.segment)
         path = os.path.join(self.directory, name)
-        with open(path, "rb") as handle:
+        handle = open_journal_file(path)
+        if handle is None:
+            raise behind(head_seq, seq - 1)
+        with handle:
             handle.seek(self.offset)
             header = handle.read(FRAME_HEADER_SIZE)
             if len(header) < FRAME_HEADER_SIZE:
@@ -442,7 +491,10 @@ def verify_snapshot(directory, file, expected_sha256, expected_size):
     digest = hashlib.sha256()
     size = 0
     try:
-        with open(path, "rb") as handle:
+        handle = open_journal_file(path)
+        if handle is None:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        with handle:
             while True:
                 chunk = handle.read(READ_CHUNK_SIZE)
                 if not chunk:

@@ -9,7 +9,7 @@ import time
 
 from . import apply
 from .errors import ChangetrailError
-from .journal import GENESIS_FILE, Cursor, read_head_marker, read_identity, verify_snapshot
+from .journal import GENESIS_FILE, Cursor, open_journal_file, read_head_marker, read_identity, verify_snapshot
 from .sqlite import Connection
 
 # The replica's position row, in the layout of changetrail's Node follower (src/replica/position-table.ts),
@@ -59,7 +59,11 @@ def install_base(source, replica_path, journal_id, seq, entry_hash, description)
     position in it, and renames it over the replica: the replacement is atomic."""
     temp = f"{replica_path}.{os.getpid()}.tmp"
     try:
-        shutil.copyfile(source, temp)
+        handle = open_journal_file(source)
+        if handle is None:
+            raise FileNotFoundError(source)
+        with handle, open(temp, "wb") as target:
+            shutil.copyfileobj(handle, target, 1 << 20)
         with Connection(temp) as db:
             db.execute("PRAGMA journal_mode = DELETE")
             db.execute("BEGIN IMMEDIATE")
