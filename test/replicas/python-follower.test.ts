@@ -4,13 +4,14 @@
  * R*Tree, generated columns, WITHOUT ROWID and composite keys, ON DELETE CASCADE, migrations (some not
  * deterministic, one unrecordable), undo, a foreign write recorded by resync — SIGKILLed mid-run again
  * and again and resumed: its replica ends equal to the primary (every recorded table, shadow tables and
- * rowids included) and to the Node replay of the journal.
+ * rowids included), to the Node replay of the journal, and to the Node follower's replica; the Node
+ * follower also continues the replica the Python follower made.
  */
 import { copyFileSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import { ChangetrailError } from '../../src/index.js';
+import { ChangetrailError, openReplica } from '../../src/index.js';
 import { replayJournal } from '../../src/apply/replay.js';
 import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
 import { createRandom } from '../apply/helpers.js';
@@ -83,7 +84,7 @@ function checkIntegrity(path: string, scratch: string): void {
 }
 
 describe('python follower on a journal written by changetrail', () => {
-  it(`ok: SIGKILLed mid-run and resumed, its replica equals the primary and the Node replay (seed 0x${SEED.toString(16)})`, async () => {
+  it(`ok: SIGKILLed mid-run and resumed, its replica equals the primary, the Node replay and the Node follower (seed 0x${SEED.toString(16)})`, async () => {
     const { trail, path, dir } = await tempTrail(SCHEMA_SQL);
     const replica = join(dir, 'python.db');
     const random = createRandom(SEED);
@@ -188,6 +189,20 @@ describe('python follower on a journal written by changetrail', () => {
       replayJournal(openJournal(`${path}.changes`, head), nodeReplay);
       expect(dumpState(nodeReplay)).toEqual(primary);
 
+      const nodeReplicaPath = join(dir, 'node-replica.db');
+      const nodeReplica = await openReplica(nodeReplicaPath, { source: path });
+      await nodeReplica.sync();
+      await nodeReplica.close();
+      expect(dumpState(nodeReplicaPath)).toEqual(dumpState(replica));
+
+      // The two followers share the replica's position table: the Node follower continues the Python one.
+      await step(TRANSACTIONS + 7);
+      await step(TRANSACTIONS + 8);
+      const continued = await openReplica(replica, { source: path });
+      await continued.sync();
+      expect(continued.status().appliedSeq).toBe(readCommittedHead(path).seq);
+      await continued.close();
+      expect(dumpState(replica)).toEqual(dumpState(path));
     } finally {
       await trail.close();
     }
