@@ -48,7 +48,7 @@ export interface ErrorDetails {
   /** The database records committed entries that the journal does not hold (lost or deleted journal data). */
   JOURNAL_BEHIND_DATABASE: { databaseSeq: number; journalSeq: number; file?: string };
   /** The journal holds committed entries newer than the database (e.g. the database was restored from a backup). */
-  DATABASE_BEHIND_JOURNAL: { databaseSeq: number; journalSeq: number };
+  DATABASE_BEHIND_JOURNAL: { databaseSeq: number; journalSeq: number; hint?: string };
   /** The journal directory belongs to another database (journal ids differ), or is missing for a tracked database. */
   JOURNAL_MISMATCH: { databaseJournalId: string | null; journalJournalId: string | null; reason: string };
   /** Only data writes can be undone; schema and resync entries cannot be inverted. */

@@ -283,6 +283,25 @@ function sweepIfDue(paths: LockPaths, staleMs: number, clock: LockClock): void {
   sweepPreparedTickets(paths.queue, staleMs);
 }
 
+/**
+ * Checks the lock's timings and fills in their defaults (RangeError for misuse). `openTrail` calls it too,
+ * so options that could only fail at the first write fail at open.
+ */
+export function validateLockTimings(
+  options: { staleMs?: number | undefined; heartbeatMs?: number | undefined; timeoutMs?: number | undefined }, what: string,
+): { staleMs: number; heartbeatMs: number; timeoutMs: number } {
+  const staleMs = validateStaleMs(options.staleMs ?? DEFAULT_STALE_MS, what);
+  const heartbeatMs = options.heartbeatMs ?? Math.floor(staleMs / 4);
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 1 || heartbeatMs > staleMs / 3) {
+    throw new RangeError(`${what}: heartbeatMs must be an integer in [1, staleMs / 3] (staleMs is ${staleMs}), got ${String(heartbeatMs)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new RangeError(`${what}: timeoutMs must be ≥ 0, got ${String(timeoutMs)}`);
+  }
+  return { staleMs, heartbeatMs, timeoutMs };
+}
+
 function resolveOptions(options: AdmissionLockOptions): LockConfig {
   if (typeof options !== 'object' || options === null) throw new TypeError('AdmissionLock.acquire: options must be an object');
   const { journalDir, signal, clock, onCompromised } = options;
@@ -292,15 +311,7 @@ function resolveOptions(options: AdmissionLockOptions): LockConfig {
     throw new TypeError('AdmissionLock.acquire: clock must have wallNow() and monoNow()');
   }
   if (onCompromised !== undefined && typeof onCompromised !== 'function') throw new TypeError('AdmissionLock.acquire: onCompromised must be a function');
-  const staleMs = validateStaleMs(options.staleMs ?? DEFAULT_STALE_MS, 'AdmissionLock.acquire');
-  const heartbeatMs = options.heartbeatMs ?? Math.floor(staleMs / 4);
-  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 1 || heartbeatMs > staleMs / 3) {
-    throw new RangeError(`AdmissionLock.acquire: heartbeatMs must be an integer in [1, staleMs / 3], got ${String(heartbeatMs)}`);
-  }
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-    throw new RangeError(`AdmissionLock.acquire: timeoutMs must be ≥ 0, got ${String(timeoutMs)}`);
-  }
+  const { staleMs, heartbeatMs, timeoutMs } = validateLockTimings(options, 'AdmissionLock.acquire');
   return Object.freeze({
     paths: lockPaths(journalDir), staleMs, heartbeatMs, timeoutMs, signal, clock: clock ?? defaultLockClock(), onCompromised,
   });

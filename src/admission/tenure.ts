@@ -3,7 +3,7 @@
  * blocks the event loop), consecutive tasks keep the lock, and the lock is handed over once other processes
  * wait and this tenure has had its fair share, or when the process goes idle.
  */
-import { AdmissionLock } from './lock.js';
+import { AdmissionLock, validateLockTimings } from './lock.js';
 
 /**
  * How long a process may keep the admission lock for consecutive writes while others wait. Handing over
@@ -33,11 +33,15 @@ export class Tenure {
   readonly #options: TenureOptions;
   #lock: AdmissionLock | null = null;
   #startMs = 0;
+  /** When queued tasks last let the event loop run (see #yieldIfDue). */
+  #yieldedMs = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #releaseTimer: NodeJS.Timeout | null = null;
 
-  constructor(journalDir: string, options: TenureOptions = {}) {
+  /** RangeError when the lock options are inconsistent (e.g. heartbeatMs above staleMs / 3). */
+  constructor(journalDir: string, options: TenureOptions = {}, what = 'openTrail: lock') {
+    validateLockTimings(options, what);
     this.journalDir = journalDir;
     this.#options = options;
   }
@@ -62,6 +66,7 @@ export class Tenure {
   async acquire(): Promise<AdmissionLock> {
     this.#lock = await AdmissionLock.acquire({ journalDir: this.journalDir, ...this.lockOptions() });
     this.#startMs = performance.now();
+    this.#yieldedMs = this.#startMs;
     return this.#lock;
   }
 
@@ -80,7 +85,10 @@ export class Tenure {
   enqueue<T>(task: () => Promise<T>): Promise<T> {
     this.#pending += 1;
     this.#clearReleaseTimer();
-    const run = this.#queue.then(task);
+    const run = this.#queue.then(async () => {
+      await this.#yieldIfDue();
+      return task();
+    });
     this.#queue = run.then(() => this.#settled(), () => this.#settled());
     return run;
   }
@@ -92,6 +100,24 @@ export class Tenure {
       await this.release();
       after();
     });
+  }
+
+  /**
+   * Between two queued tasks: once this tenure has had its fair share and other processes wait, the lock
+   * is handed over even though more tasks are queued here (a server with thousands of requests in flight
+   * must not starve other processes); the next task then queues behind them, FIFO by ticket. Looks at the
+   * queue directory only once the share is used up.
+   */
+  async #yieldIfDue(): Promise<void> {
+    if (this.#lock === null) return;
+    const now = performance.now();
+    const fairShareMs = this.#options.fairShareMs ?? FAIR_SHARE_MS;
+    if (now - this.#yieldedMs < fairShareMs) return;
+    // Queued tasks chain through resolved promises: without a turn of the event loop the heartbeat timer
+    // would never fire during a long batch, and waiters would see the lock go stale.
+    this.#yieldedMs = now;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.#lock !== null && now - this.#startMs >= fairShareMs && this.#lock.hasWaiters()) await this.release();
   }
 
   #settled(): void {

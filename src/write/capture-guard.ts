@@ -183,7 +183,11 @@ class SessionCaptureGuard implements CaptureGuard {
     this.#depth++;
     try {
       const result = fn();
-      if (isThenable(result)) throw new TypeError('capture guard: the body returned a promise; bodies must be synchronous');
+      if (isThenable(result)) {
+        // The body is refused; its promise settling later can no longer matter and must not crash the process.
+        (result as PromiseLike<unknown>).then(undefined, () => undefined);
+        throw new TypeError('capture guard: the body returned a promise; bodies must be synchronous');
+      }
       if (this.#violation !== null) throw this.#violation;
       if (mode === 'write') this.#verifyWrite(schemaVersionBefore);
       return result;

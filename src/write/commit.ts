@@ -22,13 +22,15 @@ import { HEAD_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
 import { encodeFrame } from '../journal/frame.js';
 import { encodeHead } from '../journal/head.js';
 import type { JournalIdentity } from '../journal/journal-reader.js';
+import type { JournalEntry } from '../journal/journal.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { formatSegmentName } from '../journal/segment.js';
 import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
 import { crashesHere, crashNow, crashpoint, faultpoint } from './crashpoint.js';
 import { toEntry, type Entry } from './entry-view.js';
 import { HeadStore, type HeadRow } from './head-row.js';
-import { openTailSegment, repairUncommittedTail, verifyCommittedTail } from './reconcile.js';
+import { findFramesBeyondHead, readForwardEntry } from './roll-forward.js';
+import { databaseBehind, inspectBeyondHead, openTailSegment, repairUncommittedTail, verifyCommittedTail, type BeyondHead } from './reconcile.js';
 import { RowidCapture } from './rowid-capture.js';
 import { encodeRowids } from '../journal/rowids.js';
 import { SQLITE_BUSY, sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
@@ -120,18 +122,26 @@ export class JournalWriter {
       crashpoint('after-begin');
       const head = this.#heads.read();
       this.#checkJournalId(head);
+      // A database behind its journal (restored from an older copy) is refused before anything else: its
+      // change counter differs too, but a foreign write is not what happened.
+      const repair = this.#inspectTail(head);
       const counter = this.#changeCounter.read();
       guards.beforeBody(head, request, counter);
       // Whatever this transaction commits bumps the file's counter once: record the value it will leave.
       head.changeCounter = counter === null ? null : nextChangeCounter(counter);
       this.#fence(head, admission);
-      this.#reconcile(head);
+      if (repair) this.#repair(head);
       const schemaVersion = request.kind === 'schema' ? readSchemaVersion(this.#db) : null;
       const { changeset, rowids } = this.#capture(request, guards);
       crashpoint('after-changeset');
       const schemaChanged = schemaVersion !== null && readSchemaVersion(this.#db) !== schemaVersion;
       if (changeset.byteLength === 0 && rowids === null && !schemaChanged && request.kind !== 'resync') {
+        // The body may have changed pages and changed them back (insert + delete): SQLite still commits,
+        // and the commit bumps the file's change counter. Writing the head row makes that bump certain and
+        // records the value it leaves, so the next admission does not take this commit for a foreign one.
+        this.#heads.updateChangeCounter(head.changeCounter);
         this.#commitTransaction();
+        guards.afterCommit(head);
         return null;
       }
       appended = this.#append(head, request, changeset, rowids, admission);
@@ -151,6 +161,52 @@ export class JournalWriter {
     }
   }
 
+  /**
+   * Rolls a database that is behind its journal forward (`Trail.rollForward`): in one transaction,
+   * `apply` runs for each committed entry past the head, in order, then the head row moves to the last of
+   * them. Returns the range applied, or null when the journal holds nothing past the head.
+   */
+  rollForward(admission: Admission, guards: CommitGuards, apply: (db: DatabaseSync, entry: JournalEntry) => void): { from: number; to: number } | null {
+    // Entries hold the effects of cascades and triggers already: they are applied with foreign keys off
+    // (which cannot change inside a transaction), as replay does (journal/REPLAY.md).
+    const foreignKeys = this.#setForeignKeys(false);
+    try {
+      return this.#rollForward(admission, guards, apply);
+    } finally {
+      this.#setForeignKeys(foreignKeys);
+    }
+  }
+
+  #rollForward(admission: Admission, guards: CommitGuards, apply: (db: DatabaseSync, entry: JournalEntry) => void): { from: number; to: number } | null {
+    this.#exec('BEGIN IMMEDIATE', 'begin');
+    const epochBefore = admission.epoch;
+    try {
+      const head = this.#heads.read();
+      this.#checkJournalId(head);
+      this.#openTail(head);
+      const frames = findFramesBeyondHead(this.#dir, head, this.#identity);
+      if (frames.length === 0) {
+        this.#db.exec('ROLLBACK');
+        return null;
+      }
+      const counter = this.#changeCounter.read();
+      head.changeCounter = counter === null ? null : nextChangeCounter(counter);
+      this.#fence(head, admission);
+      for (const frame of frames) apply(this.#db, readForwardEntry(this.#dir, frame));
+      const last = frames.at(-1)!;
+      const next: HeadRow = { ...head, seq: last.seq, hash: last.hash, segment: last.segment, tailOffset: last.offset, segmentSize: last.offset + last.size };
+      this.#heads.updatePosition(next);
+      this.#commitTransaction();
+      guards.afterCommit(next);
+      this.publishHead(next);
+      return { from: head.seq + 1, to: last.seq };
+    } catch (error) {
+      admission.epoch = epochBefore;
+      this.#abort(null);
+      throw wrapSqliteError('recover', this.#databasePath, error);
+    }
+  }
+
   /** Writes the committed head to the advisory head marker (no fsync: recovery republishes it). */
   publishHead(head: HeadRow): void {
     const bytes = encodeHead({ journalId: this.#identity.manifest.journalId, seq: head.seq, hash: head.hash });
@@ -165,10 +221,14 @@ export class JournalWriter {
     }
   }
 
-  /** Verifies the committed tail without modifying anything (used at open). */
-  verify(head: HeadRow): void {
+  /**
+   * Verifies the committed tail without modifying anything (used at open), and returns what the journal
+   * holds past the head: `behind` when the database is older than its journal.
+   */
+  verify(head: HeadRow): BeyondHead {
     this.#checkJournalId(head);
-    this.#openTail(head);
+    const tail = this.#openTail(head);
+    return inspectBeyondHead(this.#dir, tail, head, this.#identity);
   }
 
   close(): void {
@@ -202,13 +262,22 @@ export class JournalWriter {
     }
   }
 
-  #reconcile(head: HeadRow): void {
+  /**
+   * Under RESERVED: whether the journal holds anything past the committed head (then `#repair` removes it),
+   * refusing a database that is behind its journal. Costs one fstat and one stat when nothing is there.
+   */
+  #inspectTail(head: HeadRow): boolean {
     const tail = this.#openTail(head);
     const orphan = head.segment !== head.seq + 1 && existsQuietly(join(this.#dir, formatSegmentName(head.seq + 1)));
-    if (tail.size() !== head.segmentSize || orphan) {
-      repairUncommittedTail(this.#dir, tail, head, this.#identity);
-      this.publishHead(head);
-    }
+    if (tail.size() === head.segmentSize && !orphan) return false;
+    const beyond = inspectBeyondHead(this.#dir, tail, head, this.#identity);
+    if (beyond.behind) throw databaseBehind(this.#dir, head.seq, beyond.journalSeq);
+    return true;
+  }
+
+  #repair(head: HeadRow): void {
+    repairUncommittedTail(this.#dir, this.#openTail(head), head, this.#identity);
+    this.publishHead(head);
   }
 
   #openTail(head: HeadRow): SegmentFile {
@@ -239,6 +308,7 @@ export class JournalWriter {
     try {
       const result = guards.runBody(request, this.#db);
       if (isThenable(result)) {
+        (result as PromiseLike<unknown>).then(undefined, () => undefined);
         throw new TypeError('write: the body returned a promise; a transaction cannot span an await, so write bodies must be synchronous');
       }
       const changeset = this.#changeset(session, request);

@@ -62,11 +62,13 @@ export class HeadStore {
   readonly #select: StatementSync;
   readonly #updatePosition: StatementSync;
   readonly #updateEpoch: StatementSync;
+  readonly #updateChangeCounter: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.#select = db.prepare(SELECT_HEAD);
     this.#updatePosition = db.prepare(`UPDATE ${HEAD_TABLE} SET seq = ?, hash = ?, segment = ?, tail_offset = ?, segment_size = ?, change_counter = ? WHERE id = 1`);
     this.#updateEpoch = db.prepare(`UPDATE ${HEAD_TABLE} SET epoch = ?, holder = ?, change_counter = ? WHERE id = 1`);
+    this.#updateChangeCounter = db.prepare(`UPDATE ${HEAD_TABLE} SET change_counter = ? WHERE id = 1`);
   }
 
   read(): HeadRow {
@@ -79,6 +81,11 @@ export class HeadStore {
 
   updateEpoch(epoch: number, holder: string, changeCounter: number | null): void {
     this.#updateEpoch.run(epoch, holder, changeCounter);
+  }
+
+  /** Records the change counter the transaction will leave (and dirties it, so that it does bump it). */
+  updateChangeCounter(changeCounter: number | null): void {
+    this.#updateChangeCounter.run(changeCounter);
   }
 }
 

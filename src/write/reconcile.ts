@@ -18,6 +18,7 @@ import { SEGMENT_HEADER_SIZE } from '../journal/format.js';
 import { listSegments, readHeadMarker, withSeq, type JournalIdentity } from '../journal/journal-reader.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { formatSegmentName } from '../journal/segment.js';
+import { faultpoint } from './crashpoint.js';
 import type { HeadRow } from './head-row.js';
 
 /** Opens the tail segment named by the head, or fails loudly when it is gone. */
@@ -78,28 +79,67 @@ export function repairUncommittedTail(dir: string, tail: SegmentFile, head: Head
 }
 
 function refuseIfDatabaseBehind(dir: string, tail: SegmentFile, head: HeadRow, identity: JournalIdentity, later: number[]): void {
-  const marker = readHeadMarker(dir);
-  const markerAhead = marker !== null && bytesEqual(marker.journalId, identity.manifest.journalId) && marker.seq > head.seq;
-  const extraFrames = countWholeFrames(tail, head.segmentSize) + later.reduce((n, seq) => n + countLaterSegmentFrames(dir, seq), 0);
-  const badLater = later.some((seq) => seq !== head.seq + 1);
-  if (markerAhead || extraFrames > 1 || badLater) {
-    const journalSeq = Math.max(marker?.seq ?? 0, head.seq + extraFrames);
-    throw new ChangetrailError('DATABASE_BEHIND_JOURNAL',
-      `open journal: the journal holds committed entries up to ${journalSeq} but the database is at ${head.seq}. ` +
-      'The database was probably restored from an older backup; restore a matching journal, or move the journal directory aside to start a new history.',
-      { databaseSeq: head.seq, journalSeq });
-  }
+  const beyond = inspectBeyondHead(dir, tail, head, identity, later);
+  if (beyond.behind) throw databaseBehind(dir, head.seq, beyond.journalSeq);
 }
 
-/** Whole, valid frames past `start` (a torn or corrupt one ends the count: it cannot be committed). */
+/** What the journal holds past the database's committed head. */
+export interface BeyondHead {
+  /** True when the journal holds committed entries the database does not: more than one uncommitted frame. */
+  behind: boolean;
+  /** The newest entry the journal holds (at least the database's head). */
+  journalSeq: number;
+}
+
+/**
+ * Looks, without modifying anything, at what the journal holds past the database's committed head. A
+ * crash between the journal append and COMMIT leaves at most one frame (entry head+1) there. More frames,
+ * a later segment that does not start at head+1, or a head marker (published only after COMMIT) ahead of
+ * the database mean the database is older than its journal: typically restored from an older copy.
+ * Both the writer (under RESERVED, before any repair) and every open call this, so every command refuses
+ * such a database with DATABASE_BEHIND_JOURNAL. An I/O error while looking is thrown, never taken for the
+ * end of the frames.
+ */
+export function inspectBeyondHead(dir: string, tail: SegmentFile, head: HeadRow, identity: JournalIdentity, later = listSegments(dir).filter((seq) => seq > head.segment)): BeyondHead {
+  const marker = readHeadMarker(dir);
+  const markerSeq = marker !== null && bytesEqual(marker.journalId, identity.manifest.journalId) ? marker.seq : 0;
+  const size = tail.size();
+  if (size <= head.segmentSize && later.length === 0 && markerSeq <= head.seq) return { behind: false, journalSeq: head.seq };
+  const extraFrames = (size > head.segmentSize ? countWholeFrames(tail, head.segmentSize) : 0) + later.reduce((n, seq) => n + countLaterSegmentFrames(dir, seq), 0);
+  const badLater = later.some((seq) => seq !== head.seq + 1);
+  const journalSeq = Math.max(markerSeq, head.seq + extraFrames);
+  return { behind: markerSeq > head.seq || extraFrames > 1 || badLater, journalSeq };
+}
+
+/** The database's committed head is older than its journal. */
+export function databaseBehind(dir: string, databaseSeq: number, journalSeq: number): ChangetrailError<'DATABASE_BEHIND_JOURNAL'> {
+  const hint = 'changetrail recover <db>';
+  return new ChangetrailError('DATABASE_BEHIND_JOURNAL',
+    `open journal: ${dir} holds committed entries up to ${journalSeq} but the database is at entry ${databaseSeq}: ` +
+    `the database was probably restored from an older copy. Roll it forward with \`${hint}\`, which replays the missing entries exactly.`,
+    { databaseSeq, journalSeq, hint });
+}
+
+/**
+ * Whole, valid frames past `start`. A torn or corrupt one ends the count (it cannot be committed: a writer
+ * appends only after the previous entry committed); an I/O error does not, since what lies past it is unknown.
+ */
 function countWholeFrames(segment: SegmentFile, start: number): number {
   let count = 0;
   try {
-    for (const _frame of segment.frames(start)) count += 1;
+    for (const _frame of segment.frames(start)) {
+      io('read segment', segment.path, () => faultpoint('reconcile-read'));
+      count += 1;
+    }
   } catch (cause) {
-    if (!(cause instanceof ChangetrailError)) throw cause;
+    if (!isDamagedFrame(cause)) throw cause;
   }
   return count;
+}
+
+/** A frame that is torn or fails its checks, as opposed to an I/O error while reading it. */
+function isDamagedFrame(error: unknown): boolean {
+  return error instanceof ChangetrailError && error.code !== 'IO_ERROR';
 }
 
 function countLaterSegmentFrames(dir: string, firstSeq: number): number {
@@ -117,7 +157,7 @@ function lastWholeSeq(tail: SegmentFile, size: number, head: HeadRow): number {
   try {
     for (const frame of tail.frames(SEGMENT_HEADER_SIZE, size)) seq = frame.seq;
   } catch (cause) {
-    if (!(cause instanceof ChangetrailError)) throw cause;
+    if (!isDamagedFrame(cause)) throw cause;
   }
   return Math.min(seq, head.seq);
 }

@@ -11,8 +11,13 @@ export function sqliteErrcode(error: unknown): number | undefined {
   return typeof errcode === 'number' ? errcode & 0xff : undefined;
 }
 
-/** Wraps a SQLite error from changetrail's own statements; anything else passes through unchanged. */
+/**
+ * Wraps a SQLite error from an admitted operation; anything else passes through unchanged. The one
+ * mapping of the write side: a full disk or an I/O error is IO_ERROR, whether SQLite raised it in
+ * changetrail's own statements or in a SQLITE_ERROR that src/apply wrapped (undo applies a changeset).
+ */
 export function wrapSqliteError(operation: string, path: string, error: unknown): unknown {
+  if (ChangetrailError.is(error, 'SQLITE_ERROR') && isDiskError(error.cause)) return wrapSqliteError(operation, path, error.cause);
   if (error instanceof ChangetrailError || (error as { code?: unknown })?.code !== 'ERR_SQLITE_ERROR') return error;
   const errcode = sqliteErrcode(error);
   if (errcode === SQLITE_IOERR || errcode === SQLITE_FULL) {
@@ -23,4 +28,9 @@ export function wrapSqliteError(operation: string, path: string, error: unknown)
   return new ChangetrailError('SQLITE_ERROR', `${operation} ${path}: ${(error as Error).message}`, {
     operation, ...(errcode === undefined ? {} : { errcode }),
   }, { cause: error });
+}
+
+function isDiskError(error: unknown): boolean {
+  const errcode = (error as { code?: unknown } | null)?.code === 'ERR_SQLITE_ERROR' ? sqliteErrcode(error) : undefined;
+  return errcode === SQLITE_IOERR || errcode === SQLITE_FULL;
 }

@@ -22,13 +22,17 @@ import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } 
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
 import { snapshotDatabase, startJournal } from './genesis.js';
 import { headTableExists, readHead, type HeadRow } from './head-row.js';
-import { checkFilesystem, inspectLock, type AdmissionLock, type LockInspection } from '../admission/lock.js';
+import { checkFilesystem, inspectLock, validateLockTimings, type AdmissionLock, type LockInspection } from '../admission/lock.js';
 import { Tenure } from '../admission/tenure.js';
 import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type WriteOptions } from './options.js';
+import { databaseBehind } from './reconcile.js';
 import { sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
 
 export type { OpenTrailOptions, WriteOptions, EntriesOptions };
+
+/** How often open re-reads a head that looks behind its journal before it believes it (WAL snapshots). */
+const BEHIND_CHECK_ATTEMPTS = 3;
 
 /** Default busy timeout: how long SQLite waits for readers (and foreign writers) before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -77,8 +81,32 @@ export interface TrailStatus {
  *   JOURNAL_CHAIN_BROKEN, LOCK_TIMEOUT (adoption needs the write lock), IO_ERROR.
  */
 export async function openTrail(path: string, options?: OpenTrailOptions): Promise<Trail> {
+  return open(path, options, 'refuse');
+}
+
+/**
+ * @internal For `changetrail recover` (src/export/recover.ts): opens a trail whose database is behind its
+ * journal (restored from an older copy) instead of refusing it with DATABASE_BEHIND_JOURNAL. `trail.behind`
+ * then says how far, and `trail.rollForward(apply)` replays the missing entries; writes stay refused until
+ * it has. Any other state is opened (or refused) as by `openTrail`.
+ */
+export function openTrailForRecovery(path: string, options?: OpenTrailOptions): Promise<Trail> {
+  return open(path, options, 'allow');
+}
+
+/** What opening does with a database behind its journal. */
+type BehindPolicy = 'refuse' | 'allow';
+
+/** How far a database is behind its journal. */
+export interface BehindState {
+  databaseSeq: number;
+  journalSeq: number;
+}
+
+async function open(path: string, options: OpenTrailOptions | undefined, behind: BehindPolicy): Promise<Trail> {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('openTrail: path must be a non-empty string');
   const parsed = parseOptions(openTrailOptionsSchema, options, 'openTrail');
+  validateLockTimings(parsed.lock ?? {}, 'openTrail: lock');
   const databasePath = io('resolve database path', path, () => canonicalDatabasePath(path));
   checkFilesystem(dirname(databasePath), { allowUnsafe: parsed.allowUnsafeFilesystem ?? false });
   const journalDir = resolve(parsed.journalDir ?? `${databasePath}.changes`);
@@ -91,7 +119,7 @@ export async function openTrail(path: string, options?: OpenTrailOptions): Promi
   try {
     restrictJournalPermissions(journalDir, databaseMode);
     checkJournalFiles(journalDir);
-    return await Trail.create(db, databasePath, journalDir, parsed);
+    return await Trail.create(db, databasePath, journalDir, parsed, behind);
   } catch (error) {
     db.close();
     if (created !== undefined) removeIfEmpty(journalDir);
@@ -165,6 +193,8 @@ export class Trail {
   readonly #tenure: Tenure;
   #admission: Admission | null = null;
   #closing: Promise<void> | null = null;
+  #behindPolicy: BehindPolicy = 'refuse';
+  #behind: BehindState | null = null;
 
   private constructor(db: DatabaseSync, path: string, journalDir: string, options: OpenTrailOptions) {
     this.#db = db;
@@ -177,8 +207,9 @@ export class Trail {
   }
 
   /** @internal Use `openTrail`. */
-  static async create(db: DatabaseSync, path: string, journalDir: string, options: OpenTrailOptions): Promise<Trail> {
+  static async create(db: DatabaseSync, path: string, journalDir: string, options: OpenTrailOptions, behind: BehindPolicy = 'refuse'): Promise<Trail> {
     const trail = new Trail(db, path, journalDir, options);
+    trail.#behindPolicy = behind;
     if (!headTableExists(db)) await trail.#tenure.enqueue(() => trail.#start());
     else trail.#attach();
     return trail;
@@ -418,6 +449,33 @@ export class Trail {
     await this.close();
   }
 
+  /** @internal For `changetrail recover`: how far the database is behind its journal (null when it is not). */
+  get behind(): BehindState | null {
+    return this.#behind === null ? null : { ...this.#behind };
+  }
+
+  /**
+   * @internal For `changetrail recover` (src/export/recover.ts), on a trail from `openTrailForRecovery`:
+   * under the admission lock and in one transaction, runs `apply(db, entry)` for every committed entry the
+   * journal holds past the database's head, in order (each verified: checksum, contiguous seq, chained
+   * to the head), then moves the head row to the last one. `apply` must reproduce each entry exactly (the
+   * guarded replay of src/apply); it runs with changetrail's internal permissions, not under a session.
+   * A throw rolls everything back. Returns the range applied, or null when nothing was missing; afterwards
+   * the trail opens normally.
+   */
+  rollForward(apply: (db: DatabaseSync, entry: JournalEntry) => void): Promise<{ from: number; to: number } | null> {
+    this.#checkOpen('rollForward');
+    return this.#tenure.enqueue(async () => {
+      const admission = await this.#admit();
+      const range = this.#guards.internal(() => this.#writer.rollForward(admission, this.#guards, apply));
+      this.#behind = null;
+      return range;
+    }).catch((error: unknown) => {
+      if (ChangetrailError.is(error, 'LOCK_COMPROMISED')) this.#dropAdmission();
+      throw error;
+    });
+  }
+
   /** @internal For the CLI and tests: the underlying connection. */
   get database(): DatabaseSync {
     return this.#db;
@@ -432,13 +490,24 @@ export class Trail {
         { databaseJournalId: head.journalId, journalJournalId: null, reason: 'journal directory missing' });
     }
     this.#setup(identity);
-    this.#guards.runRead(this.#db, () => {
-      const head = readHead(this.#db);
-      this.#writer.verify(head);
-      // Refuse a history that cannot be verified (issue 8 item 7): cheap shape check, see journal-shape.ts.
-      checkJournalShape(this.journalDir, positionOf(head.journalId, head.seq, head.hash));
-      this.#guards.observe(head);
-    });
+    for (let attempt = 1; ; attempt++) {
+      const { head, beyond } = this.#guards.runRead(this.#db, () => {
+        const head = readHead(this.#db);
+        const beyond = this.#writer.verify(head);
+        // Refuse a history that cannot be verified (issue 8 item 7): cheap shape check, see journal-shape.ts.
+        checkJournalShape(this.journalDir, positionOf(head.journalId, head.seq, head.hash));
+        this.#guards.observe(head);
+        return { head, beyond };
+      });
+      this.#behind = null;
+      if (!beyond.behind) return;
+      // A WAL reader sees a snapshot, and writers may have committed since it began. A database that is
+      // really behind cannot move (every write is refused), so a head that moved proves it was not.
+      if (attempt < BEHIND_CHECK_ATTEMPTS && this.#guards.runRead(this.#db, () => readHead(this.#db).seq) !== head.seq) continue;
+      this.#behind = { databaseSeq: head.seq, journalSeq: beyond.journalSeq };
+      if (this.#behindPolicy === 'allow') return;
+      throw databaseBehind(this.journalDir, head.seq, beyond.journalSeq);
+    }
   }
 
   async #start(): Promise<void> {

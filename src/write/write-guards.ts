@@ -51,11 +51,17 @@ export class WriteGuards implements CommitGuards {
       this.#seen = null;
       return this.#checkForeignWrites(head);
     }
-    if (changeCounter !== null && head.changeCounter !== null && changeCounter !== head.changeCounter) {
-      throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
-        `write: ${this.#path} was changed outside changetrail after entry ${head.seq} (its change counter is ${changeCounter}, changetrail's last commit left ${head.changeCounter}); ` +
-        'those changes are not in the journal. Record the current state with trail.resync() before writing again.',
-        { headSeq: head.seq, evidence: 'the database file\'s change counter moved without a changetrail commit' });
+    if (changeCounter !== null && head.changeCounter !== null) {
+      if (changeCounter !== head.changeCounter) {
+        throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
+          `write: ${this.#path} was changed outside changetrail after entry ${head.seq} (its change counter is ${changeCounter}, changetrail's last commit left ${head.changeCounter}); ` +
+          'those changes are not in the journal. Record the current state with trail.resync() before writing again.',
+          { headSeq: head.seq, evidence: 'the database file\'s change counter moved without a changetrail commit' });
+      }
+      // The counter is the stronger evidence: every commit bumps it, and rolling back a crashed writer's hot
+      // journal restores it, where it moves data_version (issue 8 item 4). data_version is only recorded.
+      this.#seen = { dataVersion: this.#readDataVersion(), seq: head.seq, epoch: head.epoch };
+      return;
     }
     this.#checkForeignWrites(head);
   }

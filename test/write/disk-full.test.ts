@@ -24,6 +24,11 @@ describe('disk full', () => {
       expect(failure.code, JSON.stringify(failure)).toBe('IO_ERROR');
       expect(['ENOSPC', 'SQLITE_FULL']).toContain(failure.errno);
     }
+    expect(report.undoFailures.length).toBe(2);
+    for (const failure of report.undoFailures) {
+      expect(failure.code, JSON.stringify(failure)).toBe('IO_ERROR');
+      expect(['ENOSPC', 'SQLITE_FULL']).toContain(failure.errno);
+    }
     // Exactly the acknowledged writes are in the database and the journal, in order.
     expect(report.rowsBefore).toEqual(report.acked);
     expect(report.entriesBefore).toEqual(report.acked.map((id: number) => `w${id}`));
