@@ -25,7 +25,7 @@ import { replayJournal, verifySnapshot } from '../apply/replay.js';
 import { inspectLock } from '../admission/lock.js';
 import { toEntryWithChangeset, type EntryWithChangeset } from './entry-view.js';
 import { readHead, type HeadRow } from './head-row.js';
-import { verifyCommittedTail } from './reconcile.js';
+import { BEHIND_CHECK_ATTEMPTS, databaseBehind, inspectBeyondHead, verifyCommittedTail, type BeyondHead } from './reconcile.js';
 import { canonicalDatabasePath, type TrailStatus, type VerifyReport } from './trail.js';
 
 /** Default busy timeout of a reader: how long it waits for a writer's exclusive lock at COMMIT. */
@@ -108,18 +108,26 @@ export class TrailReader {
 
   /** @internal The cheap open check: the journal is this database's and holds the committed tail. */
   check(): void {
-    const head = this.#read(() => readHead(this.#db));
-    checkJournalFiles(this.journalDir);
-    this.#journal(head);
-    const tail = SegmentFile.open(this.journalDir, head.segment, false);
-    if (tail === null) {
-      throw new ChangetrailError('JOURNAL_BEHIND_DATABASE', `open journal: segment ${head.segment} holding committed entries up to ${head.seq} is missing`,
-        { databaseSeq: head.seq, journalSeq: head.segment - 1, file: String(head.segment) });
-    }
-    try {
-      verifyCommittedTail(tail, head);
-    } finally {
-      tail.close();
+    for (let attempt = 1; ; attempt++) {
+      const head = this.#read(() => readHead(this.#db));
+      checkJournalFiles(this.journalDir);
+      const { identity } = this.#journal(head);
+      const tail = SegmentFile.open(this.journalDir, head.segment, false);
+      if (tail === null) {
+        throw new ChangetrailError('JOURNAL_BEHIND_DATABASE', `open journal: segment ${head.segment} holding committed entries up to ${head.seq} is missing`,
+          { databaseSeq: head.seq, journalSeq: head.segment - 1, file: String(head.segment) });
+      }
+      let beyond: BeyondHead;
+      try {
+        verifyCommittedTail(tail, head);
+        beyond = inspectBeyondHead(this.journalDir, tail, head, identity);
+      } finally {
+        tail.close();
+      }
+      if (!beyond.behind) return;
+      // A writer may have committed since the head was read; a database really behind cannot move.
+      if (attempt < BEHIND_CHECK_ATTEMPTS && this.#read(() => readHead(this.#db)).seq !== head.seq) continue;
+      throw databaseBehind(this.journalDir, head.seq, beyond.journalSeq);
     }
   }
 

@@ -111,6 +111,12 @@ export function inspectBeyondHead(dir: string, tail: SegmentFile, head: HeadRow,
   return { behind: markerSeq > head.seq || extraFrames > 1 || badLater, journalSeq };
 }
 
+/**
+ * How often an open re-reads a head that looks behind its journal before it believes it: a reader's
+ * snapshot (WAL), or a head read before a writer's commit, may be older than the journal legitimately.
+ */
+export const BEHIND_CHECK_ATTEMPTS = 3;
+
 /** The database's committed head is older than its journal. */
 export function databaseBehind(dir: string, databaseSeq: number, journalSeq: number): ChangetrailError<'DATABASE_BEHIND_JOURNAL'> {
   const hint = 'changetrail recover <db>';

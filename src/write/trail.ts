@@ -25,14 +25,11 @@ import { headTableExists, readHead, type HeadRow } from './head-row.js';
 import { checkFilesystem, inspectLock, validateLockTimings, type AdmissionLock, type LockInspection } from '../admission/lock.js';
 import { Tenure } from '../admission/tenure.js';
 import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type WriteOptions } from './options.js';
-import { databaseBehind } from './reconcile.js';
+import { BEHIND_CHECK_ATTEMPTS, databaseBehind } from './reconcile.js';
 import { sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
 
 export type { OpenTrailOptions, WriteOptions, EntriesOptions };
-
-/** How often open re-reads a head that looks behind its journal before it believes it (WAL snapshots). */
-const BEHIND_CHECK_ATTEMPTS = 3;
 
 /** Default busy timeout: how long SQLite waits for readers (and foreign writers) before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
