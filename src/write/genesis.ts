@@ -9,13 +9,13 @@
  * copy of SQLite, whose lock bookkeeping survives the second connection's close (howtocorrupt §2.3).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
-import { fsyncDirectory, fsyncFile, io, journalFileMode, listDirectory, writeFileDurably } from '../journal/files.js';
-import { GENESIS_FILE, HEAD_FILE, MANIFEST_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
+import { fsyncDirectory, fsyncFile, io, journalFileMode, listDirectory, readSmallFile, writeFileDurably } from '../journal/files.js';
+import { GENESIS_FILE, MANIFEST_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
 import { listSegments, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
 import { chainRootHash, encodeManifest } from '../journal/manifest.js';
 import { digestSnapshotFile } from '../apply/snapshot-digest.js';
@@ -30,7 +30,8 @@ export interface Genesis {
 
 /** Creates journal files and the head row. The caller commits, then publishes the head marker. */
 export function startJournal(db: DatabaseSync, databasePath: string, dir: string, holder: string, changeCounter: number | null): Genesis {
-  clearInterruptedStart(dir);
+  clearInterruptedStart(dir, databasePath);
+  writeStarting(dir, databasePath);
   const genesis = snapshotDatabase(databasePath, dir, GENESIS_FILE);
   crashpoint('after-genesis');
   const journalId = new Uint8Array(randomBytes(16));
@@ -50,10 +51,34 @@ export function startJournal(db: DatabaseSync, databasePath: string, dir: string
 }
 
 /**
- * A journal directory without a head row in the database is either an interrupted start (no entries
- * yet: safe to clear) or a journal of another history (entries present: refuse, never overwrite).
+ * Names the database an unfinished journal start belongs to; written before anything else of a new
+ * journal and removed once its head row is committed. Only the database it names may clear what an
+ * interrupted start left (journal/FORMAT.md §2).
  */
-function clearInterruptedStart(dir: string): void {
+export const STARTING_FILE = 'starting';
+
+/** Files changetrail creates in a journal directory (and temporary files of its durable writes). */
+const CHANGETRAIL_FILE = /^(manifest|head|genesis\.db|snapshot-\d+\.db|\d{20}\.seg|starting)$/;
+const CHANGETRAIL_TEMP = /^\.(manifest|head|genesis\.db|snapshot-\d+\.db|starting)\.[0-9a-f]{12}\.tmp$/;
+/** Entries of the admission lock (journal/LOCK.md §2): all start with `lock`. */
+const LOCK_ENTRY = /^lock/;
+
+/**
+ * Where a new journal may start: a directory that is empty (but for the admission lock, taken first),
+ * or that holds only what an interrupted start of this very database left, which is cleared. Anything
+ * else is refused and nothing is deleted: files changetrail did not create, another database's journal
+ * (its manifest without a `starting` file naming this database), a journal with entries.
+ */
+function clearInterruptedStart(dir: string, databasePath: string): void {
+  const names = listDirectory(dir).filter((name) => !LOCK_ENTRY.test(name));
+  const foreign = names.filter((name) => !CHANGETRAIL_FILE.test(name) && !CHANGETRAIL_TEMP.test(name));
+  if (foreign.length > 0) {
+    throw new ChangetrailError('JOURNAL_MISMATCH',
+      `start journal: ${dir} holds files changetrail did not create (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}); ` +
+      'a journal starts only in an empty directory or in this database\'s own journal. Give journalDir a directory of its own.',
+      { databaseJournalId: null, journalJournalId: safeManifest(dir), reason: 'journal directory is not empty' });
+  }
+  if (names.length === 0) return;
   for (const firstSeq of listSegments(dir)) {
     const segment = SegmentFile.open(dir, firstSeq, false);
     const size = segment?.size() ?? 0;
@@ -66,10 +91,52 @@ function clearInterruptedStart(dir: string): void {
         { databaseJournalId: null, journalJournalId: identity, reason: 'journal has entries, database has no head' });
     }
   }
-  for (const name of listDirectory(dir)) {
-    if (name === MANIFEST_FILE || name === GENESIS_FILE || name === HEAD_FILE || name.endsWith('.seg') || name.endsWith('.tmp')) {
-      io('remove', join(dir, name), () => rmSync(join(dir, name), { force: true }));
-    }
+  if (!startingNames(dir, databasePath)) {
+    throw new ChangetrailError('JOURNAL_MISMATCH',
+      `start journal: ${dir} holds the journal (or an unfinished start) of another database; two databases cannot share a journal directory. ` +
+      'Give this database a journalDir of its own.',
+      { databaseJournalId: null, journalJournalId: safeManifest(dir), reason: 'journal directory belongs to another database' });
+  }
+  for (const name of names) io('remove', join(dir, name), () => rmSync(join(dir, name), { force: true }));
+  fsyncDirectory(dir);
+}
+
+interface StartingRecord {
+  database: string;
+  dev: string;
+  ino: string;
+}
+
+function databaseIdentity(databasePath: string): StartingRecord {
+  const stat = io('stat', databasePath, () => statSync(databasePath, { bigint: true }));
+  return { database: databasePath, dev: String(stat.dev), ino: String(stat.ino) };
+}
+
+/** Records that `dir` is being started for this database (before any other journal file exists). */
+function writeStarting(dir: string, databasePath: string): void {
+  writeFileDurably(dir, STARTING_FILE, new TextEncoder().encode(`${JSON.stringify(databaseIdentity(databasePath))}\n`));
+}
+
+/** Whether the `starting` file names this database (by path, or by device and inode). */
+function startingNames(dir: string, databasePath: string): boolean {
+  const bytes = readSmallFile(join(dir, STARTING_FILE), 4096);
+  if (bytes === null) return false;
+  let record: Partial<StartingRecord>;
+  try {
+    record = JSON.parse(new TextDecoder().decode(bytes)) as Partial<StartingRecord>;
+  } catch {
+    return false;
+  }
+  const self = databaseIdentity(databasePath);
+  return record.database === self.database || (record.dev === self.dev && record.ino === self.ino);
+}
+
+/** After the head row is committed the journal is this database's by its journal id: `starting` goes. */
+export function finishStart(dir: string): void {
+  try {
+    rmSync(join(dir, STARTING_FILE), { force: true });
+  } catch {
+    // Harmless if left: it names this database, whose head row now names the journal.
   }
 }
 

@@ -20,7 +20,7 @@ import { describeUndo, findLaterChanges, undoEntryInTransaction, type UndoConfli
 import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
 import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
-import { snapshotDatabase, startJournal } from './genesis.js';
+import { finishStart, snapshotDatabase, startJournal } from './genesis.js';
 import { headTableExists, readHead, type HeadRow } from './head-row.js';
 import { checkFilesystem, inspectLock, validateLockTimings, type AdmissionLock, type LockInspection } from '../admission/lock.js';
 import { Tenure } from '../admission/tenure.js';
@@ -524,6 +524,7 @@ export class Trail {
       const counter = this.#changeCounter.read();
       const genesis = startJournal(this.#db, this.path, this.journalDir, lock.ownerId, counter === null ? null : nextChangeCounter(counter));
       this.#db.exec('COMMIT');
+      finishStart(this.journalDir);
       this.#setup(genesis.identity);
       this.#admission = { ownerId: lock.ownerId, epoch: genesis.head.epoch };
       this.#writer.publishHead(genesis.head);
