@@ -8,6 +8,8 @@ export interface WriterRun {
   child: ChildProcess;
   acked: string[];
   fenced: string[];
+  /** Ops whose body started (writer.mjs prints them with CT_TRACE_BODY=1). */
+  began: string[];
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -16,7 +18,7 @@ export function startWriter(path: string, writes: number, rows: number, env: Rec
   const child = spawn(process.execPath, [WRITER, path, String(writes), String(rows), String(holdMs)], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const run: WriterRun = { child, acked: [], fenced: [], stderr: () => stderr, exited: null as never };
+  const run: WriterRun = { child, acked: [], fenced: [], began: [], stderr: () => stderr, exited: null as never };
   let stderr = '';
   let pending = '';
   child.stdout!.on('data', (data) => {
@@ -26,6 +28,7 @@ export function startWriter(path: string, writes: number, rows: number, env: Rec
     for (const line of lines) {
       if (line.startsWith('ack ')) run.acked.push(line.slice(4));
       if (line.startsWith('fenced ')) run.fenced.push(line.slice(7));
+      if (line.startsWith('begin ')) run.began.push(line.slice(6));
     }
   });
   child.stderr!.on('data', (data) => (stderr += data));
