@@ -2,6 +2,8 @@
  * Content digests of a database's tables, for comparing a database with the replay of its journal. Every
  * table that sessions record is digested (shadow tables of FTS5/R*Tree included); `sqlite_sequence` is
  * not recorded by sessions (it has no PRIMARY KEY) and changetrail's own tables are not user data.
+ * Neither are the planner's statistics (`sqlite_stat1`..`sqlite_stat4`, written by ANALYZE and
+ * `PRAGMA optimize` outside any admitted write): they are excluded (issue 8 item 10, README).
  */
 import { createHash } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
@@ -12,7 +14,7 @@ import { quoteIdentifier } from './sql-identifier.js';
 export function digestTables(db: DatabaseSync): Map<string, string> {
   const digests = new Map<string, string>();
   for (const table of readSchema(db).tables) {
-    if (table.isVirtual || isChangetrailTable(table.name) || table.name.toLowerCase() === 'sqlite_sequence') continue;
+    if (table.isVirtual || isChangetrailTable(table.name) || !isDigestedSqliteTable(table.name)) continue;
     digests.set(table.name, digestTable(db, table.name, table.columns, table.pk, isKeyedRowidTable(db, table)));
   }
   return digests;
@@ -42,4 +44,10 @@ function encodeValue(value: unknown): string | Uint8Array {
   if (value instanceof Uint8Array) return Buffer.concat([Buffer.from(`B${value.byteLength}:`), value]);
   if (typeof value === 'number') return `R${Object.is(value, -0) ? '-0' : String(value)};`;
   return `${typeof value === 'bigint' ? 'I' : 'T'}${String(value).length}:${String(value)};`;
+}
+
+/** Internal tables of SQLite are not digested: `sqlite_sequence` (no PRIMARY KEY) and `sqlite_stat*`. */
+function isDigestedSqliteTable(name: string): boolean {
+  const folded = name.toLowerCase();
+  return folded !== 'sqlite_sequence' && !folded.startsWith('sqlite_stat');
 }

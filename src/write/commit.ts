@@ -50,6 +50,11 @@ export interface CommitRequest {
   foreignKeysOff?: boolean;
   /** resync entries: takes the snapshot that becomes the new base state (inside the transaction). */
   snapshot?: (seq: number) => SnapshotRef;
+  /**
+   * resync entries: when it returns true (the database equals its replayed journal), nothing is journaled;
+   * only the file's change counter is recorded, acknowledging a change that changed no row.
+   */
+  unchanged?: (head: HeadRow) => boolean;
 }
 
 /** The admission this process holds: its owner id and, once fenced in, its epoch. Mutated by commit. */
@@ -131,6 +136,12 @@ export class JournalWriter {
       head.changeCounter = counter === null ? null : nextChangeCounter(counter);
       this.#fence(head, admission);
       if (repair) this.#repair(head);
+      if (request.unchanged?.(head) === true) {
+        this.#heads.updateChangeCounter(head.changeCounter);
+        this.#commitTransaction();
+        guards.afterCommit(head);
+        return null;
+      }
       const schemaVersion = request.kind === 'schema' ? readSchemaVersion(this.#db) : null;
       const { changeset, rowids } = this.#capture(request, guards);
       crashpoint('after-changeset');

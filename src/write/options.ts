@@ -33,6 +33,17 @@ export const writeOptionsSchema = z.object({
 
 export type WriteOptions = z.infer<typeof writeOptionsSchema>;
 
+export const resyncOptionsSchema = writeOptionsSchema.extend({
+  /**
+   * First compare the database with a replay of its journal; when they are equal (what changed outside
+   * changetrail was only a file rewrite: VACUUM, ANALYZE, PRAGMA optimize), record the file's new change
+   * counter and return null instead of taking a snapshot.
+   */
+  ifChanged: z.boolean().optional(),
+}).strict();
+
+export type ResyncOptions = z.infer<typeof resyncOptionsSchema>;
+
 export const entriesOptionsSchema = z.object({
   from: z.number().int().min(1).optional(),
   to: z.number().int().min(0).optional(),

@@ -24,12 +24,12 @@ import { finishStart, snapshotDatabase, startJournal } from './genesis.js';
 import { headTableExists, readHead, type HeadRow } from './head-row.js';
 import { checkFilesystem, inspectLock, validateLockTimings, type AdmissionLock, type LockInspection } from '../admission/lock.js';
 import { Tenure } from '../admission/tenure.js';
-import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type WriteOptions } from './options.js';
+import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, resyncOptionsSchema, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type ResyncOptions, type WriteOptions } from './options.js';
 import { BEHIND_CHECK_ATTEMPTS, databaseBehind } from './reconcile.js';
 import { sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
 
-export type { OpenTrailOptions, WriteOptions, EntriesOptions };
+export type { OpenTrailOptions, WriteOptions, EntriesOptions, ResyncOptions };
 
 /** Default busy timeout: how long SQLite waits for readers (and foreign writers) before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -344,12 +344,14 @@ export class Trail {
    * fact, so replicas restart from the snapshot (journal/REPLAY.md). Audit keeps the evidence: the
    * entries before it, and the snapshot's digest in the chain.
    */
-  resync(options?: WriteOptions): Promise<Entry | null> {
+  resync(options?: ResyncOptions): Promise<Entry | null> {
     this.#checkOpen('resync');
-    const parsed = parseOptions(writeOptionsSchema, options, 'resync');
+    const parsed = parseOptions(resyncOptionsSchema, options, 'resync');
     return this.#admitted({
       kind: 'resync', run: () => undefined, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
       snapshot: (seq) => snapshotDatabase(this.path, this.journalDir, `snapshot-${seq}.db`),
+      // Under the admission lock and RESERVED: nothing changes between the comparison and the commit.
+      ...(parsed.ifChanged === true ? { unchanged: (head: HeadRow) => this.#differingFromReplay(this.#openJournal(head), digestTables(this.#db)).length === 0 } : {}),
     });
   }
 
@@ -396,8 +398,8 @@ export class Trail {
     return { headSeq: head.seq, headHash: toHex(head.hash), head: journal.head, entries, replayed: digests !== null };
   }
 
-  #compareReplay(journal: Journal, digests: Map<string, string>): void {
-    const committed = journal.head;
+  /** The tables in which `digests` (of the live database) differ from a replay of `journal`. */
+  #differingFromReplay(journal: Journal, digests: Map<string, string>): string[] {
     const dir = mkdtempSync(join(tmpdir(), 'changetrail-verify-'));
     try {
       const target = join(dir, 'replay.db');
@@ -409,14 +411,19 @@ export class Trail {
       } finally {
         replica.close();
       }
-      const differing = [...new Set([...digests.keys(), ...replayed.keys()])].filter((t) => digests.get(t) !== replayed.get(t)).sort();
-      if (differing.length > 0) {
-        throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
-          `verify: replaying entries 1..${committed.seq} does not reproduce ${differing.join(', ')}: the database was changed outside changetrail. Record its current state with a resync entry (trail.resync()).`,
-          { headSeq: committed.seq, evidence: `tables differ from the replayed journal: ${differing.join(', ')}` });
-      }
+      return [...new Set([...digests.keys(), ...replayed.keys()])].filter((t) => digests.get(t) !== replayed.get(t)).sort();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  #compareReplay(journal: Journal, digests: Map<string, string>): void {
+    const committed = journal.head;
+    const differing = this.#differingFromReplay(journal, digests);
+    if (differing.length > 0) {
+      throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
+        `verify: replaying entries 1..${committed.seq} does not reproduce ${differing.join(', ')}: the database was changed outside changetrail. Record its current state with a resync entry (trail.resync()).`,
+        { headSeq: committed.seq, evidence: `tables differ from the replayed journal: ${differing.join(', ')}` });
     }
   }
 
