@@ -64,3 +64,27 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: stri
   const error = issue?.code === 'too_big' || issue?.code === 'too_small' ? RangeError : TypeError;
   throw new error(`${what}: invalid option ${where}: ${issue?.message ?? 'invalid'}`);
 }
+
+/**
+ * `parseOptions(writeOptionsSchema, ...)` without zod on the hot path (issue 10 item 3: zod cost 10-18 µs
+ * per write): no options, or only `message`/`actor` strings within bounds, are checked here and give
+ * exactly what zod gives; anything else (meta, wrong types, unknown keys) goes through the schema.
+ */
+export function parseWriteOptions(value: unknown, what: string): WriteOptions {
+  if (value === undefined || value === null) return {};
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    let simple = true;
+    for (const key in value) {
+      const field = (value as Record<string, unknown>)[key];
+      if ((key !== 'message' && key !== 'actor') || (field !== undefined && (typeof field !== 'string' || field.length > AUDIT_TEXT_MAX))) {
+        simple = false;
+        break;
+      }
+    }
+    if (simple) {
+      const { message, actor } = value as { message?: string; actor?: string };
+      return { ...(message === undefined ? {} : { message }), ...(actor === undefined ? {} : { actor }) };
+    }
+  }
+  return parseOptions(writeOptionsSchema, value, what);
+}

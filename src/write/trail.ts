@@ -24,7 +24,7 @@ import { finishStart, snapshotDatabase, startJournal } from './genesis.js';
 import { headTableExists, readHead, type HeadRow } from './head-row.js';
 import { checkFilesystem, inspectLock, validateLockTimings, type AdmissionLock, type LockInspection } from '../admission/lock.js';
 import { Tenure } from '../admission/tenure.js';
-import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, resyncOptionsSchema, writeOptionsSchema, type EntriesOptions, type OpenTrailOptions, type ResyncOptions, type WriteOptions } from './options.js';
+import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, parseWriteOptions, resyncOptionsSchema, type EntriesOptions, type OpenTrailOptions, type ResyncOptions, type WriteOptions } from './options.js';
 import { BEHIND_CHECK_ATTEMPTS, databaseBehind } from './reconcile.js';
 import { sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
@@ -224,7 +224,7 @@ export class Trail {
   write(fn: (db: DatabaseSync) => unknown, options?: WriteOptions): Promise<Entry | null> {
     this.#checkOpen('write');
     checkSyncFunction(fn, 'write');
-    const parsed = parseOptions(writeOptionsSchema, options, 'write');
+    const parsed = parseWriteOptions(options, 'write');
     return this.#admitted({
       kind: 'write', run: fn, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
     });
@@ -240,7 +240,7 @@ export class Trail {
   migrate(sql: string, options?: WriteOptions): Promise<Entry | null> {
     this.#checkOpen('migrate');
     if (typeof sql !== 'string' || sql.trim().length === 0) throw new TypeError('migrate: sql must be a non-empty string');
-    const parsed = parseOptions(writeOptionsSchema, options, 'migrate');
+    const parsed = parseWriteOptions(options, 'migrate');
     return this.#admitted({
       kind: 'schema', run: (db) => db.exec(sql), sql, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
     });
@@ -258,7 +258,7 @@ export class Trail {
   undo(seq: number, options?: WriteOptions): Promise<Entry | null> {
     this.#checkOpen('undo');
     if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError('undo: seq must be a positive integer');
-    const parsed = parseOptions(writeOptionsSchema, options, 'undo');
+    const parsed = parseWriteOptions(options, 'undo');
     return this.#admitted({
       kind: 'write', undoes: seq, bodyMode: 'internal', foreignKeysOff: true,
       actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? `undo #${seq}`, meta: parsed.meta ?? null,
