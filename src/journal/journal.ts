@@ -314,7 +314,9 @@ function* scanFrames(
     if (firstSeq === undefined || firstSeq > expected) throw dataEnds(expected, to, missing, firstSeq);
     const segment = openSegment(dir, firstSeq, identity);
     try {
-      let start = offset ?? (firstSeq === expected ? SEGMENT_HEADER_SIZE : skipTo(segment, expected));
+      // A location hint that does not hold frame `expected` (stale, or from another cursor) is ignored.
+      const hinted = offset !== null && holdsFrame(segment, offset, expected) ? offset : null;
+      let start = hinted ?? (firstSeq === expected ? SEGMENT_HEADER_SIZE : skipTo(segment, expected));
       for (const frame of withSeqOf(segment.frames(start), () => expected)) {
         if (frame.seq !== expected) {
           throw new ChangetrailError('JOURNAL_GAP', `read ${segment.name}: expected entry ${expected}, found ${frame.seq}`, {
@@ -370,6 +372,13 @@ function skipTo(segment: SegmentFile, seq: number): number {
     offset += readFrameSize(header, segment.name, offset);
   }
   return offset;
+}
+
+/** Whether the frame header at `offset` names `seq` (any bytes at all may be there). */
+function holdsFrame(segment: SegmentFile, offset: number, seq: number): boolean {
+  if (!Number.isSafeInteger(offset) || offset < SEGMENT_HEADER_SIZE) return false;
+  const header = segment.readBytes(offset, FRAME_HEADER_SIZE);
+  return header.byteLength === FRAME_HEADER_SIZE && view(header).getBigUint64(4) === BigInt(seq);
 }
 
 function openSegment(dir: string, firstSeq: number, identity: JournalIdentity): SegmentFile {

@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError, openTrail } from '../../src/index.js';
-import { openJournal, readCommittedHead, readHeadMarkerPosition } from '../../src/journal/journal.js';
+import { CHECKPOINT_INTERVAL, openJournal, readCommittedHead, readHeadMarkerPosition } from '../../src/journal/journal.js';
+import { crc32 } from 'node:zlib';
+import { encodeEntryBody, hashEntryBody } from '../../src/journal/entry.js';
+import { encodeFrame } from '../../src/journal/frame.js';
+import { encodeHead } from '../../src/journal/head.js';
+import { chainRootHash, encodeManifest } from '../../src/journal/manifest.js';
+import { encodeSegmentHeader } from '../../src/journal/segment.js';
 import { formatPosition, parsePosition, positionOf, positionsEqual } from '../../src/journal/position.js';
 import { forgeEntry } from '../helpers/forge.js';
 import { tempDir, tempTrail } from '../helpers/db.js';
@@ -141,6 +147,8 @@ describe('JournalCursor', () => {
     expect(positionsEqual(cursor.position, marker)).toBe(true);
     const resumed = openJournal(dir, marker).cursorAfter(saved.position, saved.location!);
     expect([...resumed.read()].map((e) => e.seq)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    const misled = openJournal(dir, marker).cursorAfter(saved.position, { segment: 1, offset: 41 });
+    expect([...misled.read()].map((e) => e.seq)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12]); // a wrong hint is ignored
     cursor.advance(saved.position); // an older head is ignored
     expect(cursor.head.seq).toBe(12);
   });
@@ -173,5 +181,48 @@ describe('JournalCursor', () => {
     const cursor = openJournal(dir, marker).cursorAfter(wrong);
     expect(codeOf(() => [...cursor.read()])).toMatchObject({ code: 'POSITION_MISMATCH', details: { seq: 1 } });
     expect(codeOf(() => openJournal(dir, marker).cursorAfter(positionOf(marker.journalId, 2, '00'.repeat(32))))).toMatchObject({ code: 'POSITION_MISMATCH' });
+  });
+});
+
+describe('checkpoints', () => {
+  /** A journal of `count` entries built with the encoders (no database): head from the marker. */
+  function built(count: number): string {
+    const dir = tempDir('ct-built-');
+    const journalId = new Uint8Array(16).fill(7);
+    writeFileSync(join(dir, 'genesis.db'), new Uint8Array(0));
+    const manifest = encodeManifest({ journalId, createdAtMs: 1, genesisSha256: new Uint8Array(32), genesisSize: 0 });
+    writeFileSync(join(dir, 'manifest'), manifest);
+    let prevHash = chainRootHash(manifest);
+    const parts = [encodeSegmentHeader({ journalId, firstSeq: 1 })];
+    for (let seq = 1; seq <= count; seq++) {
+      const body = encodeEntryBody({
+        seq, kind: 'write', time: 1_767_225_600_000 + seq, epoch: 1, actor: null, message: `m${seq}`, meta: null,
+        prevHash, tables: [], changeset: new Uint8Array(0),
+      });
+      parts.push(encodeFrame(seq, body));
+      prevHash = hashEntryBody(body);
+    }
+    writeFileSync(join(dir, '00000000000000000001.seg'), Buffer.concat(parts));
+    writeFileSync(join(dir, 'head'), encodeHead({ journalId, seq: count, hash: prevHash }));
+    return dir;
+  }
+
+  it('ok/err: reads after the first stop at a proven checkpoint, and still refuse a re-checksummed entry', () => {
+    const dir = built(2 * CHECKPOINT_INTERVAL + 50);
+    const journal = openJournal(dir, readHeadMarkerPosition(dir)!);
+    expect(journal.entry(1).message).toBe('m1');
+    expect(journal.entry(1500).message).toBe('m1500');
+    // Rewrite entry 1500's message (same size) and its CRC: the chain to checkpoint 2048 breaks.
+    const segment = join(dir, '00000000000000000001.seg');
+    const bytes = readFileSync(segment);
+    const at = bytes.indexOf(Buffer.from('m1500'));
+    bytes.write('m1599', at);
+    let offset = 40;
+    while (bytes.readBigUInt64BE(offset + 4) !== 1500n) offset += 16 + bytes.readUInt32BE(offset);
+    bytes.writeUInt32BE(crc32(bytes.subarray(offset + 16, offset + 16 + bytes.readUInt32BE(offset)), crc32(bytes.subarray(offset, offset + 12))), offset + 12);
+    writeFileSync(segment, bytes);
+    expect(codeOf(() => journal.entry(1500))).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN', details: { seq: 1501 } });
+    expect(codeOf(() => openJournal(dir, readHeadMarkerPosition(dir)!).entry(1500))).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN' });
+    expect(journal.entry(2060).message).toBe('m2060');
   });
 });
