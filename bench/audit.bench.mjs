@@ -56,6 +56,7 @@ function row() {
 const queries = {
   'history of one row': (index) => { const r = row(); return rowHistory(path, r, { index }).length; },
   'blame of one row (per column)': (index) => { const r = row(); return blame(path, r.table, { where: r.key, index }).length; },
+  'blame of a whole table (1,000 rows)': (index) => blame(path, `t${pick(TABLES)}`, { index }).length,
   'log --actor X --table T': (index) => filterLog(path, { actor: `agent-${pick(ACTORS)}`, table: `t${pick(TABLES)}` }, { index }).length,
 };
 

@@ -8,7 +8,7 @@ function expectedHistories(workload: Workload): Map<string, { table: string; key
   for (let i = 1; i < workload.recorded.length; i++) {
     const before = workload.recorded[i - 1]!;
     const after = workload.recorded[i]!;
-    for (const [id, change] of changedRows(before.state, after.state, after.renames)) {
+    for (const [id, change] of changedRows(before.state, after.state, after.renames, after.added)) {
       let row = rows.get(id);
       if (row === undefined) rows.set(id, (row = { table: change.table, key: change.key, steps: [] }));
       row.steps.push({ seq: after.seq, op: change.op, row: change.row });

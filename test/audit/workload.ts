@@ -26,11 +26,12 @@ INSERT INTO kv VALUES ('g', 'genesis');
 `;
 
 /** Migrations at fixed steps, with the column renames they make (table → old → new). */
-export const MIGRATIONS = new Map<number, { sql: string; renames?: Record<string, Record<string, string>> }>([
-  [12, { sql: `ALTER TABLE items ADD COLUMN color TEXT DEFAULT 'none'; UPDATE items SET color = 'red' WHERE id % 3 = 0;` }],
+export const MIGRATIONS = new Map<number, { sql: string; renames?: Record<string, Record<string, string>>; added?: Record<string, Record<string, unknown>> }>([
+  // The UPDATE is a change to those rows (recorded in the schema entry's changeset); the DEFAULT is not.
+  [12, { sql: `ALTER TABLE items ADD COLUMN color TEXT DEFAULT 'none'; UPDATE items SET color = 'red' WHERE id % 3 = 0;`, added: { items: { color: 'none' } } }],
   [24, { sql: `ALTER TABLE items RENAME COLUMN qty TO quantity;`, renames: { items: { qty: 'quantity' } } }],
   [36, { sql: `CREATE TABLE kv_new(k TEXT PRIMARY KEY NOT NULL, v, touched INTEGER NOT NULL DEFAULT 0);
-    INSERT INTO kv_new(k, v) SELECT k, v FROM kv; DROP TABLE kv; ALTER TABLE kv_new RENAME TO kv;` }],
+    INSERT INTO kv_new(k, v) SELECT k, v FROM kv; DROP TABLE kv; ALTER TABLE kv_new RENAME TO kv;`, added: { kv: { touched: 0n } } }],
   [48, { sql: `ALTER TABLE parts DROP COLUMN weight;` }],
 ]);
 
@@ -40,6 +41,8 @@ export interface Recorded {
   actor: string | null;
   state: State;
   renames: Record<string, Record<string, string>>;
+  /** Columns the entry added, with the value existing rows got (their DEFAULT). */
+  added: Record<string, Record<string, unknown>>;
 }
 
 export interface Workload {
@@ -97,7 +100,7 @@ export async function runWorkload(seed: number, steps: number): Promise<Workload
   setup.exec(SETUP);
   setup.close();
   const trail = await openTrail(path, { lock: { staleMs: 2000, heartbeatMs: 400, timeoutMs: 20_000 } });
-  const recorded: Recorded[] = [{ seq: 0, kind: 'genesis', actor: null, state: readFile(path), renames: {} }];
+  const recorded: Recorded[] = [{ seq: 0, kind: 'genesis', actor: null, state: readFile(path), renames: {}, added: {} }];
   try {
     for (let step = 1; step <= steps; step++) {
       const migration = MIGRATIONS.get(step);
@@ -113,7 +116,7 @@ export async function runWorkload(seed: number, steps: number): Promise<Workload
         entry = await trail.write((db) => randomWrite(db, rand, step), { actor, message: `step ${step}`, meta: { step, team: step % 2 === 0 ? 'even' : 'odd' } });
       }
       if (entry === null) continue;
-      recorded.push({ seq: entry.seq, kind: entry.kind, actor: entry.actor, state: readFile(path), renames: migration?.renames ?? {} });
+      recorded.push({ seq: entry.seq, kind: entry.kind, actor: entry.actor, state: readFile(path), renames: migration?.renames ?? {}, added: migration?.added ?? {} });
     }
   } finally {
     await trail.close();
@@ -167,7 +170,7 @@ async function tryUndo(trail: Trail, recorded: Recorded[], rand: () => number, a
 }
 
 /** Rows that differ from one recorded state to the next: the test's own record of who changed what. */
-export function changedRows(before: State, after: State, renames: Record<string, Record<string, string>>): Map<string, { table: string; key: string; op: string; row: Row | null }> {
+export function changedRows(before: State, after: State, renames: Record<string, Record<string, string>>, added: Record<string, Record<string, unknown>> = {}): Map<string, { table: string; key: string; op: string; row: Row | null }> {
   const changes = new Map<string, { table: string; key: string; op: string; row: Row | null }>();
   for (const table of new Set([...before.keys(), ...after.keys()])) {
     const a = before.get(table) ?? new Map();
@@ -183,6 +186,10 @@ export function changedRows(before: State, after: State, renames: Record<string,
         for (const [column, value] of Object.entries(rowA)) {
           const name = renamed[column] ?? column;
           if (Object.hasOwn(rowB, name) && !sameValue(value, rowB[name])) op = 'update';
+        }
+        // A column the entry added: existing rows got its DEFAULT; any other value is the entry's change.
+        for (const [column, fallback] of Object.entries(added[table] ?? {})) {
+          if (Object.hasOwn(rowB, column) && !sameValue(fallback, rowB[column])) op = 'update';
         }
       }
       if (op !== null) changes.set(`${table.toLowerCase()} ${key}`, { table, key, op, row: rowB ?? null });
