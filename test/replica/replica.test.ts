@@ -7,7 +7,8 @@ import { copyFileSync, cpSync, existsSync, rmSync, openSync, readdirSync, readFi
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChangetrailError, openReplica, type Replica } from '../../src/index.js';
+import { ChangetrailError, openReplica, openTrail, type Replica } from '../../src/index.js';
+import { tempDir } from '../helpers/db.js';
 import { digestFile, expectReplicaEquals, tempPrimary, type Primary } from './helpers.js';
 
 const SCHEMA = `
@@ -302,6 +303,46 @@ describe('openReplica', () => {
     expect(r.state).toBe('failed');
     expect(digestFile(p.replicaPath)).toEqual(digest);
     expect(r.position.seq).toBe(2);
+  });
+
+  it('err: tampering that hides from the change counter still stops at the first conflicting entry (CHANGESET_CONFLICT), untouched', async () => {
+    const p = await primary();
+    await writeSome(p, 3);
+    const r = await replicaOf(p);
+    await r.sync();
+    await r.close();
+    // Change a row and forge the recorded change counter so the check passes: the next entries that
+    // touch that row must still refuse to apply rather than overwrite it.
+    const tamper = new DatabaseSync(p.replicaPath);
+    tamper.exec("UPDATE kv SET v = 'tampered' WHERE k = 'k3'");
+    tamper.exec('UPDATE _changetrail_replica SET change_counter = NULL');
+    tamper.close();
+    await writeSome(p, 4, 10); // entries 4..7; entry 7 (i = 13) rewrites kv row k3
+    const digest = digestFile(p.replicaPath);
+    const reopened = await replicaOf(p);
+    const error = await rejection(reopened.sync());
+    expect(error.code).toBe('CHANGESET_CONFLICT');
+    expect(error.details).toMatchObject({ table: 'kv', seq: 7 });
+    expect(reopened.position.seq).toBe(3);
+    expect(digestFile(p.replicaPath)).toEqual(digest);
+  });
+
+  it('ok: a primary in WAL mode replicates the same', async () => {
+    const dir = tempDir('ct-replica-wal-');
+    const path = join(dir, 'app.db');
+    const setup = new DatabaseSync(path);
+    setup.exec(SCHEMA);
+    setup.close();
+    const trail = await openTrail(path, { journalMode: 'wal' });
+    const p: Primary = { trail, path, dir, replicaPath: join(dir, 'replica.db') };
+    open.push(p);
+    await writeSome(p, 4);
+    await trail.resync();
+    await writeSome(p, 2, 10);
+    const r = await replicaOf(p);
+    await r.sync();
+    expectReplicaEquals(p.path, p.replicaPath);
+    expect(r.read((db) => db.prepare('PRAGMA journal_mode').get())).toEqual({ journal_mode: 'delete' });
   });
 
   it('ok: close is idempotent and leaves no temporary files', async () => {
