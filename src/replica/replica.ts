@@ -421,9 +421,20 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   async #followLoop(signal: AbortSignal): Promise<void> {
     const watch = await this.#source.watch(() => this.#wakeup.notify());
     try {
+      let retries = 0;
       while (!signal.aborted) {
         const generation = this.#wakeup.generation;
-        await this.#serial(() => this.#catchUp(signal, 'following'));
+        try {
+          await this.#serial(() => this.#catchUp(signal, 'following'));
+          retries = 0;
+        } catch (error) {
+          // Busy locks (a writer committing, readers holding the replica) and bytes not there yet pass:
+          // try again after a poll interval, backing off to 20 of them. Anything else stops following.
+          if (!isTransient(error) || retries >= TRANSIENT_RETRIES_MAX) throw error;
+          retries += 1;
+          await pause(this.#pollIntervalMs * Math.min(retries, 20), signal);
+          continue;
+        }
         await this.#wakeup.wait(generation, this.#pollIntervalMs, signal);
       }
     } catch (error) {
@@ -586,6 +597,29 @@ function newBatch(): Batch {
 
 function batchFull(batch: Batch): boolean {
   return batch.entries >= BATCH_ENTRIES_MAX || batch.bytes >= BATCH_BYTES_MAX || performance.now() - batch.startedMs >= BATCH_DURATION_MS_MAX;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** How many transient failures in a row `follow` rides out (at up to 20 poll intervals each) before it stops. */
+const TRANSIENT_RETRIES_MAX = 50;
+
+/** SQLITE_BUSY (5), SQLITE_LOCKED (6) and a committed tail not readable yet: worth another try. */
+function isTransient(error: unknown): boolean {
+  if (ChangetrailError.is(error, 'JOURNAL_TORN_TAIL')) return true;
+  const errcode = ChangetrailError.is(error, 'SQLITE_ERROR') ? error.details.errcode : (error as { errcode?: number } | null)?.errcode;
+  return typeof errcode === 'number' && ((errcode & 0xff) === 5 || (errcode & 0xff) === 6);
 }
 
 /** Errors after which the replica must not continue (its state cannot be trusted, or the journal is not its own). */
