@@ -161,6 +161,33 @@ describe('openReplica', () => {
     expectReplicaEquals(p.path, p.replicaPath);
   });
 
+  it('ok: follow keeps up across segment rotation, resuming from the stored byte position after a restart', async () => {
+    const dir = tempDir('ct-replica-rotate-');
+    const path = join(dir, 'app.db');
+    const setup = new DatabaseSync(path);
+    setup.exec(SCHEMA);
+    setup.close();
+    const trail = await openTrail(path, { segmentBytesTarget: 2048 });
+    const p: Primary = { trail, path, dir, replicaPath: join(dir, 'replica.db') };
+    open.push(p);
+    const r = await replicaOf(p);
+    const controller = new AbortController();
+    const following = r.follow({ signal: controller.signal });
+    const seq = await writeSome(p, 30);
+    await r.waitFor(seq, { timeoutMs: 10_000 });
+    controller.abort();
+    await following;
+    await r.close();
+    expect(readdirSync(`${path}.changes`).filter((name) => name.endsWith('.seg')).length).toBeGreaterThan(3);
+    const resume = new DatabaseSync(p.replicaPath, { readOnly: true });
+    expect(resume.prepare('SELECT resume FROM _changetrail_replica').get()!.resume).toMatch(/^\d+:\d+$/);
+    resume.close();
+    const last = await writeSome(p, 10, 100);
+    const again = await replicaOf(p);
+    expect((await again.sync()).seq).toBe(last);
+    expectReplicaEquals(p.path, p.replicaPath);
+  });
+
   it('ok: waitFor without follow syncs by itself; err: it times out with REPLICA_WAIT_TIMEOUT', async () => {
     const p = await primary();
     const r = await replicaOf(p);
