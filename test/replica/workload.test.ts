@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
 import { openTrail } from '../../src/index.js';
 import { tempDir } from '../helpers/db.js';
@@ -83,13 +83,25 @@ async function waitUntilApplied(run: { applied: number[] }, seq: number, timeout
   }
 }
 
+/** Followers still running when a test ends (it failed): killed in afterEach. */
+const running = new Set<ChildProcess>();
+
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
+
 /** A follower in follow mode whose applied lines are visible while it runs. */
 function follow(path: string, replica: string): { run: Promise<FollowerRun>; applied: number[]; kill: (signal: NodeJS.Signals) => void } {
   const applied: number[] = [];
   let child: ChildProcess | null = null;
   const run = runFollower(path, replica, 'follow', {}, (line) => {
     if (line.startsWith('applied ')) applied.push(Number(line.slice(8)));
-  }, (spawned) => (child = spawned));
+  }, (spawned) => {
+    child = spawned;
+    running.add(spawned);
+    spawned.on('exit', () => running.delete(spawned));
+  });
   return { run, applied, kill: (signal) => child?.kill(signal) };
 }
 
