@@ -56,11 +56,15 @@ describe('changetrail replicate', () => {
           await new Promise((r) => setTimeout(r, 50));
         }
       };
-      await caughtUp(3);
-      expect(cli(['exec', db, "INSERT INTO t(name) VALUES ('followed')"]).code).toBe(0);
-      await caughtUp(4);
-      child.kill(signal);
-      expect(await exited).toBe(0);
+      try {
+        await caughtUp(3);
+        expect(cli(['exec', db, "INSERT INTO t(name) VALUES ('followed')"]).code).toBe(0);
+        await caughtUp(4);
+        child.kill(signal);
+        expect(await exited).toBe(0);
+      } finally {
+        child.kill('SIGKILL'); // a no-op once it exited
+      }
       expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toMatchObject({ appliedSeq: 4 });
       expectReplicaEquals(db, replica);
       const check = new DatabaseSync(replica, { readOnly: true });
