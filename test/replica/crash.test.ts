@@ -69,6 +69,8 @@ afterAll(async () => {
   await trail.close();
 });
 
+const EXHAUSTIVE = Number(process.env.CT_REPLICA_HITS ?? 0) > 0;
+
 /** Which passes of each point to kill at; `npm run stress` (CT_REPLICA_HITS=n) tries the first n of every point. */
 function hitsOf(point: string): number[] {
   if (point.startsWith('replica-rebase')) return [1]; // one resync entry: one rebase
@@ -84,6 +86,12 @@ describe('follower crash consistency (SIGKILL at every apply step)', () => {
         const replica = join(tempDir('ct-crash-replica-'), 'replica.db');
         copyFileSync(template, replica);
         const crashed = await runFollower(primaryPath, replica, 'sync', { CHANGETRAIL_CRASH_AT: `${point}:${hit}` });
+        if (EXHAUSTIVE && hit > 1 && crashed.signal === null) {
+          // The catch-up passes this point fewer times: it ran to the end untouched.
+          expect(crashed.code, crashed.stdout + crashed.stderr).toBe(0);
+          expectReplicaEquals(primaryPath, replica);
+          break;
+        }
         expect(crashed.signal, `${point}:${hit} ${crashed.stdout} ${crashed.stderr}`).toBe('SIGKILL');
         const at = storedSeq(replica);
         expect(Object.fromEntries(digestFile(replica)), `${point}:${hit} at ${at}`).toEqual(Object.fromEntries(referenceAt(primaryPath, at)));
