@@ -5,6 +5,9 @@ import { defineCommand } from '../command.js';
 import { escapeControl, shortHash } from '../format.js';
 import type { Output } from '../output.js';
 
+/** Exit codes of a catch-up interrupted by a signal (128 + its number, as `verify`). */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
 /** Progress lines are redrawn at most this often on a TTY. */
 const PROGRESS_INTERVAL_MS = 200;
 
@@ -24,9 +27,17 @@ export const replicate = defineCommand({
   examples: ['changetrail replicate app.db replica.db', 'changetrail replicate app.db replica.db --follow', 'changetrail replicate app.db.changes replica.db --rebuild'],
   async run({ args, options, out }) {
     const controller = new AbortController();
-    const stop = (): void => controller.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    let stoppedBy: 'SIGINT' | 'SIGTERM' | null = null;
+    const onSigint = (): void => {
+      stoppedBy = 'SIGINT';
+      controller.abort();
+    };
+    const onSigterm = (): void => {
+      stoppedBy = 'SIGTERM';
+      controller.abort();
+    };
+    process.once('SIGINT', onSigint);
+    process.once('SIGTERM', onSigterm);
     try {
       const replica = await openReplica(args[1]!, { source: args[0]!, rebuild: options.rebuild ?? false, force: options.force ?? false });
       const stopProgress = showProgress(replica, out);
@@ -43,10 +54,11 @@ export const replicate = defineCommand({
       const status = replica.status();
       await replica.close();
       out.emit(status, () => `${escapeControl(status.replica)}: entry ${status.appliedSeq} ${shortHash(status.appliedHash)} of ${status.sourceHeadSeq} (journal ${status.journalId})`);
-      return 0;
+      // Stopping is how --follow ends (0); a catch-up cut short by a signal exits as interrupted (as verify).
+      return stoppedBy === null || options.follow ? 0 : SIGNAL_EXIT_CODES[stoppedBy];
     } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
     }
   },
 });
