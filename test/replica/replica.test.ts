@@ -188,6 +188,28 @@ describe('openReplica', () => {
     expectReplicaEquals(p.path, p.replicaPath);
   });
 
+  it('ok: follow rides out a reader holding the replica past the busy timeout, then applies', async () => {
+    const p = await primary();
+    await writeSome(p, 1);
+    const r = await replicaOf(p, { busyTimeoutMs: 50, pollIntervalMs: 20 });
+    await r.sync();
+    const controller = new AbortController();
+    const following = r.follow({ signal: controller.signal });
+    const reader = new DatabaseSync(p.replicaPath, { readOnly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM users').get(); // SHARED: the follower cannot COMMIT
+    const seq = await writeSome(p, 2, 10);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(r.position.seq).toBeLessThan(seq);
+    reader.exec('COMMIT');
+    reader.close();
+    expect((await r.waitFor(seq, { timeoutMs: 10_000 })).seq).toBe(seq);
+    expect(r.state).toBe('following');
+    controller.abort();
+    await following;
+    expectReplicaEquals(p.path, p.replicaPath);
+  });
+
   it('ok: waitFor without follow syncs by itself; err: it times out with REPLICA_WAIT_TIMEOUT', async () => {
     const p = await primary();
     const r = await replicaOf(p);
