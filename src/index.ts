@@ -6,6 +6,8 @@
 export { ChangetrailError, isErrorCode } from './errors.js';
 export type { ErrorCode, ErrorDetails, LockHolderSummary } from './errors.js';
 export { openTrail, Trail } from './write/trail.js';
+export { openTrailReader, TrailReader } from './write/read-only.js';
+export type { TrailReaderOptions, ReaderVerifyOptions } from './write/read-only.js';
 export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus, VerifyReport, UndoPreview } from './write/trail.js';
 export type { UndoConflict, UndoReport, DerivedTreatment } from './apply/undo.js';
 export type { Entry, EntryWithChangeset } from './write/entry-view.js';
