@@ -178,6 +178,20 @@ export interface ErrorDetails {
   SIGNED_HEAD_MISMATCH: { seq: number; signedHash: string; journalHash: string | null; headSeq: number; reason: 'other-journal' | 'truncated' | 'rewritten' };
   /** A signing or verifying key file cannot be used (unreadable, not Ed25519, malformed). */
   SIGNING_KEY_INVALID: { path: string; reason: string };
+  /**
+   * An optimistic write gave up: something its plan declared as read was changed by entry `seq` after the
+   * plan's position `plannedAt`. `table`/`key` name the row (key in PRIMARY KEY order) or table; both are
+   * null for a schema change or resync, and `sql` names a declared query whose result changed.
+   */
+  OPTIMISTIC_CONFLICT: {
+    table: string | null;
+    key: (null | number | string | { $blob: string } | { $textHex: string })[] | null;
+    seq: number;
+    reason: 'row-changed' | 'table-changed' | 'query-changed' | 'schema-changed' | 'resync';
+    sql?: string;
+    plannedAt: number;
+    attempts: number;
+  };
 }
 
 /** The closed set of error codes. */
@@ -203,6 +217,7 @@ const CODES = new Set<string>([
   'REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'REPLICA_NOT_A_REPLICA', 'REPLICA_WAIT_TIMEOUT',
   'POSITION_NOT_FOUND', 'POSITION_AMBIGUOUS', 'EXPORT_RANGE_UNSUPPORTED', 'OUTPUT_EXISTS', 'BACKUP_MISMATCH', 'INTEGRITY_CHECK_FAILED',
   'SIGNED_NOTE_MALFORMED', 'SIGNATURE_INVALID', 'SIGNED_HEAD_MISMATCH', 'SIGNING_KEY_INVALID',
+  'OPTIMISTIC_CONFLICT',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

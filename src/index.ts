@@ -9,6 +9,7 @@ export { openTrail, Trail } from './write/trail.js';
 export { openTrailReader, TrailReader } from './write/read-only.js';
 export type { TrailReaderOptions, ReaderVerifyOptions } from './write/read-only.js';
 export type { OpenTrailOptions, WriteOptions, EntriesOptions, TrailStatus, VerifyReport, UndoPreview } from './write/trail.js';
+export type { KeyValue, ReadDeclaration, OptimisticPlan, OptimisticResult, OptimisticWriteOptions } from './write/optimistic.js';
 export type { UndoConflict, UndoReport, DerivedTreatment } from './apply/undo.js';
 export type { Entry, EntryWithChangeset } from './write/entry-view.js';
 export type { EntryKind, JsonValue, TableCounts } from './journal/entry.js';

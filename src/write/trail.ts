@@ -28,6 +28,7 @@ import { entriesOptionsSchema, openTrailOptionsSchema, parseOptions, parseWriteO
 import { BEHIND_CHECK_ATTEMPTS, databaseBehind } from './reconcile.js';
 import { sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
+import { runOptimisticWrite, type OptimisticPlan, type OptimisticResult, type OptimisticWriteOptions } from './optimistic.js';
 
 export type { OpenTrailOptions, WriteOptions, EntriesOptions, ResyncOptions };
 
@@ -228,6 +229,19 @@ export class Trail {
     return this.#admitted({
       kind: 'write', run: fn, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
     });
+  }
+
+  /**
+   * Optimistic write: `plan(db)` runs in a read transaction without the admission lock and declares what
+   * its decision read; its `value` (a promise is awaited outside any transaction) goes to `commit(db, value)`,
+   * which runs as an admitted write only after checking, under the lock, that no entry since the plan
+   * changed a declared row, table or query result. Re-plans on conflict. See src/write/optimistic.ts.
+   *
+   * @throws ChangetrailError OPTIMISTIC_CONFLICT (after `retries`), the errors of `write`; the signal's reason.
+   */
+  optimisticWrite<V, R>(plan: (db: DatabaseSync) => OptimisticPlan<V>, commit: (db: DatabaseSync, value: Awaited<V>) => R, options?: OptimisticWriteOptions): Promise<OptimisticResult<R>> {
+    this.#checkOpen('optimisticWrite');
+    return runOptimisticWrite(this, plan, commit, options);
   }
 
   /**
