@@ -7,7 +7,7 @@
  * rowids included), to the Node replay of the journal, and to the Node follower's replica; the Node
  * follower also continues the replica the Python follower made.
  */
-import { copyFileSync, renameSync, symlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -208,7 +208,7 @@ describe('python follower on a journal written by changetrail', () => {
     }
   });
 
-  it('err: a replica of another journal, a file that is not a replica, a diverged history and a symlinked journal file are refused', async () => {
+  it('err: a replica of another journal, a file that is not a replica, a diverged history, a symlinked journal file and a database older than its journal are refused', async () => {
     const a = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
     const b = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
     try {
@@ -230,6 +230,17 @@ describe('python follower on a journal written by changetrail', () => {
       expect(runPython(['log', a.path]).error?.code).toBe('JOURNAL_FILE_UNEXPECTED');
       expect(runPython(['verify', `${a.path}.changes`]).error?.code).toBe('JOURNAL_FILE_UNEXPECTED');
       expect(jsonError(cli(['log', a.path, '--json'])).code).toBe('JOURNAL_FILE_UNEXPECTED');
+      renameSync(join(a.dir, 'head.real'), head);
+      // A database older than its journal (FORMAT.md §7): restored from a copy taken two entries ago.
+      const old = join(b.dir, 'old.db');
+      const copy = new DatabaseSync(b.path, { readOnly: true });
+      copy.prepare('VACUUM INTO ?').run(old); // not a file copy: closing a descriptor of b.path here would drop the trail's locks
+      copy.close();
+      await b.trail.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b')`));
+      await b.trail.write((db) => db.exec(`INSERT INTO t VALUES (3, 'b')`));
+      cpSync(`${b.path}.changes`, `${old}.changes`, { recursive: true });
+      expect(runPython(['log', old]).error?.code).toBe('DATABASE_BEHIND_JOURNAL');
+      expect(runPython(['log', b.path]).lines).toHaveLength(3);
     } finally {
       await a.trail.close();
       await b.trail.close();

@@ -9,7 +9,7 @@ import signal
 import sys
 
 from .errors import ChangetrailError
-from .journal import GENESIS_FILE, Cursor, body_line, log_line, read_identity, verify_snapshot
+from .journal import GENESIS_FILE, SEGMENT_HEADER_SIZE, Cursor, body_line, count_whole_frames, list_segments, log_line, read_head_marker, read_identity, verify_snapshot
 from .replica import Follower, marker_head
 from .sqlite import Connection
 
@@ -32,17 +32,45 @@ def committed_head(directory, database, identity):
     if database is None:
         return marker_head(directory, identity)
 
-    def head():
+    def read_row():
         with Connection(database, readonly=True) as db:
             exists = db.one("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?", (HEAD_TABLE,))
-            row = None if exists is None else db.one(f"SELECT journal_id, seq, hash FROM {HEAD_TABLE} WHERE id = 1")
+            row = None if exists is None else db.one(f"SELECT journal_id, seq, hash, segment, segment_size FROM {HEAD_TABLE} WHERE id = 1")
         if row is None or row[0] != identity.journal_id.hex():
             found = None if row is None else row[0]
             raise ChangetrailError("JOURNAL_MISMATCH", f"open {database}: it does not record journal {identity.journal_id.hex()}",
                                    {"databaseJournalId": found, "journalJournalId": identity.journal_id.hex(), "reason": "journal ids differ"})
+        return row
+
+    def head():
+        row = read_row()
+        for _attempt in range(3):
+            try:
+                refuse_if_database_behind(directory, identity, row[1], row[3], row[4])
+                break
+            except ChangetrailError:
+                # A writer may have committed since the row was read: a database really behind cannot move.
+                again = read_row()
+                if again[1] == row[1]:
+                    raise
+                row = again
         return {"seq": row[1], "hash": bytes(row[2])}
 
     return head
+
+
+def refuse_if_database_behind(directory, identity, seq, segment, segment_size):
+    """FORMAT.md §7: a `head` marker naming a later entry, more than one whole frame past the head row,
+    or a later segment that does not start at head + 1 mean the database is older than its journal."""
+    marker = read_head_marker(directory)
+    marker_ahead = marker is not None and marker["journalId"] == identity.journal_id and marker["seq"] > seq
+    later = [first for first in list_segments(directory) if first > segment]
+    extra = count_whole_frames(directory, segment, segment_size) + sum(count_whole_frames(directory, first, SEGMENT_HEADER_SIZE) for first in later)
+    if marker_ahead or extra > 1 or any(first != seq + 1 for first in later):
+        journal_seq = max(marker["seq"] if marker_ahead else 0, seq + extra)
+        raise ChangetrailError("DATABASE_BEHIND_JOURNAL",
+                               f"open journal: the journal holds committed entries up to {journal_seq} but the database is at {seq} "
+                               "(restored from an older copy?)", {"databaseSeq": seq, "journalSeq": journal_seq})
 
 
 def emit(value):

@@ -486,6 +486,27 @@ class Cursor:
         self.offset = SEGMENT_HEADER_SIZE
 
 
+def count_whole_frames(directory, first_seq, start):
+    """Whole frames with a valid CRC from `start` in a segment; a torn or corrupt one ends the count."""
+    handle = open_journal_file(os.path.join(directory, segment_name(first_seq)))
+    if handle is None:
+        return 0
+    count = 0
+    with handle:
+        handle.seek(start)
+        while True:
+            header = handle.read(FRAME_HEADER_SIZE)
+            if len(header) < FRAME_HEADER_SIZE:
+                return count
+            (size,) = struct.unpack_from(">I", header, 0)
+            if size < 1 or size > BODY_SIZE_MAX:
+                return count
+            body = handle.read(size)
+            if len(body) < size or struct.unpack_from(">I", header, 12)[0] != crc32(header[:12], body):
+                return count
+            count += 1
+
+
 def verify_snapshot(directory, file, expected_sha256, expected_size):
     path = os.path.join(directory, file)
     digest = hashlib.sha256()
