@@ -26,6 +26,7 @@ import { blame } from './commands/blame.js';
 import { exportCommand } from './commands/export.js';
 import { restore } from './commands/restore.js';
 import { backup } from './commands/backup.js';
+import { recover } from './commands/recover.js';
 import { sign } from './commands/sign.js';
 import { diff } from './commands/diff.js';
 
@@ -46,6 +47,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   exportCommand,
   restore,
   backup,
+  recover,
   diff,
   sign,
 ] as CommandSpec[];
