@@ -83,7 +83,7 @@ type KeyJson = NonNullable<ErrorDetails['OPTIMISTIC_CONFLICT']['key']>;
 type Conflict = Omit<ErrorDetails['OPTIMISTIC_CONFLICT'], 'attempts' | 'plannedAt'>;
 
 /** The read set of one plan, keyed for lookups by folded table name and canonical key. */
-interface ReadSet {
+export interface ReadSet {
   rows: Map<string, Map<string, KeyJson>>;
   tables: Set<string>;
   queries: { sql: string; params: SQLInputValue[]; digest: string }[];
@@ -174,6 +174,7 @@ function planOnce<V>(host: OptimisticHost, plan: (db: DatabaseSync) => Optimisti
  * Conflicts between the read set and entries `after+1..head` (the head row of `db`'s transaction);
  * queries are re-run when any entry was committed after `plannedAt`.
  */
+/** @internal Exported for the benchmark. */
 export function checkSince(dir: string, db: DatabaseSync, reads: ReadSet, after: number, plannedAt = after): { conflict: Conflict | null; checkedAt: number } {
   const head = readHead(db);
   if (head.seq !== after) {
@@ -238,7 +239,8 @@ function canonicalValue(value: Value): string {
 }
 
 /** Validates declarations against the schema the plan read and keys them for lookups. */
-function buildReadSet(db: DatabaseSync, reads: readonly ReadDeclaration[]): ReadSet {
+/** @internal Exported for the benchmark. */
+export function buildReadSet(db: DatabaseSync, reads: readonly ReadDeclaration[]): ReadSet {
   const set: ReadSet = { rows: new Map(), tables: new Set(), queries: [], names: new Map() };
   const schemas = new Map<string, KeyColumn[]>();
   for (const read of reads) {
