@@ -55,7 +55,7 @@ function restoredDatabase(at: number, total: number): { path: string; journalSeq
 describe('a database restored from an older copy', () => {
   it('err: every command refuses it with DATABASE_BEHIND_JOURNAL and names changetrail recover', () => {
     const { path } = restoredDatabase(2, 5);
-    for (const command of [['status', path], ['log', path], ['verify', path], ['verify', path, '--replay'], ['exec', path, `INSERT INTO t VALUES (99, 'x')`], ['resync', path]]) {
+    for (const command of [['status', path], ['log', path], ['log', path, '--kind', 'write'], ['show', path, '1'], ['verify', path], ['verify', path, '--replay'], ['exec', path, `INSERT INTO t VALUES (99, 'x')`], ['resync', path]]) {
       const run = cli(...command, '--json');
       expect(run.code, `${command.join(' ')}: ${run.stdout}`).not.toBe(0);
       expect(run.stderr, command.join(' ')).toContain('DATABASE_BEHIND_JOURNAL');

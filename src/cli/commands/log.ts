@@ -31,10 +31,11 @@ export const log = defineCommand({
     };
     const database = trackedDatabase('log', args[0]!);
     const filter = logFilterOf(options, range);
-    const trail = filter === null ? await openTrailReader(database) : null;
+    // Opened for the filtered path too: its open check refuses a database behind its journal (issue 8 item 2).
+    const trail = await openTrailReader(database);
     try {
       let first = true;
-      for (const entry of filter === null ? trail!.entries(range) : filterLog(database, filter, { index: indexMode(options) }).map(toEntryView)) {
+      for (const entry of filter === null ? trail.entries(range) : filterLog(database, filter, { index: indexMode(options) }).map(toEntryView)) {
         if (out.json) out.record(entryJson(entry));
         else if (options.oneline) out.line(formatEntryOneline(entry, out));
         else {
@@ -45,7 +46,7 @@ export const log = defineCommand({
       }
       return 0;
     } finally {
-      trail?.close();
+      trail.close();
     }
   },
 });
