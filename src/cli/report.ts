@@ -22,7 +22,7 @@ const HINTS: Partial<Record<ErrorCode, Hint>> = {
     `restore ${db}.changes/ from a backup of the same time as the database. To start a new history on purpose (the old one is not kept), move ${db}.changes/ aside if it exists and run \`changetrail init ${db} --new-history\``,
   JOURNAL_BEHIND_DATABASE: (db) => `committed entries are missing from ${db}.changes/; restore it from a backup`,
   DATABASE_BEHIND_JOURNAL: (db) =>
-    `the database is older than its journal (restored from a backup?). Restore a database that matches the journal, or move ${db}.changes/ aside and run \`changetrail init ${db} --new-history\``,
+    `the database is older than its journal (restored from a backup?): \`changetrail recover ${db}\` replays the missing entries exactly and loses nothing`,
   JOURNAL_CHECKSUM_MISMATCH: DAMAGED,
   JOURNAL_CHAIN_BROKEN: DAMAGED,
   JOURNAL_MALFORMED: DAMAGED,

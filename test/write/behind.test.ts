@@ -61,6 +61,10 @@ describe('a database restored from an older copy', () => {
       expect(run.stderr, command.join(' ')).toContain('DATABASE_BEHIND_JOURNAL');
       expect(run.stderr, command.join(' ')).toContain('changetrail recover');
     }
+    // One way forward: the human hint names recover too, not a new history that would drop entries 3..5.
+    const human = cli('status', path).stderr.split('\n').find((line) => line.startsWith('hint:'));
+    expect(human).toContain(`changetrail recover ${path}`);
+    expect(human).not.toContain('--new-history');
     // Nothing was changed: the journal still holds entries 3..5.
     expect(dumpFile(path).t).toHaveLength(2);
   });
