@@ -2,7 +2,7 @@
 //   build <entries> <rowsPerEntry>      → { dir, path, seconds, journalBytes }
 //   export <db> <format> <each|net>     → { entries, bytes, seconds, peakRssMiB }
 //   restore <db> | replay <db>          → { seconds, peakRssMiB }
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -49,15 +49,18 @@ if (mode === 'build') {
   const [path] = args;
   const at = await headSeq(path);
   const started = performance.now();
-  await restoreTo(path, join(mkdtempSync(join(scratch, 'ct-bench-restore-')), 'out.db'), { at });
+  const dir = mkdtempSync(join(scratch, 'ct-bench-restore-'));
+  await restoreTo(path, join(dir, 'out.db'), { at });
   out({ seconds: (performance.now() - started) / 1000, peakRssMiB: peakRssMiB() });
+  rmSync(dir, { recursive: true, force: true });
 } else if (mode === 'replay') {
   const [path] = args;
   const changesets = [];
   const trail = await openTrail(path);
   for await (const entry of trail.entries()) changesets.push(entry.changeset);
   await trail.close();
-  const target = join(mkdtempSync(join(scratch, 'ct-bench-replay-')), 'out.db');
+  const dir = mkdtempSync(join(scratch, 'ct-bench-replay-'));
+  const target = join(dir, 'out.db');
   const started = performance.now();
   copyFileSync(join(`${path}.changes`, 'genesis.db'), target);
   const db = new DatabaseSync(target);
@@ -65,6 +68,7 @@ if (mode === 'build') {
   for (const changeset of changesets) db.applyChangeset(changeset);
   db.close();
   out({ seconds: (performance.now() - started) / 1000, peakRssMiB: peakRssMiB() });
+  rmSync(dir, { recursive: true, force: true });
 }
 
 async function headSeq(path) {
