@@ -4,7 +4,7 @@
  * (journal/REPLAY.md). It also records the change counter the follower's last commit left in the file
  * header: any other commit moves it (a foreign write).
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { positionOf, type Position } from '../journal/position.js';
 
@@ -55,6 +55,19 @@ export function writeReplicaRow(db: DatabaseSync, row: ReplicaRow): void {
 export function readReplicaRow(db: DatabaseSync): ReplicaRow | null {
   if (!replicaTableExists(db)) return null;
   return parseRow(db.prepare(SELECT_ROW).get());
+}
+
+/**
+ * Reads the row of the database file at `path` through a read-only connection of its own (the file is
+ * never changed); null when the table or row is missing. Throws whatever opening or reading throws.
+ */
+export function readReplicaRowAt(path: string): ReplicaRow | null {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return readReplicaRow(db);
+  } finally {
+    db.close();
+  }
 }
 
 /** The row's statements, prepared once per connection. */

@@ -6,7 +6,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { openJournalSource } from './journal-source.js';
-import { readReplicaRow, replicaTableExists, type ReplicaRow } from './position-table.js';
+import { readReplicaRowAt, replicaTableExists, type ReplicaRow } from './position-table.js';
 import type { ReplicaStatus } from './replica.js';
 
 /** True when `path` is a SQLite database holding a changetrail replica position. Never throws. */
@@ -55,12 +55,7 @@ export function readReplicaStatus(path: string): ReplicaStatus {
 function readRow(path: string): ReplicaRow {
   let row: ReplicaRow | null = null;
   try {
-    const db = new DatabaseSync(path, { readOnly: true });
-    try {
-      row = readReplicaRow(db);
-    } finally {
-      db.close();
-    }
+    row = readReplicaRowAt(path);
   } catch (cause) {
     if (cause instanceof ChangetrailError) throw cause;
   }

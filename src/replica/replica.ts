@@ -13,7 +13,7 @@ import { io } from '../journal/files.js';
 import { Applier } from './applier.js';
 import { createReplicaFile, rebaseReplica } from './bootstrap.js';
 import { openJournalSource } from './journal-source.js';
-import { readReplicaRow, type ReplicaRow } from './position-table.js';
+import { readReplicaRow, readReplicaRowAt, type ReplicaRow } from './position-table.js';
 import { positionOf, type Position } from '../journal/position.js';
 import type { ReplicaSource, SourceEntry, SourceSnapshot } from './source.js';
 import { Wakeup } from './wakeup.js';
@@ -155,12 +155,7 @@ function inspectReplicaFile(path: string, source: ReplicaSource): Verdict {
   if (!existsSync(path) || io('stat replica', path, () => statSync(path).size) === 0) return { kind: 'absent' };
   let row: ReplicaRow | null;
   try {
-    const db = new DatabaseSync(path, { readOnly: true });
-    try {
-      row = readReplicaRow(db);
-    } finally {
-      db.close();
-    }
+    row = readReplicaRowAt(path);
   } catch (cause) {
     if (cause instanceof ChangetrailError) return { kind: 'other', error: cause };
     return { kind: 'other', error: notAReplica(path, `not a readable SQLite database (${(cause as Error).message})`) };
