@@ -35,7 +35,7 @@ export const restore = defineCommand({
     const at = result.at.position;
     out.emit({ path: result.path, at, spec: result.at.spec, base: result.base, applied: result.applied },
       () => `${result.path}: the database as of entry ${at.seq} (${at.hash.slice(0, 16)})${result.at.by === 'seq' ? '' : ` = ${result.at.spec}`}; `
-        + `${result.applied} entries applied on ${result.base.kind}${result.base.seq === 0 ? '' : ` at entry ${result.base.seq}`}; integrity_check ok`);
+        + `${result.applied} ${result.applied === 1 ? 'entry' : 'entries'} applied on ${result.base.kind}${result.base.seq === 0 ? '' : ` at entry ${result.base.seq}`}; integrity_check ok`);
     return 0;
   },
 });
