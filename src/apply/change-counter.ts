@@ -19,6 +19,9 @@ export class ChangeCounterReader {
   readonly #path: string;
   readonly #enabled: boolean;
   #fd: number | null = null;
+  /** The file the last successful `read()` found at the path. */
+  #target: BigIntStats | null = null;
+  readonly #bytes = Buffer.alloc(4);
 
   constructor(path: string, journalMode: 'delete' | 'wal') {
     this.#path = path;
@@ -27,15 +30,34 @@ export class ChangeCounterReader {
 
   /** The current counter, or null when it cannot be read safely here. Call while SQLite holds a lock. */
   read(): number | null {
+    this.#target = null;
     if (!this.#enabled) return null;
     const target = statQuietly(this.#path);
     if (target === null) return null;
     if (this.#fd === null || !sameFile(this.#fd, target)) this.#fd = findDescriptor(target);
     if (this.#fd === null) return null;
-    const bytes = Buffer.alloc(4);
-    if (readSync(this.#fd, bytes, 0, 4, CHANGE_COUNTER_OFFSET) !== 4) return null;
+    const counter = this.#readAt(this.#fd, target);
+    if (counter !== null) this.#target = target;
+    return counter;
+  }
+
+  /**
+   * The counter of the file the last successful `read()` found at the path, through the same descriptor
+   * (checked before and after the read by one fstat each), without looking the path up again; `read()`
+   * when there was none. For a writer that checked the path once per admission (two stats and a directory
+   * scan less per write).
+   */
+  readAgain(): number | null {
+    if (this.#fd === null || this.#target === null) return this.read();
+    return this.#readAt(this.#fd, this.#target);
+  }
+
+  #readAt(fd: number, target: BigIntStats): number | null {
+    if (!sameFile(fd, target)) return null;
+    const bytes = this.#bytes;
+    if (readSync(fd, bytes, 0, 4, CHANGE_COUNTER_OFFSET) !== 4) return null;
     // The descriptor was checked before the read and is checked after it: the value is this file's.
-    return sameFile(this.#fd, target) ? bytes.readUInt32BE(0) : null;
+    return sameFile(fd, target) ? bytes.readUInt32BE(0) : null;
   }
 }
 

@@ -14,10 +14,21 @@
  * statement compiled in one mode and run in another would escape it. `sqlite3_set_authorizer` expires
  * every prepared statement of the connection (it calls `sqlite3ExpirePreparedStatements`), and an expired
  * statement is recompiled, through the authorizer, before its next run. The guard re-installs its
- * authorizer on every mode change, so every statement that runs in a mode was authorized in that mode,
- * including statements the user cached, statements of changetrail itself and those that virtual-table
- * modules such as FTS5 prepare internally. Cost: each statement is recompiled once per mode change that
- * precedes its use (a few µs for typical DML).
+ * authorizer whenever it enters a mode that refuses something a statement compiled since the last
+ * install may do: every statement that runs in a mode was authorized in that mode or in a stricter one
+ * (one that refuses at least everything this mode refuses, {@link STRICTER}), including statements the
+ * user cached and those that virtual-table modules such as FTS5 prepare internally.
+ *
+ * Re-installing is what costs: it walks every live statement of the connection (19 µs with 5,000 not yet
+ * garbage-collected ones) and each one is recompiled before its next run (3-5 µs for the head row's). So
+ * the guard records in which modes it allowed a statement whose verdict depends on the mode (a write, DDL,
+ * transaction control, a guarded pragma, REINDEX; never a read, a temp object or a savepoint), and
+ * re-installs only when one of them is not at least as strict as the mode entered. A write body and the
+ * bookkeeping around it then cost one re-install (when the connection returns to 'idle'), and a group of
+ * bodies committed together one in all. changetrail's own statements in 'internal' mode — its head row,
+ * transaction control — are not recorded: no user code can reach a statement compiled there (temp
+ * triggers on changetrail's tables, the one way user SQL could run inside them, are refused), while a
+ * write 'internal' mode allows to a user table (FTS5 flushing its terms) is recorded like any other.
  *
  * What the authorizer cannot see, {@link verifyCapturable} checks before COMMIT: rows left with a NULL
  * key (values are unknown at prepare time) and any change of `PRAGMA schema_version` (a backstop for DDL).
@@ -85,6 +96,21 @@ export interface CaptureGuard {
 
 const MODES: ReadonlySet<string> = new Set<CaptureMode>(['idle', 'read', 'write', 'migrate', 'internal']);
 
+/**
+ * For each mode, the modes that refuse nothing it refuses: a statement compiled in the key's mode may run
+ * in these without being checked again. 'read' refuses every write, DDL and transaction control; 'write'
+ * everything 'migrate' refuses (transaction control, attached databases, changetrail's tables) and more;
+ * 'idle' and 'write' are incomparable ('idle' allows transaction control and attached writes, 'write' allows
+ * writes to `main`).
+ */
+const STRICTER: Readonly<Record<CaptureMode, ReadonlySet<CaptureMode>>> = {
+  read: new Set<CaptureMode>(['read', 'idle', 'write', 'migrate', 'internal']),
+  write: new Set<CaptureMode>(['write', 'migrate', 'internal']),
+  migrate: new Set<CaptureMode>(['migrate', 'internal']),
+  idle: new Set<CaptureMode>(['idle', 'internal']),
+  internal: new Set<CaptureMode>(['internal']),
+};
+
 /** Authorizer action codes that change the `main` (or an attached) schema. */
 const SCHEMA_ACTIONS: ReadonlySet<number> = new Set([
   constants.SQLITE_CREATE_INDEX, constants.SQLITE_CREATE_TABLE, constants.SQLITE_CREATE_TRIGGER,
@@ -150,7 +176,13 @@ class SessionCaptureGuard implements CaptureGuard {
   #mode: CaptureMode = 'idle';
   #schema: DatabaseSchema | null = null;
   #violation: ChangetrailError | null = null;
+  /**
+   * Tables in which a statement compiled in 'write' mode since the last install may store a key: such a
+   * statement may run again in a later write without being recompiled, so the set lasts until the install.
+   */
   #keyWrittenTables = new Set<string>();
+  /** Modes in which a statement with a mode-dependent verdict was allowed since the authorizer was installed. */
+  readonly #compiledIn = new Set<CaptureMode>();
   #authorizerCalls = 0;
   #depth = 0;
   #installed = true;
@@ -174,11 +206,10 @@ class SessionCaptureGuard implements CaptureGuard {
     if (typeof fn !== 'function') throw new TypeError('capture guard: fn must be a function');
     if (!this.#installed) throw new TypeError('capture guard: run after uninstall');
     // A refusal inside a nested run stays recorded for the enclosing run, so catching it does not help.
-    const outer = { mode: this.#mode, schema: this.#schema, violation: this.#depth === 0 ? null : this.#violation, keys: this.#keyWrittenTables };
+    const outer = { mode: this.#mode, schema: this.#schema, violation: this.#depth === 0 ? null : this.#violation };
     const schemaVersionBefore = mode === 'write' ? readSchemaVersion(this.#db) : 0;
     this.#schema = mode === 'write' ? this.#getSchema() : null;
     this.#violation = null;
-    this.#keyWrittenTables = new Set();
     this.#enter(mode);
     this.#depth++;
     try {
@@ -197,7 +228,6 @@ class SessionCaptureGuard implements CaptureGuard {
       this.#depth--;
       const inner = this.#violation;
       this.#schema = outer.schema;
-      this.#keyWrittenTables = outer.keys;
       this.#violation = outer.violation ?? inner;
       this.#enter(outer.mode);
     }
@@ -209,15 +239,22 @@ class SessionCaptureGuard implements CaptureGuard {
     if (this.#db.isOpen) this.#db.setAuthorizer(null);
   }
 
-  /** Switches mode and re-installs the authorizer, which expires every prepared statement (see the file comment). */
+  /**
+   * Switches mode, re-installing the authorizer (which expires every prepared statement, see the file
+   * comment) when a statement compiled since the last install may do something `mode` refuses.
+   */
   #enter(mode: CaptureMode): void {
+    if (mode === this.#mode) return;
+    this.#mode = mode;
     // A closed connection has no statements left to expire (and setAuthorizer would throw).
-    if (mode === this.#mode || !this.#installed || !this.#db.isOpen) {
-      this.#mode = mode;
+    if (!this.#installed || !this.#db.isOpen) return;
+    for (const compiled of this.#compiledIn) {
+      if (STRICTER[compiled].has(mode)) continue;
+      this.#db.setAuthorizer(this.#authorizer);
+      this.#compiledIn.clear();
+      this.#keyWrittenTables.clear();
       return;
     }
-    this.#mode = mode;
-    this.#db.setAuthorizer(this.#authorizer);
   }
 
   #verifyWrite(schemaVersionBefore: number): void {
@@ -234,7 +271,10 @@ class SessionCaptureGuard implements CaptureGuard {
   #authorize(action: number, arg1: string | null, arg2: string | null, dbName: string | null, source: string | null): number {
     this.#authorizerCalls++;
     const refusal = this.#judge(action, arg1, arg2, dbName, source);
-    if (refusal === null) return constants.SQLITE_OK;
+    if (refusal === null) {
+      if (this.#mode !== 'read' && this.#dependsOnMode(action, arg1, arg2, dbName)) this.#compiledIn.add(this.#mode);
+      return constants.SQLITE_OK;
+    }
     this.#violation ??= refusal;
     // node:sqlite rethrows an exception thrown by the authorizer from prepare()/exec()/run() (observed on
     // Node 24.21 and 26.10, also when an expired statement is recompiled inside run()), so the caller sees
@@ -242,10 +282,32 @@ class SessionCaptureGuard implements CaptureGuard {
     throw refusal;
   }
 
+  /**
+   * Whether an allowed action could be judged differently in another mode (so a statement holding it must
+   * be checked again when it runs in a stricter one). Reads, temp objects and savepoints are allowed in
+   * every mode. In 'internal' mode changetrail's own head-row writes and transaction control are not
+   * counted: only changetrail compiles statements there (see the file comment).
+   */
+  #dependsOnMode(action: number, arg1: string | null, arg2: string | null, dbName: string | null): boolean {
+    if (DATA_ACTIONS.has(action)) {
+      const table = arg1 ?? '';
+      if (SCHEMA_TABLES.has(foldName(table)) || foldName(dbName ?? 'main') === 'temp') return false;
+      return this.#mode !== 'internal' || !isChangetrailTable(table);
+    }
+    if (SCHEMA_ACTIONS.has(action) || action === constants.SQLITE_REINDEX) return true;
+    if (action === constants.SQLITE_TRANSACTION) return this.#mode !== 'internal';
+    if (action === constants.SQLITE_PRAGMA) return arg2 !== null && GUARDED_PRAGMAS.has(foldName(arg1 ?? ''));
+    return action === constants.SQLITE_CREATE_TEMP_TRIGGER && arg2 !== null && isChangetrailTable(arg2);
+  }
+
   #judge(action: number, arg1: string | null, arg2: string | null, dbName: string | null, source: string | null): ChangetrailError | null {
     if (DATA_ACTIONS.has(action)) return this.#judgeDataWrite(action, arg1 ?? '', arg2, dbName ?? 'main', source);
     if (SCHEMA_ACTIONS.has(action)) return this.#judgeSchemaChange(action, arg1, arg2, dbName);
     switch (action) {
+      case constants.SQLITE_CREATE_TEMP_TRIGGER:
+        // A temp trigger on changetrail's tables would run user SQL inside changetrail's bookkeeping,
+        // after the session's changeset was taken: what it wrote would commit unrecorded.
+        return this.#mode !== 'internal' && arg2 !== null && isChangetrailTable(arg2) ? notCapturable(arg2, 'changetrail table', null) : null;
       case constants.SQLITE_TRANSACTION:
         return this.#mode === 'read' || this.#mode === 'write' || this.#mode === 'migrate'
           ? notAllowed(this.#mode, arg1 ?? 'TRANSACTION')

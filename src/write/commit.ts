@@ -94,6 +94,12 @@ export class JournalWriter {
   readonly #rowids: RowidCapture;
   #tail: SegmentFile | null = null;
   #headFd: number | null = null;
+  /**
+   * The admission and head of this writer's last commit. While the database's head is still that one and
+   * the epoch still this admission's, no other writer has touched the journal since (every other writer
+   * bumps the epoch first), so the tail checks of the first write of an admission need not run again.
+   */
+  #trusted: { admission: Admission; seq: number } | null = null;
 
   constructor(db: DatabaseSync, databasePath: string, dir: string, identity: JournalIdentity, segmentBytesTarget: number, changeCounter: ChangeCounterReader) {
     this.#db = db;
@@ -129,8 +135,10 @@ export class JournalWriter {
       this.#checkJournalId(head);
       // A database behind its journal (restored from an older copy) is refused before anything else: its
       // change counter differs too, but a foreign write is not what happened.
-      const repair = this.#inspectTail(head);
-      const counter = this.#changeCounter.read();
+      const trusted = this.#isTrusted(head, admission);
+      this.#trusted = null;
+      const repair = !trusted && this.#inspectTail(head);
+      const counter = trusted ? this.#changeCounter.readAgain() : this.#changeCounter.read();
       guards.beforeBody(head, request, counter);
       // Whatever this transaction commits bumps the file's counter once: record the value it will leave.
       head.changeCounter = counter === null ? null : nextChangeCounter(counter);
@@ -139,6 +147,7 @@ export class JournalWriter {
       if (request.unchanged?.(head) === true) {
         this.#heads.updateChangeCounter(head.changeCounter);
         this.#commitTransaction();
+        this.#trust(admission, head);
         guards.afterCommit(head);
         return null;
       }
@@ -152,6 +161,7 @@ export class JournalWriter {
         // records the value it leaves, so the next admission does not take this commit for a foreign one.
         this.#heads.updateChangeCounter(head.changeCounter);
         this.#commitTransaction();
+        this.#trust(admission, head);
         guards.afterCommit(head);
         return null;
       }
@@ -161,6 +171,7 @@ export class JournalWriter {
       this.#commitTransaction();
       crashpoint('after-commit');
       this.#adoptTail(appended);
+      this.#trust(admission, appended.head);
       guards.afterCommit(appended.head);
       this.publishHead(appended.head);
       crashpoint('after-publish');
@@ -271,6 +282,16 @@ export class JournalWriter {
         `write: this process was admitted in epoch ${admission.epoch}, but ${head.holder ?? 'another writer'} was admitted since (epoch ${head.epoch})`,
         { epoch: admission.epoch, currentEpoch: head.epoch, currentHolder: head.holder });
     }
+  }
+
+  #isTrusted(head: HeadRow, admission: Admission): boolean {
+    const trusted = this.#trusted;
+    return trusted !== null && trusted.admission === admission && trusted.seq === head.seq && admission.epoch === head.epoch
+      && this.#tail !== null && this.#tail.firstSeq === head.segment;
+  }
+
+  #trust(admission: Admission, head: HeadRow): void {
+    this.#trusted = { admission, seq: head.seq };
   }
 
   /**
@@ -444,6 +465,7 @@ export class JournalWriter {
 
   /** After an I/O failure the descriptor is not trusted (a failed fsync may have lost pages): reopen. */
   #dropTail(): void {
+    this.#trusted = null;
     this.#tail?.close();
     this.#tail = null;
   }

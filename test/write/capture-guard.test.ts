@@ -190,6 +190,52 @@ describe('installCaptureGuard: write mode', () => {
     expectRefused(env, () => leaked?.run('outside'), 'STATEMENT_NOT_ALLOWED', { mode: 'idle', action: 'UPDATE', table: 't' });
   });
 
+  it('err: statements compiled in a laxer mode are checked again in a stricter one, whatever ran in between', () => {
+    const env = setup();
+    const attached = tempPath('aux2.sqlite');
+    env.guard.run('internal', () => env.db.exec(`ATTACH '${attached}' AS aux; CREATE TABLE aux.a(id INTEGER PRIMARY KEY)`));
+    // Compiled in 'idle' (where transaction control and attached writes are allowed), run inside a write.
+    const commit = env.db.prepare('COMMIT');
+    const toAux = env.db.prepare('INSERT INTO aux.a VALUES (?)');
+    expectRefused(env, () => write(env, () => commit.run()), 'STATEMENT_NOT_ALLOWED', { mode: 'write', action: 'COMMIT' });
+    expectRefused(env, () => write(env, () => toAux.run(1)), 'TABLE_NOT_CAPTURABLE', { table: 'aux.a', reason: 'attached database' });
+    // Compiled in 'migrate', run inside a write after changetrail's own 'internal' bookkeeping.
+    let index: ReturnType<DatabaseSync['prepare']> | undefined;
+    env.db.exec('BEGIN IMMEDIATE');
+    env.guard.run('migrate', () => {
+      index = env.db.prepare('CREATE INDEX t_v ON t(v)');
+    });
+    env.guard.run('internal', () => env.db.prepare('UPDATE _changetrail_head SET seq = seq').run());
+    expect(() => env.guard.run('write', () => index?.run())).toThrow(expect.objectContaining({ code: 'SCHEMA_CHANGE_IN_WRITE' }));
+    env.db.exec('ROLLBACK');
+  });
+
+  it('err: a NULL key stored by a statement cached from an earlier write of the same transaction → NULL_PRIMARY_KEY', () => {
+    const env = setup();
+    let insert: ReturnType<DatabaseSync['prepare']> | undefined;
+    expectRefused(env, () => write(env, (db) => {
+      env.guard.run('internal', () => {
+        env.guard.run('write', () => {
+          insert = db.prepare('INSERT INTO nk VALUES (?, ?)');
+          insert.run('a', 1);
+        });
+        env.guard.run('write', () => insert?.run(null, 2));
+      });
+    }), 'NULL_PRIMARY_KEY', { table: 'nk' });
+  });
+
+  it('err: a temp trigger on changetrail\'s tables → TABLE_NOT_CAPTURABLE in every mode but internal', () => {
+    const env = setup();
+    const trigger = 'CREATE TEMP TRIGGER sneak AFTER UPDATE ON main._changetrail_head BEGIN INSERT INTO nopk VALUES (1, 1); END';
+    const details = { table: '_changetrail_head', reason: 'changetrail table' };
+    expectRefused(env, () => env.db.exec(trigger), 'TABLE_NOT_CAPTURABLE', details);
+    expectRefused(env, () => write(env, (db) => db.exec(trigger)), 'TABLE_NOT_CAPTURABLE', details);
+    env.db.exec('BEGIN IMMEDIATE');
+    expect(() => env.guard.run('migrate', () => env.db.exec(trigger))).toThrow(expect.objectContaining({ code: 'TABLE_NOT_CAPTURABLE', details }));
+    env.db.exec('ROLLBACK');
+    expect(env.db.prepare(`SELECT count(*) AS n FROM temp.sqlite_schema WHERE name = 'sneak'`).get()).toEqual({ n: 0 });
+  });
+
   it('err: a schema change the authorizer was told to allow is caught by the schema_version backstop', () => {
     const env = setup();
     expectRefused(env, () => write(env, (db) => env.guard.run('internal', () => db.exec('CREATE TABLE late(id INTEGER PRIMARY KEY)'))),
