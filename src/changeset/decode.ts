@@ -36,28 +36,10 @@ import { assert } from '../assert.js';
  */
 export function decodeChangeset(bytes: Uint8Array): Changeset {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('decodeChangeset: bytes must be a Uint8Array');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // BLOBs become views into one private copy of the input: a view costs a quarter of a copy per value.
-  const store = bytes.slice();
   const tables: TableChanges[] = [];
-  let header: TableHeader | null = null;
-  let group: TableChanges | null = null;
-  let offsets = new Int32Array(0);
-  let offset = 0;
-  while (offset < bytes.length) {
-    if (isTableMarker(bytes[offset])) {
-      header = readTableHeader(bytes, offset);
-      group = groupOf(bytes, header);
-      tables.push(group);
-      offsets = new Int32Array(2 * header.columnCount + 2);
-      offset = header.end;
-      continue;
-    }
-    if (header === null || group === null) throw headerExpected(bytes, offset);
-    const next = scanChange(bytes, offset, header, offsets);
-    group.changes.push(readChange(bytes, view, store, offset, header, offsets));
-    offset = next;
-  }
+  // BLOBs become views into one private copy of the input: a view costs a quarter of a copy per value.
+  const scanner = new ChangeScanner(bytes, bytes.slice(), (group) => tables.push(group));
+  for (let change = scanner.next(); change !== null; change = scanner.next()) scanner.group.changes.push(change);
   return { tables };
 }
 
@@ -78,24 +60,54 @@ export interface GroupChange {
  */
 export function* iterateChangeset(bytes: Uint8Array): Generator<GroupChange> {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('iterateChangeset: bytes must be a Uint8Array');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const store = bytes;
-  let header: TableHeader | null = null;
-  let group: TableChanges | null = null;
-  let offsets = new Int32Array(0);
-  let offset = 0;
-  while (offset < bytes.length) {
-    if (isTableMarker(bytes[offset])) {
-      header = readTableHeader(bytes, offset);
-      group = groupOf(bytes, header);
-      offsets = new Int32Array(2 * header.columnCount + 2);
-      offset = header.end;
-      continue;
+  const scanner = new ChangeScanner(bytes, bytes, () => {});
+  for (let change = scanner.next(); change !== null; change = scanner.next()) yield { group: scanner.group, change };
+}
+
+/**
+ * The one decoding loop behind {@link decodeChangeset} and {@link iterateChangeset}: reads table headers
+ * as it meets them (reporting each new group, with or without changes) and returns the next change.
+ * A pull loop rather than a generator, so the eager decoder pays no generator step per change.
+ */
+class ChangeScanner {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #store: Uint8Array;
+  readonly #onGroup: (group: TableChanges) => void;
+  #header: TableHeader | null = null;
+  #group: TableChanges | null = null;
+  #offsets = new Int32Array(0);
+  #offset = 0;
+
+  constructor(bytes: Uint8Array, store: Uint8Array, onGroup: (group: TableChanges) => void) {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#store = store;
+    this.#onGroup = onGroup;
+  }
+
+  /** The group of the change {@link next} returned last. */
+  get group(): TableChanges {
+    assert(this.#group !== null, 'ChangeScanner.group before the first change');
+    return this.#group;
+  }
+
+  /** The next change in buffer order, or null at the end. */
+  next(): Change | null {
+    const bytes = this.#bytes;
+    while (this.#offset < bytes.length && isTableMarker(bytes[this.#offset])) {
+      this.#header = readTableHeader(bytes, this.#offset);
+      this.#group = groupOf(bytes, this.#header);
+      this.#onGroup(this.#group);
+      this.#offsets = new Int32Array(2 * this.#header.columnCount + 2);
+      this.#offset = this.#header.end;
     }
-    if (header === null || group === null) throw headerExpected(bytes, offset);
-    const next = scanChange(bytes, offset, header, offsets);
-    yield { group, change: readChange(bytes, view, store, offset, header, offsets) };
-    offset = next;
+    if (this.#offset >= bytes.length) return null;
+    const header = this.#header;
+    if (header === null) throw headerExpected(bytes, this.#offset);
+    const start = this.#offset;
+    this.#offset = scanChange(bytes, start, header, this.#offsets);
+    return readChange(bytes, this.#view, this.#store, start, header, this.#offsets);
   }
 }
 
