@@ -6,7 +6,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  type Change, combineChangesets, decodeChangeset, encodeChangeset, invertChangeset, summarizeChangeset,
+  type Change, combineChangesets, decodeChangeset, encodeChangeset, invertChangeset, iterateChangeset, summarizeChangeset,
 } from '../../src/changeset/index.js';
 import { ChangetrailError } from '../../src/errors.js';
 import { craftGroups, craftTables } from './crafted.js';
@@ -61,6 +61,11 @@ function embedded(bytes: Uint8Array): Uint8Array {
   return buffer.subarray(5, 5 + bytes.length);
 }
 
+/** What iterateChangeset yields, flattened as [table, pk flags, change]: must equal decodeChangeset's. */
+function lazily(bytes: Uint8Array): unknown[] {
+  return [...iterateChangeset(bytes)].map(({ group, change }) => [group.name, group.pk, change]);
+}
+
 function checkOne(bytes: Uint8Array, patchset: boolean): void {
   expectSameBytes(encodeChangeset(decodeChangeset(bytes)), bytes, 'decode/encode');
   const shifted = embedded(bytes);
@@ -69,6 +74,7 @@ function checkOne(bytes: Uint8Array, patchset: boolean): void {
   if (!patchset) expectSameBytes(invertChangeset(shifted), invertChangeset(bytes), 'invert of a subarray');
   const counts = summarizeChangeset(bytes).reduce((sum, table) => sum + table.inserts + table.updates + table.deletes, 0);
   expect(counts).toBe(decodeChangeset(bytes).tables.reduce((sum, table) => sum + table.changes.length, 0));
+  expect(lazily(shifted)).toEqual(decodeChangeset(bytes).tables.flatMap((table) => table.changes.map((change) => [table.name, table.pk, change])));
   const inverted = oracle.invert(bytes);
   if (patchset && bytes.length > 0) {
     expect(inverted.rc).toBe(SQLITE_CORRUPT);
