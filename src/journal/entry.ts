@@ -1,7 +1,8 @@
 /**
  * The entry body: a msgpack map (string keys, fixed key order) describing one admitted write. Its
  * SHA-256 is the entry's hash; the body names the previous entry's hash, which chains the journal.
- * Decoding validates the shape with zod, so nothing read from disk is trusted unchecked.
+ * Decoding validates the shape (one check for writer and readers: a hand-written check of the shape writers
+ * produce, the zod schema for everything else), so nothing read from disk is trusted unchecked.
  */
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
@@ -109,6 +110,129 @@ const bodySchema = z.object({
   for (const [path, message] of kindIssues(body)) ctx.addIssue({ code: 'custom', path: [path], message });
 });
 
+const metaSchema = z.record(text, json);
+
+const REQUIRED_KEYS = ['v', 'seq', 'kind', 'time', 'epoch', 'actor', 'message', 'meta', 'prevHash', 'tables', 'changeset'] as const;
+const KINDS: readonly unknown[] = ['write', 'schema', 'resync'];
+
+/** The key/value pairs of a msgpackr Map or a plain object; null for anything else (the schema decides). */
+function fieldsOf(value: unknown): Iterable<[unknown, unknown]> | null {
+  if (value instanceof Map) return value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null ? Object.entries(value) : null;
+}
+
+/** Pairs as a null-prototype record when every key is a string (else null: the schema decides). */
+function recordOf(value: unknown): Record<string, unknown> | null {
+  const fields = fieldsOf(value);
+  if (fields === null) return null;
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [key, inner] of fields) {
+    if (typeof key !== 'string') return null;
+    out[key] = inner;
+  }
+  return out;
+}
+
+function isCount(value: unknown, min: number, max: number): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
+}
+
+function isText(value: unknown, bytesMax: number): value is string {
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit, so short strings skip the byte count.
+  return typeof value === 'string' && isWellFormed(value) && (value.length * 3 <= bytesMax || utf8Size(value) <= bytesMax);
+}
+
+function plainBytes(value: unknown, size?: number): Uint8Array | null {
+  if (!(value instanceof Uint8Array) || (size !== undefined && value.byteLength !== size)) return null;
+  return value.constructor === Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function acceptTable(value: unknown): TableCounts | null {
+  const fields = recordOf(value);
+  if (fields === null || Object.keys(fields).length !== 4) return null;
+  const { table, inserts, updates, deletes } = fields;
+  if (!isText(table, Infinity) || !isCount(inserts, 0, SEQ_MAX) || !isCount(updates, 0, SEQ_MAX) || !isCount(deletes, 0, SEQ_MAX)) return null;
+  return { table, inserts, updates, deletes };
+}
+
+function acceptTables(value: unknown): TableCounts[] | null {
+  if (!Array.isArray(value)) return null;
+  const tables: TableCounts[] = [];
+  for (const item of value) {
+    const table = acceptTable(item);
+    if (table === null) return null;
+    tables.push(table);
+  }
+  return tables;
+}
+
+function acceptSnapshot(value: unknown): SnapshotRef | null {
+  const fields = recordOf(value);
+  if (fields === null || Object.keys(fields).length !== 3) return null;
+  const sha256 = plainBytes(fields.sha256, HASH_SIZE);
+  if (typeof fields.file !== 'string' || sha256 === null || !isCount(fields.size, 0, SEQ_MAX)) return null;
+  return { file: fields.file, sha256, size: fields.size };
+}
+
+/** `meta` through the schema's own rule (it is rarely set, and its JSON values are the schema's job). */
+function acceptMeta(value: unknown): { meta: Record<string, JsonValue> | null } | null {
+  if (value === null) return { meta: null };
+  if (nestingDepth(value, META_DEPTH_MAX) > META_DEPTH_MAX) return null;
+  const normalized = normalizeBinary(value);
+  return metaSchema.safeParse(normalized).success ? { meta: normalized as Record<string, JsonValue> } : null;
+}
+
+/**
+ * Accepts a body of the shape writers produce, with exactly the result {@link bodySchema} gives it
+ * (keys in the schema's order, bytes as plain Uint8Array views, meta as {@link normalizeBinary} makes it);
+ * null when anything is unusual, for the schema to decide. It never rejects on its own.
+ */
+function acceptCanonical(candidate: unknown): (EntryBody & { v: number }) | null {
+  const fields = recordOf(candidate);
+  if (fields === null) return null;
+  let optional = 0;
+  for (const key in fields) if (key === 'sql' || key === 'snapshot' || key === 'undoes' || key === 'rowids') optional += 1;
+  if (Object.keys(fields).length !== REQUIRED_KEYS.length + optional || !REQUIRED_KEYS.every((key) => key in fields)) return null;
+  const { v, seq, kind, time, epoch, actor, message } = fields;
+  if ((v !== ENTRY_BODY_VERSION && v !== ENTRY_BODY_VERSION_ROWIDS) || !isCount(seq, 1, SEQ_MAX) || !KINDS.includes(kind)) return null;
+  if (!isCount(time, 0, TIME_MAX_MS) || !isCount(epoch, 0, SEQ_MAX)) return null;
+  if ((actor !== null && !isText(actor, TEXT_BYTES_MAX)) || (message !== null && !isText(message, TEXT_BYTES_MAX))) return null;
+  const prevHash = plainBytes(fields.prevHash, HASH_SIZE);
+  const changeset = plainBytes(fields.changeset);
+  const tables = acceptTables(fields.tables);
+  const meta = acceptMeta(fields.meta);
+  if (prevHash === null || changeset === null || tables === null || meta === null) return null;
+  const body: EntryBody & { v: number } = {
+    v: v as number, seq, kind: kind as EntryKind, time, epoch, actor: actor as string | null, message: message as string | null, meta: meta.meta, prevHash, tables, changeset,
+  };
+  return acceptOptional(fields, body) && kindIssues(body).length === 0 ? body : null;
+}
+
+/** Adds the optional fields present to `body`; false when one is not plainly valid. */
+function acceptOptional(fields: Record<string, unknown>, body: EntryBody & { v: number }): boolean {
+  if ('sql' in fields) {
+    if (!isText(fields.sql, SQL_BYTES_MAX)) return false;
+    body.sql = fields.sql;
+  }
+  if ('snapshot' in fields) {
+    const snapshot = acceptSnapshot(fields.snapshot);
+    if (snapshot === null) return false;
+    body.snapshot = snapshot;
+  }
+  if ('undoes' in fields) {
+    if (!isCount(fields.undoes, 1, SEQ_MAX)) return false;
+    body.undoes = fields.undoes;
+  }
+  if ('rowids' in fields) {
+    const rowids = plainBytes(fields.rowids);
+    if (rowids === null) return false;
+    body.rowids = rowids;
+  }
+  return true;
+}
+
 /** The fields each kind requires and forbids (FORMAT.md §6.1). */
 function kindIssues(body: { v: number; seq: number; kind: EntryKind; sql?: string; snapshot?: { file: string }; undoes?: number; rowids?: Uint8Array }): [string, string][] {
   const issues: [string, string][] = [];
@@ -174,8 +298,26 @@ export function validateMetaDepth(meta: unknown): void {
 
 type Checked = { data: z.infer<typeof bodySchema>; issues: null } | { data: null; issues: { path: string; message: string }[] };
 
-/** Validates a body about to be written or just read (maps as plain objects, bytes as Uint8Array). */
-function checkBody(candidate: Record<string, unknown>): Checked {
+/**
+ * Validates a body about to be written or just read: the one validation of both sides (exported for the
+ * equivalence test; @internal). `candidate` is a
+ * plain object (the writer's) or msgpackr's Map (a reader's, before {@link normalizeBinary}). A hand-written
+ * check of the shape every writer produces accepts first ({@link acceptCanonical}: it accepts only what
+ * {@link bodySchema} accepts, with the same result; test/journal/entry-fast-path.test.ts fuzzes that);
+ * anything else — every rejection included — is decided by the schema. The schema alone cost about
+ * 15 µs per entry, the check below about 1 µs (measured, bench/replica).
+ */
+export function checkEntryBody(candidate: unknown): Checked {
+  const accepted = acceptCanonical(candidate);
+  if (accepted !== null) return { data: accepted as z.infer<typeof bodySchema>, issues: null };
+  return checkBodyBySchema((candidate instanceof Map ? normalizeBinary(candidate) : candidate) as Record<string, unknown>);
+}
+
+/**
+ * The schema's verdict alone (exported for the equivalence test: {@link checkBody} must agree with it).
+ * @internal
+ */
+export function checkBodyBySchema(candidate: Record<string, unknown>): Checked {
   // The body itself is level 1 and meta level 2: bound the whole body before zod recurses into it.
   if (nestingDepth(candidate, META_DEPTH_MAX + 4) > META_DEPTH_MAX + 3 || nestingDepth(candidate.meta, META_DEPTH_MAX) > META_DEPTH_MAX) {
     return { data: null, issues: [{ path: 'meta', message: `nested deeper than ${META_DEPTH_MAX} levels` }] };
@@ -208,7 +350,7 @@ export function encodeEntryBody(body: EntryBody): Uint8Array {
   if (body.snapshot !== undefined) ordered.snapshot = { file: body.snapshot.file, sha256: body.snapshot.sha256, size: body.snapshot.size };
   if (body.undoes !== undefined) ordered.undoes = body.undoes;
   if (body.rowids !== undefined) ordered.rowids = body.rowids;
-  const { issues } = checkBody(ordered);
+  const { issues } = checkEntryBody(ordered);
   if (issues !== null) {
     const reason = describeIssues(issues);
     throw new ChangetrailError('ENTRY_INVALID', `write entry ${body.seq}: ${reason}`, { field: issues[0]!.path, reason });
@@ -230,14 +372,33 @@ export function decodeEntryBody(encoded: Uint8Array, file: string, offset: numbe
       file, offset, reason: 'body is not msgpack', ...(seq === undefined ? {} : { seq }),
     }, { cause });
   }
+  const accepted = acceptCanonical(raw);
+  const body = accepted ?? decodeBySchema(raw, file, offset, seq);
+  if (body.rowids !== undefined) decodeRowids(body.rowids, { file, offset, ...(seq === undefined ? {} : { seq }) });
+  const { v: _version, ...rest } = body as EntryBody & { v?: number };
+  return rest;
+}
+
+/**
+ * {@link decodeEntryBody} by the schema alone (for the equivalence test).
+ * @internal
+ */
+export function decodeEntryBodyBySchema(encoded: Uint8Array, file: string, offset: number, seq?: number): EntryBody {
+  const raw = unpackr.unpack(encoded);
+  const body = decodeBySchema(raw, file, offset, seq);
+  if (body.rowids !== undefined) decodeRowids(body.rowids, { file, offset, ...(seq === undefined ? {} : { seq }) });
+  const { v: _version, ...rest } = body as EntryBody & { v?: number };
+  return rest;
+}
+
+/** The schema's path for a body {@link acceptCanonical} left undecided: accepts the unusual, explains rejections. */
+function decodeBySchema(raw: unknown, file: string, offset: number, seq: number | undefined): EntryBody {
   if (nestingDepth(raw, META_DEPTH_MAX + 4) > META_DEPTH_MAX + 3) throw malformed(`nested deeper than ${META_DEPTH_MAX} levels`, file, offset, seq);
   const normalized = normalizeBinary(raw) as Record<string, unknown>;
-  const checked = checkBody(normalized);
+  const checked = checkBodyBySchema(normalized);
   if (checked.issues !== null) throw malformed(describeIssues(checked.issues), file, offset, seq);
-  const { v: _version, ...body } = checked.data;
-  if (body.rowids !== undefined) decodeRowids(body.rowids, { file, offset, ...(seq === undefined ? {} : { seq }) });
   // zod rebuilds records by assignment, which drops a "__proto__" key; keep the validated original.
-  return { ...body, meta: normalized.meta } as EntryBody;
+  return { ...checked.data, meta: normalized.meta } as EntryBody;
 }
 
 function malformed(reason: string, file: string, offset: number, seq: number | undefined): ChangetrailError {

@@ -1,0 +1,128 @@
+/**
+ * The one entry validation has a hand-written fast path (entry.ts `acceptCanonical`) in front of the zod
+ * schema. It must accept exactly what the schema accepts, with the same result, on the writer's side
+ * (plain objects) and the readers' (msgpack bytes): a seeded fuzz of valid bodies and bodies with fields
+ * replaced, removed or added, compared against the schema alone.
+ */
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { ChangetrailError } from '../../src/index.js';
+import { checkBodyBySchema, checkEntryBody, decodeEntryBody, decodeEntryBodyBySchema, snapshotFileName } from '../../src/journal/entry.js';
+import { encodeRowids } from '../../src/journal/rowids.js';
+
+const packr = new Packr({ useRecords: false, variableMapSize: true, moreTypes: false, int64AsType: 'number' });
+const SEED = Number(process.env.CT_ENTRY_FUZZ_SEED ?? 20261201);
+const CASES = Number(process.env.CT_ENTRY_FUZZ_CASES ?? 3000);
+
+/** mulberry32: a small seeded generator, so a failing case is reproducible from the seed. */
+function generator(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Random = () => number;
+const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+
+/** Values that sit on an edge of some rule of the schema. */
+function oddValue(random: Random): unknown {
+  return pick(random, [
+    () => null, () => undefined, () => true, () => 0, () => -0, () => 1, () => 2, () => 3, () => -1, () => 1.5, () => 2 ** 53, () => 2 ** 53 - 1,
+    () => NaN, () => Infinity, () => 253_402_300_799_999, () => 253_402_300_800_000, () => '', () => 'write', () => 'schema', () => 'resync',
+    () => 'a\uD800', () => '\u{1F600}', () => 'x'.repeat(90_000), () => '\u00e9'.repeat(140_000), () => new Uint8Array(32), () => new Uint8Array(31),
+    () => new Uint8Array(0), () => [], () => [1], () => ({}), () => ({ a: 1 }), () => new Map<unknown, unknown>([[1, 2]]), () => new Date(0),
+    () => [{ table: 't', inserts: 1, updates: 0, deletes: 0 }], () => ({ __proto__: null, x: 1 }), () => JSON.parse('{"__proto__": 1}'),
+  ])();
+}
+
+function validBody(random: Random): Record<string, unknown> {
+  const seq = 1 + Math.floor(random() * 1000);
+  const kind = pick(random, ['write', 'write', 'schema', 'resync'] as const);
+  const rowids = kind !== 'resync' && random() < 0.2;
+  const body: Record<string, unknown> = {
+    v: rowids ? 2 : 1, seq, kind, time: Math.floor(random() * 2e12), epoch: Math.floor(random() * 5),
+    actor: random() < 0.5 ? null : pick(random, ['alice', '\u{1F600}', '']), message: random() < 0.5 ? null : 'msg',
+    meta: random() < 0.6 ? null : pick(random, [{ a: 1 }, { nested: { list: [1, 'x', null, true, { y: 2.5 }] } }, {}, JSON.parse('{"__proto__": {"k": 1}}')]),
+    prevHash: new Uint8Array(32).fill(seq & 0xff),
+    tables: Array.from({ length: Math.floor(random() * 3) }, (_, i) => ({ table: `t${i}`, inserts: i, updates: 1, deletes: 0 })),
+    changeset: new Uint8Array(Math.floor(random() * 40)).fill(7),
+  };
+  if (kind === 'schema') body.sql = 'CREATE TABLE x(a)';
+  if (kind === 'resync') body.snapshot = { file: snapshotFileName(seq), sha256: new Uint8Array(32), size: 4096 };
+  if (kind === 'write' && seq > 1 && random() < 0.2) body.undoes = seq - 1;
+  if (rowids) body.rowids = encodeRowids([{ table: 't0', keyOrdinals: [1], rows: [{ key: ['k'], before: 1n, after: 5n }] }]);
+  return body;
+}
+
+/** A valid body, then up to three edits: a field replaced by an odd value, removed, or an unknown one added. */
+function candidate(random: Random): Record<string, unknown> {
+  const body = validBody(random);
+  const edits = Math.floor(random() * 4);
+  for (let i = 0; i < edits; i++) {
+    const keys = [...Object.keys(body), 'sql', 'snapshot', 'undoes', 'rowids', 'extra'];
+    const key = pick(random, keys);
+    const what = random();
+    if (what < 0.15) delete body[key];
+    else if (what < 0.3 && isObject((body.tables as unknown[] | undefined)?.[0])) (body.tables as Record<string, unknown>[])[0]![pick(random, ['table', 'inserts', 'extra'])] = oddValue(random);
+    else if (what < 0.4 && isObject(body.snapshot)) (body.snapshot as Record<string, unknown>)[pick(random, ['file', 'sha256', 'size', 'x'])] = oddValue(random);
+    else body[key] = oddValue(random);
+  }
+  return body;
+}
+
+const isObject = (value: unknown): boolean => typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+
+function outcome(fn: () => unknown): unknown {
+  try {
+    const value = fn();
+    return { ok: value, keys: Object.keys(value as object) };
+  } catch (error) {
+    if (error instanceof ChangetrailError) return { code: error.code, details: error.details };
+    return { thrown: String(error) };
+  }
+}
+
+describe('checkEntryBody (the writer side)', () => {
+  it(`ok: accepts exactly what the schema accepts (${CASES} seeded cases, seed ${SEED})`, () => {
+    const random = generator(SEED);
+    let accepted = 0;
+    for (let i = 0; i < CASES; i++) {
+      const body = candidate(random);
+      const fast = checkEntryBody(body);
+      const schema = checkBodyBySchema(body);
+      expect(fast.issues === null, `case ${i}`).toBe(schema.issues === null);
+      if (fast.issues !== null) expect(fast.issues).toEqual(schema.issues);
+      if (fast.issues === null) accepted += 1;
+    }
+    // Both verdicts occur often enough to mean something.
+    expect(accepted).toBeGreaterThan(CASES / 5);
+    expect(accepted).toBeLessThan(CASES - CASES / 5);
+  });
+});
+
+describe('decodeEntryBody (the readers side)', () => {
+  it(`ok: the same entries or the same errors as the schema alone (${CASES} seeded cases)`, () => {
+    const random = generator(SEED + 1);
+    let accepted = 0;
+    for (let i = 0; i < CASES; i++) {
+      const encoded = new Uint8Array(packr.pack(candidate(random)));
+      const fast = outcome(() => decodeEntryBody(encoded, 'f', 40, 3));
+      expect(fast, `case ${i}`).toStrictEqual(outcome(() => decodeEntryBodyBySchema(encoded, 'f', 40, 3)));
+      if ((fast as { ok?: unknown }).ok !== undefined) accepted += 1;
+    }
+    expect(accepted).toBeGreaterThan(CASES / 5);
+  });
+
+  it('ok: a "__proto__" key in meta stays a plain key on both paths', () => {
+    const body = { ...validBody(generator(7)), meta: JSON.parse('{"__proto__": {"x": 1}}') };
+    const encoded = new Uint8Array(packr.pack(body));
+    const decoded = decodeEntryBody(encoded, 'f', 0);
+    expect(Object.keys(decoded.meta!)).toEqual(['__proto__']);
+    expect(decoded).toStrictEqual(decodeEntryBodyBySchema(encoded, 'f', 0));
+  });
+});
