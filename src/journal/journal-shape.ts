@@ -3,13 +3,18 @@
  * 7: a deleted or corrupted earlier segment, or a corrupt genesis.db, went unnoticed and new entries were
  * appended to a journal that verify already rejected).
  *
- * Checked: the manifest; genesis.db's size and SHA-256 (or, above 64 MiB by default, its SQLite header); every segment up to the head — its
- * header (journal id, first seq = name), its frames' headers hopped for contiguous seqs, and its first
- * and last frames verified (CRC, body, seq); the chain across every segment boundary (the first entry of
- * a segment names the previous segment's last entry as prevHash; entry 1 names the root); and the head
- * entry's hash. Not checked: the frames in the middle of a segment (CRC and chain) — that is `verify`.
- * Cost: one 16-byte header read per frame (in 64 KiB blocks), two frame decodes per segment, and hashing
- * genesis.db.
+ * Checked: the manifest; genesis.db's size and SHA-256 (or, above 64 MiB by default, its SQLite header);
+ * the segment listing up to the head (contiguous from entry 1 by name); every segment's header (journal
+ * id, first seq = name) and its first and last frames verified (CRC, body, seq); the chain across every
+ * segment boundary (the first entry of a segment names the previous segment's last entry as prevHash;
+ * entry 1 names the root); and the head entry's hash. Not checked: the frames in the middle of a segment
+ * (CRC, seqs and chain) — every reader checks those as it reads them, and `verify` reads them all.
+ *
+ * Cost, bounded by the number of segments (64 MiB each), not of frames: per segment three small reads
+ * and two frame decodes, the last frame found from the segment's end ({@link findFrameEndingAt}; frame
+ * headers are hopped from the start only when it is not there, e.g. bytes past the head after a crash),
+ * plus hashing genesis.db. It used to hop every frame header: on a 20,000-entry segment 4.5-11.7 ms at
+ * every open, now 0.55 ms (shared 2-core machine).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, constants } from 'node:fs';
@@ -19,7 +24,7 @@ import { bytesEqual, fromHex, readSafeU64, toHex, view } from './bytes.js';
 import { decodeEntryBody, hashEntryBody } from './entry.js';
 import { io } from './files.js';
 import { FRAME_HEADER_SIZE, GENESIS_FILE, SEGMENT_HEADER_SIZE } from './format.js';
-import { readFrameSize } from './frame.js';
+import { decodeFrame, readFrameSize } from './frame.js';
 import { listSegments, readManifest, withSeq, type JournalIdentity } from './journal-reader.js';
 import type { Position } from './position.js';
 import { SegmentFile } from './segment-file.js';
@@ -75,16 +80,18 @@ export function checkJournalShape(dir: string, head: Position, options: JournalS
     return;
   }
   const segments = listSegments(dir).filter((firstSeq) => firstSeq <= head.seq);
+  if (segments[0] !== 1) throw behind(head, 0, segments[0] === undefined ? undefined : formatSegmentName(segments[0]));
+  const firsts = segments.map((firstSeq) => withSegment(dir, identity, firstSeq, head, (segment) => readEntry(segment, SEGMENT_HEADER_SIZE, firstSeq)));
   let prevHash = identity.rootHash;
-  let expected = 1;
   for (let i = 0; i < segments.length; i++) {
     const firstSeq = segments[i]!;
-    if (firstSeq !== expected) throw behind(head, expected - 1, formatSegmentName(firstSeq));
+    if (!bytesEqual(firsts[i]!.prevHash, prevHash)) {
+      throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `check ${formatSegmentName(firstSeq)}: entry ${firstSeq} does not chain to entry ${firstSeq - 1}`, { seq: firstSeq, file: formatSegmentName(firstSeq) });
+    }
     const lastSeq = i + 1 < segments.length ? segments[i + 1]! - 1 : head.seq;
-    prevHash = checkSegment(dir, identity, firstSeq, lastSeq, prevHash);
-    expected = lastSeq + 1;
+    const expected = i + 1 < segments.length ? firsts[i + 1]!.prevHash : fromHex(head.hash);
+    prevHash = lastSeq === firstSeq ? firsts[i]!.hash : withSegment(dir, identity, firstSeq, head, (segment) => lastEntry(segment, firstSeq, lastSeq, expected));
   }
-  if (expected !== head.seq + 1) throw behind(head, expected - 1);
   if (!bytesEqual(prevHash, fromHex(head.hash))) {
     throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `check journal ${dir}: entry ${head.seq} is not the entry the database committed`, { seq: head.seq });
   }
@@ -132,13 +139,10 @@ function headerMatches(fd: number, size: number): boolean {
   return pageSize >= 512 && (pageSize & (pageSize - 1)) === 0 && size % pageSize === 0;
 }
 
-/**
- * Checks one segment holding entries `firstSeq..lastSeq`: header, frame headers contiguous, first and
- * last frames verified, the first naming `prevHash`. Returns the last entry's hash.
- */
-function checkSegment(dir: string, identity: JournalIdentity, firstSeq: number, lastSeq: number, prevHash: Uint8Array): Uint8Array {
+/** Opens segment `firstSeq`, checks its header, runs `fn` on it and closes it. */
+function withSegment<T>(dir: string, identity: JournalIdentity, firstSeq: number, head: Position, fn: (segment: SegmentFile) => T): T {
   const segment = SegmentFile.open(dir, firstSeq, false);
-  if (segment === null) throw behind({ seq: lastSeq }, firstSeq - 1, formatSegmentName(firstSeq));
+  if (segment === null) throw behind(head, firstSeq - 1, formatSegmentName(firstSeq));
   try {
     const header = segment.readHeader();
     if (!bytesEqual(header.journalId, identity.manifest.journalId) || header.firstSeq !== firstSeq) {
@@ -146,15 +150,67 @@ function checkSegment(dir: string, identity: JournalIdentity, firstSeq: number, 
         file: segment.name, offset: 0, reason: 'segment header does not match its journal or name',
       });
     }
-    const lastOffset = hopToLast(segment, firstSeq, lastSeq);
-    const first = readEntry(segment, SEGMENT_HEADER_SIZE, firstSeq);
-    if (!bytesEqual(first.prevHash, prevHash)) {
-      throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `check ${segment.name}: entry ${firstSeq} does not chain to entry ${firstSeq - 1}`, { seq: firstSeq, file: segment.name });
-    }
-    return lastOffset === SEGMENT_HEADER_SIZE ? first.hash : readEntry(segment, lastOffset, lastSeq).hash;
+    return fn(segment);
   } finally {
     segment.close();
   }
+}
+
+/**
+ * The hash of entry `lastSeq`, the last one the segment must hold. Looked for at the segment's end first
+ * (a frame of that seq ending there, with a valid CRC and body, whose hash is `expected`: what the next
+ * segment's first entry or the head names); otherwise — bytes past it, a larger frame, or damage — found
+ * by hopping the frame headers from the start, which also gives the exact error.
+ */
+function lastEntry(segment: SegmentFile, firstSeq: number, lastSeq: number, expected: Uint8Array): Uint8Array {
+  const size = segment.size();
+  const candidate = findFrameEndingAt(segment, lastSeq, size);
+  if (candidate !== null) {
+    try {
+      const entry = readEntry(segment, candidate, lastSeq);
+      if (bytesEqual(entry.hash, expected)) return entry.hash;
+    } catch (error) {
+      if (!(error instanceof ChangetrailError)) throw error;
+    }
+  }
+  return readEntry(segment, hopToLast(segment, firstSeq, lastSeq), lastSeq).hash;
+}
+
+/** The last frame of a segment is looked for within this many bytes of its end (1 MiB: ~2 ms when absent). */
+const TAIL_SCAN_BYTES = 1024 * 1024;
+/** …reading 4 KiB first, then 16 times more until found: most last frames are small. */
+const TAIL_SCAN_FIRST_BYTES = 4096;
+
+/**
+ * The offset of a frame holding `seq` that ends exactly at `end` with a valid CRC, searched backwards from
+ * `end` over at most {@link TAIL_SCAN_BYTES}; null when none is found. Only a hint: bytes inside a body
+ * may look like a frame, so the caller checks the entry's hash against what the chain expects.
+ */
+function findFrameEndingAt(segment: SegmentFile, seq: number, end: number): number | null {
+  const available = end - SEGMENT_HEADER_SIZE;
+  for (let wanted = TAIL_SCAN_FIRST_BYTES; ; wanted *= 16) {
+    const length = Math.min(wanted, TAIL_SCAN_BYTES, available);
+    const found = scanBlockForFrame(segment, seq, end - length, length);
+    if (found !== null || length === available || length === TAIL_SCAN_BYTES) return found;
+  }
+}
+
+function scanBlockForFrame(segment: SegmentFile, seq: number, start: number, length: number): number | null {
+  if (length < FRAME_HEADER_SIZE + 1) return null;
+  const block = segment.readBytes(start, length);
+  if (block.byteLength !== length) return null;
+  const data = view(block);
+  const wanted = BigInt(seq);
+  for (let at = length - FRAME_HEADER_SIZE - 1; at >= 0; at--) {
+    if (data.getUint32(at) !== length - at - FRAME_HEADER_SIZE || data.getBigUint64(at + 4) !== wanted) continue;
+    try {
+      decodeFrame(block.subarray(at), segment.name, start + at);
+      return start + at;
+    } catch {
+      // Not a frame after all (a body's bytes): keep looking.
+    }
+  }
+  return null;
 }
 
 /** Hops frame headers from the first frame to frame `lastSeq`, checking seqs; returns its offset. */

@@ -3,18 +3,20 @@
  * `prevHash` of the next entry, and so on up to the entry whose hash the head names. A tampered entry
  * whose CRC was recomputed therefore never reaches a caller, whatever range it asked for.
  *
- * Anchoring costs O(entries read + entries to the nearest proven checkpoint) hashes in bounded memory:
- * reads go in windows of {@link WINDOW_ENTRY_COUNT}; for each window a first pass verifies frames and
- * the chain from the window's first entry to an entry already proven (the head, or a checkpoint
- * recorded every {@link CHECKPOINT_INTERVAL} entries by an earlier pass), keeping only the window's 32-byte
- * hashes; a second pass re-reads the window and yields entries whose hash equals the proven one. The first
- * read of an old entry walks to the head once; later reads stop at the next checkpoint.
+ * Reading is forward: from a proven hash (a resume position, the root) or from nothing, each frame is
+ * CRC-checked, its body validated and hashed once, and its `prevHash` compared with the previous entry's
+ * hash. Entries are held in a bounded window until the chain reaches an anchor — the head, or a
+ * checkpoint proven by an earlier pass — and then yielded: one pass over every entry a follower or a
+ * catch-up of up to {@link WINDOW_ENTRY_COUNT} entries reads. A window that fills before its anchor is
+ * proven by a pass to the anchor that keeps only checkpoints (every {@link CHECKPOINT_INTERVAL} entries),
+ * so later windows end at one: a long catch-up costs one extra verification of each entry past the
+ * first window, a ranged read of an old entry the entries up to the next checkpoint.
  */
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { bytesEqual, fromHex, readSafeU64, toHex, view } from './bytes.js';
 import { decodeEntryBody, hashEntryBody, type EntryBody } from './entry.js';
-import { FRAME_HEADER_SIZE, HASH_SIZE, SEGMENT_HEADER_SIZE } from './format.js';
+import { FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE } from './format.js';
 import { listSegments, readHeadMarker, readManifest, withSeq, type JournalIdentity } from './journal-reader.js';
 import { positionOf, type Position } from './position.js';
 import { SegmentFile } from './segment-file.js';
@@ -63,13 +65,22 @@ export interface Journal {
 }
 
 /**
- * Entries are read and proven in windows of this many; memory is 32 bytes per entry of a window (2 MiB).
- * Each window after the first re-proves its own entries up to the next checkpoint, so a full read costs
- * one chain pass plus one decoding pass for journals up to this size, and little more beyond.
+ * A window holds at most this many decoded entries (about 40 MiB of one-row entries) while it waits to be
+ * proven: a catch-up of up to this many small entries is verified in one pass.
  */
-export const WINDOW_ENTRY_COUNT = 65_536;
-/** Every this many entries an anchored pass records a proven hash, so later ranged reads stop there. */
+export const WINDOW_ENTRY_COUNT = 131_072;
+/** …and at most this many frame bytes (one larger entry is a window of its own). */
+export const WINDOW_BYTES_MAX = 32 * 1024 * 1024;
+/** Every this many entries a proving pass records a proven hash, so later reads stop there. */
 export const CHECKPOINT_INTERVAL = 1024;
+
+/** How large a window grows before it must be proven (tests make them small to cross many windows). @internal */
+export interface WindowLimits {
+  readonly entryCount: number;
+  readonly bytesMax: number;
+}
+
+const DEFAULT_WINDOW_LIMITS: WindowLimits = Object.freeze({ entryCount: WINDOW_ENTRY_COUNT, bytesMax: WINDOW_BYTES_MAX });
 /** Frame headers are hopped through blocks of this size when seeking inside a segment. */
 const HOP_BLOCK_SIZE = 64 * 1024;
 
@@ -88,14 +99,14 @@ type MissingData = 'behind' | 'torn';
  * @throws ChangetrailError JOURNAL_MISMATCH (no manifest, or another journal's head), JOURNAL_CHAIN_BROKEN
  *   (a head at seq 0 whose hash is not the root), JOURNAL_MALFORMED / JOURNAL_CHECKSUM_MISMATCH (manifest), IO_ERROR.
  */
-export function openJournal(dir: string, head: Position): Journal {
+export function openJournal(dir: string, head: Position, limits: WindowLimits = DEFAULT_WINDOW_LIMITS): Journal {
   const identity = readManifest(dir);
   if (identity === null) {
     throw new ChangetrailError('JOURNAL_MISMATCH', `open journal ${dir}: no manifest (not a changetrail journal directory)`, {
       databaseJournalId: head.journalId, journalJournalId: null, reason: 'journal directory missing',
     });
   }
-  return new AnchoredJournal(dir, identity, head);
+  return new AnchoredJournal(dir, identity, head, limits);
 }
 
 /**
@@ -158,11 +169,10 @@ class AnchoredJournal implements Journal {
   readonly identity: JournalIdentity;
   readonly head: Position;
   readonly root: Position;
-  /** Proven hashes (head, root, checkpoints) and, where known, where their successor's frame starts. */
-  readonly #proven = new Map<number, Uint8Array>();
-  readonly #locations = new Map<number, ByteLocation>();
+  readonly #proven: ProvenHashes;
+  readonly #limits: WindowLimits;
 
-  constructor(dir: string, identity: JournalIdentity, head: Position) {
+  constructor(dir: string, identity: JournalIdentity, head: Position, limits: WindowLimits) {
     this.dir = dir;
     this.identity = identity;
     const journalId = toHex(identity.manifest.journalId);
@@ -176,18 +186,16 @@ class AnchoredJournal implements Journal {
       throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `open journal ${dir}: the head at seq 0 is not the chain root`, { seq: 0 });
     }
     this.head = head;
-    this.#proven.set(head.seq, fromHex(head.hash));
-    this.#proven.set(0, identity.rootHash);
+    this.#proven = new ProvenHashes(head);
+    this.#proven.know(0, identity.rootHash);
+    this.#limits = limits;
   }
 
   *entries(range: EntryRange = {}): Generator<JournalEntry> {
     const from = Math.max(1, range.from ?? 1);
     const to = Math.min(range.to ?? this.head.seq, this.head.seq);
-    for (let start = from; start <= to; start += WINDOW_ENTRY_COUNT) {
-      const end = Math.min(to, start + WINDOW_ENTRY_COUNT - 1);
-      const hashes = this.#prove(start, end);
-      yield* this.#readProven(start, end, hashes);
-    }
+    const context: ReadContext = { dir: this.dir, identity: this.identity, head: this.head, proven: this.#proven, missing: 'behind', limits: this.#limits };
+    for (const [entry] of readProven(context, from, to, this.#proven.hash(from - 1) ?? null, this.#proven.location(from), null)) yield entry;
   }
 
   entry(seq: number): JournalEntry {
@@ -198,13 +206,12 @@ class AnchoredJournal implements Journal {
 
   positionAt(seq: number): Position {
     this.#checkSeq(seq, 0);
-    const known = this.#proven.get(seq);
-    const hash = known ?? this.#prove(seq, seq).subarray(0, HASH_SIZE);
+    const hash = this.#proven.hash(seq) ?? this.entry(seq).hash;
     return positionOf(this.head.journalId, seq, hash);
   }
 
   cursorAfter(position: Position, location?: ByteLocation): JournalCursor {
-    return new JournalCursor(this.dir, this.identity, position, this.head, location);
+    return new JournalCursor(this.dir, this.identity, position, this.head, location, this.#limits);
   }
 
   #checkSeq(seq: number, min: number): void {
@@ -213,80 +220,210 @@ class AnchoredJournal implements Journal {
       throw new ChangetrailError('ENTRY_NOT_FOUND', `read journal: entry ${seq} does not exist (the journal holds 1..${this.head.seq})`, { seq, headSeq: this.head.seq });
     }
   }
-
-  /**
-   * First pass: verifies `start..anchor` (anchor: the nearest proven seq ≥ end) and returns the hashes of
-   * `start..end`, 32 bytes each. Records checkpoints passed on the way.
-   */
-  #prove(start: number, end: number): Uint8Array {
-    const anchor = this.#anchorAtOrAfter(end);
-    const hashes = new Uint8Array((end - start + 1) * HASH_SIZE);
-    const checkpoints: [number, Uint8Array, ByteLocation][] = [];
-    let prevHash: Uint8Array | null = this.#proven.get(start - 1) ?? null;
-    for (const frame of scanFrames(this.dir, this.identity, start, anchor, this.#locate(start), 'behind')) {
-      if (frame.seq === start) this.#locations.set(start, { segment: frame.next.segment, offset: frame.offset });
-      const hash = chainLink(frame, prevHash);
-      if (frame.seq <= end) hashes.set(hash, (frame.seq - start) * HASH_SIZE);
-      if (frame.seq % CHECKPOINT_INTERVAL === 0) checkpoints.push([frame.seq, hash, frame.next]);
-      prevHash = hash;
-    }
-    if (prevHash === null || !bytesEqual(prevHash, this.#proven.get(anchor)!)) throw notCommitted(anchor, this.head);
-    for (const [seq, hash, next] of checkpoints) {
-      this.#proven.set(seq, hash);
-      this.#locations.set(seq + 1, next);
-    }
-    return hashes;
-  }
-
-  *#readProven(start: number, end: number, hashes: Uint8Array): Generator<JournalEntry> {
-    for (const frame of scanFrames(this.dir, this.identity, start, end, this.#locate(start), 'behind')) {
-      const expected = hashes.subarray((frame.seq - start) * HASH_SIZE, (frame.seq - start + 1) * HASH_SIZE);
-      const entry = decodeProven(frame, expected, this.head);
-      if (frame.seq === end) this.#locations.set(end + 1, frame.next);
-      yield entry;
-    }
-  }
-
-  #anchorAtOrAfter(seq: number): number {
-    let best = this.head.seq;
-    for (const proven of this.#proven.keys()) if (proven >= seq && proven < best) best = proven;
-    return best;
-  }
-
-  #locate(seq: number): ByteLocation | null {
-    return this.#locations.get(seq) ?? null;
-  }
 }
 
 /**
- * First pass over a frame: validates its body (FORMAT.md §8: every body between an entry and the head is
- * checked before the entry is yielded), checks that it names `prevHash` (when known) and its own seq,
- * and returns its hash.
+ * Hashes proven to chain to one head: the head, the root, and checkpoints that passes recorded on their
+ * way to it, with where the frame after each starts when known. Checkpoints are kept sorted, so finding
+ * the anchor of a read is a binary search.
  */
-function chainLink(frame: ScannedFrame, prevHash: Uint8Array | null): Uint8Array {
-  const body = decodeEntryBody(frame.body, frame.file, frame.offset, frame.seq);
-  if (body.seq !== frame.seq) {
-    throw new ChangetrailError('JOURNAL_MALFORMED', `read ${frame.file}: frame ${frame.seq} holds entry ${body.seq}`, {
-      file: frame.file, offset: frame.offset, seq: frame.seq, reason: 'frame and body seq differ',
-    });
+class ProvenHashes {
+  readonly head: Position;
+  readonly #hashes = new Map<number, Uint8Array>();
+  readonly #locations = new Map<number, ByteLocation>();
+  /** Checkpoint seqs below the head, ascending. */
+  #checkpoints: number[] = [];
+
+  constructor(head: Position) {
+    this.head = head;
+    this.#hashes.set(head.seq, fromHex(head.hash));
   }
-  if (prevHash !== null && !bytesEqual(body.prevHash, prevHash)) {
-    throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${frame.file}: entry ${frame.seq} does not chain to entry ${frame.seq - 1}`, { seq: frame.seq, file: frame.file });
+
+  hash(seq: number): Uint8Array | undefined {
+    return this.#hashes.get(seq);
   }
-  return hashEntryBody(frame.body);
+
+  /** Where frame `seq` starts, when a pass saw it. */
+  location(seq: number): ByteLocation | null {
+    return this.#locations.get(seq) ?? null;
+  }
+
+  /** Records a hash known by other means (the root). */
+  know(seq: number, hash: Uint8Array): void {
+    this.#hashes.set(seq, hash);
+  }
+
+  noteLocation(seq: number, location: ByteLocation): void {
+    this.#locations.set(seq, location);
+  }
+
+  /** The smallest proven seq ≥ `seq`: a checkpoint, or the head. */
+  anchorAtOrAfter(seq: number): number {
+    const list = this.#checkpoints;
+    let low = 0;
+    let high = list.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (list[middle]! < seq) low = middle + 1;
+      else high = middle;
+    }
+    return low < list.length ? list[low]! : this.head.seq;
+  }
+
+  /** Adds checkpoints a pass proved (ascending seqs, all between two known anchors). */
+  record(found: readonly Checkpoint[]): void {
+    const added: number[] = [];
+    for (const { seq, hash, next } of found) {
+      if (seq >= this.head.seq || this.#hashes.has(seq)) continue;
+      this.#hashes.set(seq, hash);
+      this.#locations.set(seq + 1, next);
+      added.push(seq);
+    }
+    if (added.length === 0) return;
+    const at = this.#checkpoints.findIndex((seq) => seq > added[0]!);
+    if (at < 0) this.#checkpoints.push(...added);
+    else this.#checkpoints.splice(at, 0, ...added);
+  }
+
+  /** Forgets checkpoints at or before `seq` (a cursor never reads behind itself). */
+  forgetThrough(seq: number): void {
+    let count = 0;
+    while (count < this.#checkpoints.length && this.#checkpoints[count]! <= seq) {
+      this.#hashes.delete(this.#checkpoints[count]!);
+      this.#locations.delete(this.#checkpoints[count]! + 1);
+      count += 1;
+    }
+    if (count > 0) this.#checkpoints.splice(0, count);
+  }
 }
 
-/** Second pass: the frame must still hold the entry the first pass proved. */
-function decodeProven(frame: ScannedFrame, expected: Uint8Array, head: Position): JournalEntry {
-  const hash = hashEntryBody(frame.body);
-  if (!bytesEqual(hash, expected)) throw notCommitted(frame.seq, head, frame.file);
+interface Checkpoint {
+  seq: number;
+  hash: Uint8Array;
+  next: ByteLocation;
+}
+
+/** What a read needs: where the journal is, the head it proves against, and what to call missing data. */
+interface ReadContext {
+  readonly dir: string;
+  readonly identity: JournalIdentity;
+  readonly head: Position;
+  readonly proven: ProvenHashes;
+  readonly missing: MissingData;
+  readonly limits: WindowLimits;
+}
+
+/**
+ * Yields entries `from..to` (each with where the next frame starts), every one proven to chain to the
+ * head before it is yielded (FORMAT.md §8). One pass where it can: entries are read, verified and held in
+ * a window (at most {@link WINDOW_ENTRY_COUNT} entries, {@link WINDOW_BYTES_MAX} bytes) until the window
+ * reaches its anchor — the head, or a checkpoint an earlier pass proved — whose hash its last entry must
+ * have; each entry's `prevHash` must be the hash of the one before. Only a window that stops before its
+ * anchor costs a second pass, over the entries from its end to the anchor ({@link proveForward}), which
+ * leaves checkpoints so that later windows end at one.
+ *
+ * `prevHash`: the hash `from`'s entry must name (null: unknown, proven by the chain after it). `resume`:
+ * the position resumed at, making a first entry that names another hash POSITION_MISMATCH.
+ */
+function* readProven(
+  context: ReadContext, from: number, to: number, prevHash: Uint8Array | null, at: ByteLocation | null, resume: Position | null,
+): Generator<[JournalEntry, ByteLocation]> {
+  let start = from;
+  let linkTo = prevHash;
+  let location = at;
+  let resumed = resume;
+  while (start <= to) {
+    const anchor = context.proven.anchorAtOrAfter(start);
+    const window = readWindow(context, start, Math.min(to, anchor), linkTo, location, resumed);
+    const last = window.entries[window.entries.length - 1]!;
+    const next = window.nexts[window.nexts.length - 1]!;
+    if (last.seq === anchor) {
+      if (!bytesEqual(last.hash, context.proven.hash(anchor)!)) throw notCommitted(anchor, context.head, last.file);
+    } else {
+      proveForward(context, last.seq + 1, anchor, last.hash, next);
+    }
+    context.proven.noteLocation(last.seq + 1, next);
+    for (let i = 0; i < window.entries.length; i++) yield [window.entries[i]!, window.nexts[i]!];
+    start = last.seq + 1;
+    linkTo = last.hash;
+    location = next;
+    resumed = null;
+  }
+}
+
+/** Entries read and verified, not yet proven to chain to the head; and where the frame after each starts. */
+interface Window {
+  entries: JournalEntry[];
+  nexts: ByteLocation[];
+}
+
+function readWindow(
+  context: ReadContext, start: number, end: number, prevHash: Uint8Array | null, at: ByteLocation | null, resume: Position | null,
+): Window {
+  const window: Window = { entries: [], nexts: [] };
+  let bytes = 0;
+  let linkTo = prevHash;
+  for (const frame of scanFrames(context.dir, context.identity, start, end, at, context.missing)) {
+    const entry = decodeFrameEntry(frame);
+    if (resume !== null && frame.seq === start) checkResume(entry, resume);
+    else checkLink(entry, linkTo);
+    window.entries.push(entry);
+    window.nexts.push(frame.next);
+    linkTo = entry.hash;
+    bytes += FRAME_HEADER_SIZE + frame.body.byteLength;
+    if (window.entries.length >= context.limits.entryCount || bytes >= context.limits.bytesMax) break;
+  }
+  return window;
+}
+
+/**
+ * The second pass of a window that stopped before its anchor: verifies frames, bodies and links from
+ * `from` to `anchor`, keeping only checkpoints (every {@link CHECKPOINT_INTERVAL}th seq, and wherever a
+ * window's limits are reached since the last, so the next windows end at one), recorded once the
+ * anchor's hash matched.
+ */
+function proveForward(context: ReadContext, from: number, anchor: number, prevHash: Uint8Array, at: ByteLocation): void {
+  const found: Checkpoint[] = [];
+  let hash = prevHash;
+  let bytes = 0;
+  let count = 0;
+  for (const frame of scanFrames(context.dir, context.identity, from, anchor, at, context.missing)) {
+    const body = decodeFrameBody(frame);
+    checkLink({ seq: frame.seq, prevHash: body.prevHash, file: frame.file }, hash);
+    hash = hashEntryBody(frame.body);
+    bytes += FRAME_HEADER_SIZE + frame.body.byteLength;
+    count += 1;
+    if (frame.seq % CHECKPOINT_INTERVAL === 0 || bytes >= context.limits.bytesMax || count >= context.limits.entryCount) {
+      found.push({ seq: frame.seq, hash, next: frame.next });
+      bytes = 0;
+      count = 0;
+    }
+  }
+  if (!bytesEqual(hash, context.proven.hash(anchor)!)) throw notCommitted(anchor, context.head);
+  context.proven.record(found);
+}
+
+/** A frame's body, validated (FORMAT.md §6), naming the frame's own seq. */
+function decodeFrameBody(frame: ScannedFrame): EntryBody {
   const body = decodeEntryBody(frame.body, frame.file, frame.offset, frame.seq);
   if (body.seq !== frame.seq) {
     throw new ChangetrailError('JOURNAL_MALFORMED', `read ${frame.file}: frame ${frame.seq} holds entry ${body.seq}`, {
       file: frame.file, offset: frame.offset, seq: frame.seq, reason: 'frame and body seq differ',
     });
   }
-  return { ...body, hash, file: frame.file, offset: frame.offset };
+  return body;
+}
+
+function decodeFrameEntry(frame: ScannedFrame): JournalEntry {
+  const body = decodeFrameBody(frame);
+  return Object.assign(body, { hash: hashEntryBody(frame.body), file: frame.file, offset: frame.offset });
+}
+
+/** An entry must name the hash of the entry before it (when known). */
+function checkLink(entry: { seq: number; prevHash: Uint8Array; file: string }, prevHash: Uint8Array | null): void {
+  if (prevHash !== null && !bytesEqual(entry.prevHash, prevHash)) {
+    throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${entry.file}: entry ${entry.seq} does not chain to entry ${entry.seq - 1}`, { seq: entry.seq, file: entry.file });
+  }
 }
 
 function notCommitted(seq: number, head: Position, file?: string): ChangetrailError {
@@ -433,15 +570,20 @@ function dataEnds(expected: number, to: number, missing: MissingData, found: num
 export class JournalCursor {
   readonly #dir: string;
   readonly #identity: JournalIdentity;
-  #position: Position;
+  /** The resume point, or the last entry yielded: its seq, and its hash as bytes (hex made when asked). */
+  #seq: number;
+  #hash: Uint8Array;
+  #position: Position | null;
   #location: ByteLocation | null;
   #head: Position;
   #reading = false;
-  /** Hashes proven to chain to `#head` by earlier windows (every CHECKPOINT_INTERVAL seqs past them). */
-  readonly #checkpoints = new Map<number, Uint8Array>();
+  /** Checkpoints proven to chain to `#head` by earlier windows. */
+  #proven: ProvenHashes;
+
+  readonly #limits: WindowLimits;
 
   /** @internal Use `journal.cursorAfter`. */
-  constructor(dir: string, identity: JournalIdentity, position: Position, head: Position, location?: ByteLocation) {
+  constructor(dir: string, identity: JournalIdentity, position: Position, head: Position, location?: ByteLocation, limits: WindowLimits = DEFAULT_WINDOW_LIMITS) {
     const journalId = toHex(identity.manifest.journalId);
     if (position.journalId !== journalId) {
       throw new ChangetrailError('JOURNAL_MISMATCH', `resume journal ${dir}: the position names journal ${position.journalId}, the directory holds ${journalId}`, {
@@ -451,14 +593,19 @@ export class JournalCursor {
     if (position.seq === 0 && position.hash !== toHex(identity.rootHash)) throw positionMismatch(position, toHex(identity.rootHash));
     this.#dir = dir;
     this.#identity = identity;
+    this.#seq = position.seq;
+    this.#hash = fromHex(position.hash);
     this.#position = position;
     this.#location = location ?? null;
     this.#head = head;
+    this.#proven = new ProvenHashes(head);
+    this.#limits = limits;
     this.#checkAgainstHead(head);
   }
 
   /** The last entry yielded (or the resume point). */
   get position(): Position {
+    this.#position ??= positionOf(this.#head.journalId, this.#seq, this.#hash);
     return this.#position;
   }
 
@@ -487,23 +634,28 @@ export class JournalCursor {
     if (head.seq === this.#head.seq && head.hash !== this.#head.hash) throw positionMismatch(head, this.#head.hash);
     this.#checkAgainstHead(head);
     // Checkpoints were proven against the old head; entries are proven against the current one.
-    if (head.seq !== this.#head.seq) this.#checkpoints.clear();
+    if (head.seq !== this.#head.seq) this.#proven = new ProvenHashes(head);
     this.#head = head;
   }
 
   /**
-   * Yields the entries after `position` up to `head`, proven (first pass over the pending window, then a
-   * second that yields), updating `position` and `location` after each. Stopping early is fine.
+   * Yields the entries after `position` up to `head`, each proven before it is yielded (one pass where
+   * the entries up to the head fit a window, see {@link readProven}), updating `position` and `location`
+   * after each. Stopping early is fine.
    */
   *read(): Generator<JournalEntry> {
     if (this.#reading) throw new TypeError('cursor: read() is already running');
     this.#reading = true;
     try {
-      while (this.#position.seq < this.#head.seq) {
-        const start = this.#position.seq + 1;
-        const end = Math.min(this.#head.seq, start + WINDOW_ENTRY_COUNT - 1);
-        const hashes = this.#prove(start, end);
-        yield* this.#yieldProven(start, end, hashes);
+      if (this.#seq >= this.#head.seq) return;
+      const context: ReadContext = { dir: this.#dir, identity: this.#identity, head: this.#head, proven: this.#proven, missing: 'torn', limits: this.#limits };
+      for (const [entry, next] of readProven(context, this.#seq + 1, this.#head.seq, this.#hash, this.#location, this.position)) {
+        this.#seq = entry.seq;
+        this.#hash = entry.hash;
+        this.#position = null;
+        this.#location = next;
+        if (entry.seq % CHECKPOINT_INTERVAL === 0) this.#proven.forgetThrough(entry.seq);
+        yield entry;
       }
     } finally {
       this.#reading = false;
@@ -511,58 +663,16 @@ export class JournalCursor {
   }
 
   #checkAgainstHead(head: Position): void {
-    if (this.#position.seq > head.seq) {
-      throw new ChangetrailError('ENTRY_NOT_FOUND', `resume journal: position ${this.#position.seq} is past the head ${head.seq}`, { seq: this.#position.seq, headSeq: head.seq });
+    if (this.#seq > head.seq) {
+      throw new ChangetrailError('ENTRY_NOT_FOUND', `resume journal: position ${this.#seq} is past the head ${head.seq}`, { seq: this.#seq, headSeq: head.seq });
     }
-    if (this.#position.seq === head.seq && this.#position.hash !== head.hash) throw positionMismatch(this.#position, head.hash);
-  }
-
-  /**
-   * Verifies `start..anchor` and returns the hashes of `start..end`. The anchor is the head, or the
-   * nearest checkpoint at or after `end` that an earlier window of this head proved: without it, every
-   * window of a long catch-up re-verified everything up to the head (quadratic: 25 windows over 100,000
-   * entries read 1.3 million frames).
-   */
-  #prove(start: number, end: number): Uint8Array {
-    const hashes = new Uint8Array((end - start + 1) * HASH_SIZE);
-    const anchor = this.#anchorAtOrAfter(end);
-    const checkpoints: [number, Uint8Array][] = [];
-    let prevHash = fromHex(this.#position.hash);
-    for (const frame of scanFrames(this.#dir, this.#identity, start, anchor, this.#location, 'torn')) {
-      const hash = chainLink(frame, frame.seq === start ? null : prevHash);
-      if (frame.seq === start) checkResume(frame, prevHash, this.#position);
-      if (frame.seq <= end) hashes.set(hash, (frame.seq - start) * HASH_SIZE);
-      else if (frame.seq % CHECKPOINT_INTERVAL === 0) checkpoints.push([frame.seq, hash]);
-      prevHash = hash;
-    }
-    const anchorHash = anchor === this.#head.seq ? fromHex(this.#head.hash) : this.#checkpoints.get(anchor)!;
-    if (!bytesEqual(prevHash, anchorHash)) throw notCommitted(this.#head.seq, this.#head);
-    for (const [seq, hash] of checkpoints) this.#checkpoints.set(seq, hash);
-    for (const seq of this.#checkpoints.keys()) if (seq <= end) this.#checkpoints.delete(seq);
-    return hashes;
-  }
-
-  #anchorAtOrAfter(seq: number): number {
-    let best = this.#head.seq;
-    for (const proven of this.#checkpoints.keys()) if (proven >= seq && proven < best) best = proven;
-    return best;
-  }
-
-  *#yieldProven(start: number, end: number, hashes: Uint8Array): Generator<JournalEntry> {
-    for (const frame of scanFrames(this.#dir, this.#identity, start, end, this.#location, 'torn')) {
-      const expected = hashes.subarray((frame.seq - start) * HASH_SIZE, (frame.seq - start + 1) * HASH_SIZE);
-      const entry = decodeProven(frame, expected, this.#head);
-      this.#position = positionOf(this.#head.journalId, entry.seq, entry.hash);
-      this.#location = frame.next;
-      yield entry;
-    }
+    if (this.#seq === head.seq && this.position.hash !== head.hash) throw positionMismatch(this.position, head.hash);
   }
 }
 
 /** The resume check: the first entry after a position names the position's hash. */
-function checkResume(frame: ScannedFrame, positionHash: Uint8Array, position: Position): void {
-  const named = decodeEntryBody(frame.body, frame.file, frame.offset, frame.seq).prevHash;
-  if (!bytesEqual(named, positionHash)) throw positionMismatch(position, toHex(named));
+function checkResume(entry: JournalEntry, position: Position): void {
+  if (!bytesEqual(entry.prevHash, fromHex(position.hash))) throw positionMismatch(position, toHex(entry.prevHash));
 }
 
 function positionMismatch(position: Position, foundHash: string): ChangetrailError {

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError, openTrail } from '../../src/index.js';
 import { checkJournalShape } from '../../src/journal/journal-shape.js';
-import { readCommittedHead } from '../../src/journal/journal.js';
+import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
+import { crc32 } from 'node:zlib';
 import { tempTrail } from '../helpers/db.js';
 
-async function rotated(): Promise<{ path: string; dir: string; segments: string[] }> {
-  const { trail, path } = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)', { segmentBytesTarget: 512 });
+async function rotated(segmentBytesTarget = 512): Promise<{ path: string; dir: string; segments: string[] }> {
+  const { trail, path } = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)', { segmentBytesTarget });
   for (let i = 1; i <= 12; i++) await trail.write((db) => db.exec(`INSERT INTO t VALUES (${i}, '${'x'.repeat(60)}')`));
   await trail.close();
   const dir = `${path}.changes`;
@@ -77,5 +78,37 @@ describe('checkJournalShape', () => {
     expect(codeOf(() => checkJournalShape(dir, readCommittedHead(path), { genesis: 'header' }))).toBeNull(); // header mode: size and header only
     writeFileSync(genesis, original.subarray(0, original.length - 512));
     expect(codeOf(() => checkJournalShape(dir, readCommittedHead(path), { genesis: 'header' }))).toMatchObject({ code: 'JOURNAL_CHECKSUM_MISMATCH' });
+  });
+
+  it('ok: bytes past the head in the last segment (a frame not committed) pass: the head frame is found by hopping', async () => {
+    const { path, dir, segments } = await rotated();
+    const last = join(dir, segments.at(-1)!);
+    writeFileSync(last, Buffer.concat([readFileSync(last), Buffer.alloc(40, 7)]));
+    expect(codeOf(() => checkJournalShape(dir, readCommittedHead(path)))).toBeNull();
+  });
+
+  it('err: a re-checksummed last entry of an earlier segment is JOURNAL_CHAIN_BROKEN at the next segment\'s first entry', async () => {
+    const { path, dir, segments } = await rotated();
+    const file = join(dir, segments[0]!);
+    const bytes = readFileSync(file);
+    let offset = 40;
+    while (offset + 16 + bytes.readUInt32BE(offset) < bytes.length) offset += 16 + bytes.readUInt32BE(offset);
+    const at = bytes.lastIndexOf(Buffer.from('x'.repeat(60)));
+    bytes[at] = 'y'.charCodeAt(0);
+    bytes.writeUInt32BE(crc32(bytes.subarray(offset + 16), crc32(bytes.subarray(offset, offset + 12))), offset + 12);
+    writeFileSync(file, bytes);
+    const firstOfNext = Number(segments[1]!.slice(0, 20));
+    expect(codeOf(() => checkJournalShape(dir, readCommittedHead(path)))).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN', details: { seq: firstOfNext } });
+  });
+
+  it('ok: frames in the middle of a segment are not read at open (bounded cost); readers refuse them when they get there', async () => {
+    const { path, dir, segments } = await rotated(1024);
+    const file = join(dir, segments[0]!);
+    const bytes = readFileSync(file);
+    const second = 40 + 16 + bytes.readUInt32BE(40);
+    expect(second + 16 + bytes.readUInt32BE(second)).toBeLessThan(bytes.length); // the second of at least three frames
+    flip(file, second + 20);
+    expect(codeOf(() => checkJournalShape(dir, readCommittedHead(path)))).toBeNull();
+    expect(codeOf(() => [...openJournal(dir, readCommittedHead(path)).entries()])).toMatchObject({ code: 'JOURNAL_CHECKSUM_MISMATCH', details: { file: segments[0], offset: second } });
   });
 });

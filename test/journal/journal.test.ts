@@ -225,4 +225,46 @@ describe('checkpoints', () => {
     expect(codeOf(() => openJournal(dir, readHeadMarkerPosition(dir)!).entry(1500))).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN' });
     expect(journal.entry(2060).message).toBe('m2060');
   });
+
+  /** Rewrites entry `seq`'s message (same size) and its CRC, without re-chaining: the chain breaks at seq + 1. */
+  function rechecksum(dir: string, seq: number): void {
+    const segment = join(dir, '00000000000000000001.seg');
+    const bytes = readFileSync(segment);
+    let offset = 40;
+    while (bytes.readBigUInt64BE(offset + 4) !== BigInt(seq)) offset += 16 + bytes.readUInt32BE(offset);
+    const size = bytes.readUInt32BE(offset);
+    const at = bytes.indexOf(Buffer.from(`m${seq}`), offset + 16);
+    bytes.write('X', at);
+    bytes.writeUInt32BE(crc32(bytes.subarray(offset + 16, offset + 16 + size), crc32(bytes.subarray(offset, offset + 12))), offset + 12);
+    writeFileSync(segment, bytes);
+  }
+
+  it('ok: small windows (many windows, proving passes, checkpoints) yield exactly the entries of one large window', () => {
+    const dir = built(2600);
+    const head = readHeadMarkerPosition(dir)!;
+    const expected = [...openJournal(dir, head).entries()].map((entry) => entry.message);
+    expect(expected).toHaveLength(2600);
+    for (const limits of [{ entryCount: 100, bytesMax: 1 << 30 }, { entryCount: 1 << 20, bytesMax: 5000 }, { entryCount: 1, bytesMax: 1 }]) {
+      const journal = openJournal(dir, head, limits);
+      expect([...journal.entries()].map((entry) => entry.message)).toEqual(expected);
+      expect([...journal.entries({ from: 777, to: 1999 })].map((entry) => entry.message)).toEqual(expected.slice(776, 1999));
+      const cursor = journal.cursorAfter(journal.positionAt(1234));
+      expect([...cursor.read()].map((entry) => entry.message)).toEqual(expected.slice(1234));
+      expect(cursor.position).toEqual(head);
+    }
+  });
+
+  it('err: a re-checksummed entry far past the first window stops the read before it yields anything', () => {
+    const dir = built(2600);
+    const head = readHeadMarkerPosition(dir)!;
+    rechecksum(dir, 2400);
+    for (const limits of [{ entryCount: 100, bytesMax: 1 << 30 }, { entryCount: 1 << 20, bytesMax: 1 << 30 }]) {
+      const journal = openJournal(dir, head, limits);
+      const yielded: number[] = [];
+      const read = (entries: Iterable<{ seq: number }>) => () => { for (const entry of entries) yielded.push(entry.seq); };
+      expect(codeOf(read(journal.entries()))).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN', details: { seq: 2401 } });
+      expect(codeOf(read(journal.cursorAfter(journal.root).read()))).toMatchObject({ code: 'JOURNAL_CHAIN_BROKEN', details: { seq: 2401 } });
+      expect(yielded).toEqual([]);
+    }
+  });
 });
