@@ -113,26 +113,24 @@ const bodySchema = z.object({
 const metaSchema = z.record(text, json);
 
 const REQUIRED_KEYS = ['v', 'seq', 'kind', 'time', 'epoch', 'actor', 'message', 'meta', 'prevHash', 'tables', 'changeset'] as const;
+const OPTIONAL_KEYS = ['sql', 'snapshot', 'undoes', 'rowids'] as const;
 const KINDS: readonly unknown[] = ['write', 'schema', 'resync'];
 
-/** The key/value pairs of a msgpackr Map or a plain object; null for anything else (the schema decides). */
-function fieldsOf(value: unknown): Iterable<[unknown, unknown]> | null {
+/** String-keyed access to a msgpackr Map or a plain object; `size` counts every key. */
+interface Fields {
+  readonly size: number;
+  has(key: string): boolean;
+  get(key: string): unknown;
+}
+
+/** The fields of a msgpackr Map or a plain object; null for anything else (the schema decides). */
+function fieldsOf(value: unknown): Fields | null {
   if (value instanceof Map) return value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
   const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null ? Object.entries(value) : null;
-}
-
-/** Pairs as a null-prototype record when every key is a string (else null: the schema decides). */
-function recordOf(value: unknown): Record<string, unknown> | null {
-  const fields = fieldsOf(value);
-  if (fields === null) return null;
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [key, inner] of fields) {
-    if (typeof key !== 'string') return null;
-    out[key] = inner;
-  }
-  return out;
+  if (prototype !== Object.prototype && prototype !== null) return null;
+  const record = value as Record<string, unknown>;
+  return { size: Object.keys(record).length, has: (key) => Object.hasOwn(record, key), get: (key) => record[key] };
 }
 
 function isCount(value: unknown, min: number, max: number): value is number {
@@ -150,10 +148,15 @@ function plainBytes(value: unknown, size?: number): Uint8Array | null {
 }
 
 function acceptTable(value: unknown): TableCounts | null {
-  const fields = recordOf(value);
-  if (fields === null || Object.keys(fields).length !== 4) return null;
-  const { table, inserts, updates, deletes } = fields;
+  const fields = fieldsOf(value);
+  if (fields === null || fields.size !== 4) return null;
+  const table = fields.get('table');
+  const inserts = fields.get('inserts');
+  const updates = fields.get('updates');
+  const deletes = fields.get('deletes');
+  // Four keys, each of these present (a missing one reads undefined and fails): no other key.
   if (!isText(table, Infinity) || !isCount(inserts, 0, SEQ_MAX) || !isCount(updates, 0, SEQ_MAX) || !isCount(deletes, 0, SEQ_MAX)) return null;
+  if (!fields.has('table') || !fields.has('inserts') || !fields.has('updates') || !fields.has('deletes')) return null;
   return { table, inserts, updates, deletes };
 }
 
@@ -169,11 +172,13 @@ function acceptTables(value: unknown): TableCounts[] | null {
 }
 
 function acceptSnapshot(value: unknown): SnapshotRef | null {
-  const fields = recordOf(value);
-  if (fields === null || Object.keys(fields).length !== 3) return null;
-  const sha256 = plainBytes(fields.sha256, HASH_SIZE);
-  if (typeof fields.file !== 'string' || sha256 === null || !isCount(fields.size, 0, SEQ_MAX)) return null;
-  return { file: fields.file, sha256, size: fields.size };
+  const fields = fieldsOf(value);
+  if (fields === null || fields.size !== 3 || !fields.has('file') || !fields.has('sha256') || !fields.has('size')) return null;
+  const file = fields.get('file');
+  const sha256 = plainBytes(fields.get('sha256'), HASH_SIZE);
+  const size = fields.get('size');
+  if (typeof file !== 'string' || sha256 === null || !isCount(size, 0, SEQ_MAX)) return null;
+  return { file, sha256, size };
 }
 
 /** `meta` through the schema's own rule (it is rarely set, and its JSON values are the schema's job). */
@@ -190,43 +195,52 @@ function acceptMeta(value: unknown): { meta: Record<string, JsonValue> | null } 
  * null when anything is unusual, for the schema to decide. It never rejects on its own.
  */
 function acceptCanonical(candidate: unknown): (EntryBody & { v: number }) | null {
-  const fields = recordOf(candidate);
+  const fields = fieldsOf(candidate);
   if (fields === null) return null;
   let optional = 0;
-  for (const key in fields) if (key === 'sql' || key === 'snapshot' || key === 'undoes' || key === 'rowids') optional += 1;
-  if (Object.keys(fields).length !== REQUIRED_KEYS.length + optional || !REQUIRED_KEYS.every((key) => key in fields)) return null;
-  const { v, seq, kind, time, epoch, actor, message } = fields;
+  for (const key of OPTIONAL_KEYS) if (fields.has(key)) optional += 1;
+  if (fields.size !== REQUIRED_KEYS.length + optional) return null;
+  for (const key of REQUIRED_KEYS) if (!fields.has(key)) return null;
+  const v = fields.get('v');
+  const seq = fields.get('seq');
+  const kind = fields.get('kind');
+  const time = fields.get('time');
+  const epoch = fields.get('epoch');
+  const actor = fields.get('actor');
+  const message = fields.get('message');
   if ((v !== ENTRY_BODY_VERSION && v !== ENTRY_BODY_VERSION_ROWIDS) || !isCount(seq, 1, SEQ_MAX) || !KINDS.includes(kind)) return null;
   if (!isCount(time, 0, TIME_MAX_MS) || !isCount(epoch, 0, SEQ_MAX)) return null;
   if ((actor !== null && !isText(actor, TEXT_BYTES_MAX)) || (message !== null && !isText(message, TEXT_BYTES_MAX))) return null;
-  const prevHash = plainBytes(fields.prevHash, HASH_SIZE);
-  const changeset = plainBytes(fields.changeset);
-  const tables = acceptTables(fields.tables);
-  const meta = acceptMeta(fields.meta);
+  const prevHash = plainBytes(fields.get('prevHash'), HASH_SIZE);
+  const changeset = plainBytes(fields.get('changeset'));
+  const tables = acceptTables(fields.get('tables'));
+  const meta = acceptMeta(fields.get('meta'));
   if (prevHash === null || changeset === null || tables === null || meta === null) return null;
   const body: EntryBody & { v: number } = {
-    v: v as number, seq, kind: kind as EntryKind, time, epoch, actor: actor as string | null, message: message as string | null, meta: meta.meta, prevHash, tables, changeset,
+    v, seq, kind: kind as EntryKind, time, epoch, actor: actor as string | null, message: message as string | null, meta: meta.meta, prevHash, tables, changeset,
   };
-  return acceptOptional(fields, body) && kindIssues(body).length === 0 ? body : null;
+  return (optional === 0 || acceptOptional(fields, body)) && kindIssues(body).length === 0 ? body : null;
 }
 
 /** Adds the optional fields present to `body`; false when one is not plainly valid. */
-function acceptOptional(fields: Record<string, unknown>, body: EntryBody & { v: number }): boolean {
-  if ('sql' in fields) {
-    if (!isText(fields.sql, SQL_BYTES_MAX)) return false;
-    body.sql = fields.sql;
+function acceptOptional(fields: Fields, body: EntryBody & { v: number }): boolean {
+  if (fields.has('sql')) {
+    const sql = fields.get('sql');
+    if (!isText(sql, SQL_BYTES_MAX)) return false;
+    body.sql = sql;
   }
-  if ('snapshot' in fields) {
-    const snapshot = acceptSnapshot(fields.snapshot);
+  if (fields.has('snapshot')) {
+    const snapshot = acceptSnapshot(fields.get('snapshot'));
     if (snapshot === null) return false;
     body.snapshot = snapshot;
   }
-  if ('undoes' in fields) {
-    if (!isCount(fields.undoes, 1, SEQ_MAX)) return false;
-    body.undoes = fields.undoes;
+  if (fields.has('undoes')) {
+    const undoes = fields.get('undoes');
+    if (!isCount(undoes, 1, SEQ_MAX)) return false;
+    body.undoes = undoes;
   }
-  if ('rowids' in fields) {
-    const rowids = plainBytes(fields.rowids);
+  if (fields.has('rowids')) {
+    const rowids = plainBytes(fields.get('rowids'));
     if (rowids === null) return false;
     body.rowids = rowids;
   }
