@@ -1,9 +1,11 @@
-// One benchmark writer process: `write-child.mjs <raw|trail> <db> <durationMs> <startAtEpochMs>`.
-// Runs single-row insert transactions until the deadline and prints how many committed.
+// One benchmark writer process: `write-child.mjs <raw|trail> <db> <durationMs> <startAtEpochMs> [inFlight]`.
+// Runs single-row insert transactions until the deadline and prints how many committed. With inFlight > 1
+// the trail keeps that many writes in flight (group commit); raw always writes one at a time.
 import { DatabaseSync } from 'node:sqlite';
 import { openTrail } from '../dist/index.js';
 
-const [mode, path, durationMs, startAt] = process.argv.slice(2);
+const [mode, path, durationMs, startAt, inFlightArg] = process.argv.slice(2);
+const inFlight = Number(inFlightArg ?? 1);
 const payload = 'x'.repeat(100);
 let count = 0;
 const waitUntil = async (t) => { while (Date.now() < t) await new Promise((r) => setTimeout(r, 1)); };
@@ -25,10 +27,14 @@ if (mode === 'raw') {
   const trail = await openTrail(path, { lock: { timeoutMs: 60_000 } });
   await waitUntil(Number(startAt));
   const end = Date.now() + Number(durationMs);
-  while (Date.now() < end) {
-    await trail.write((db) => db.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)').run(process.pid, payload));
-    count += 1;
-  }
+  const body = (db) => db.prepare('INSERT INTO bench (pid, payload) VALUES (?, ?)').run(process.pid, payload);
+  const lane = async () => {
+    while (Date.now() < end) {
+      await trail.write(body);
+      count += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
   await trail.close();
 }
 process.stdout.write(JSON.stringify({ count }) + '\n');

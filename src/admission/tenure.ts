@@ -100,6 +100,15 @@ export class Tenure {
     return run;
   }
 
+  /**
+   * For a task that runs several transactions (a batch of group commits): between two of them, lets the
+   * event loop run and hands the lock over if this tenure has had its fair share and others wait, as
+   * between two tasks. The task's next transaction then holds the lock again (`hold`).
+   */
+  pause(): Promise<void> {
+    return this.#yieldIfDue();
+  }
+
   /** After every queued task: releases the lock and then runs `after`. */
   close(after: () => void): Promise<void> {
     return this.#queue.then(async () => {

@@ -94,6 +94,9 @@ export interface CaptureGuard {
   uninstall(): void;
 }
 
+/** The savepoint in which the writer runs each body of a group (src/write/commit.ts); bodies may not touch it. */
+export const MEMBER_SAVEPOINT = 'changetrail_member';
+
 const MODES: ReadonlySet<string> = new Set<CaptureMode>(['idle', 'read', 'write', 'migrate', 'internal']);
 
 /**
@@ -228,7 +231,9 @@ class SessionCaptureGuard implements CaptureGuard {
       this.#depth--;
       const inner = this.#violation;
       this.#schema = outer.schema;
-      this.#violation = outer.violation ?? inner;
+      // Inside changetrail's own code ('internal') a refusal is not sticky: the run that recorded it threw it,
+      // and the writer rolls back that body alone (group commit) — the bodies after it must not inherit it.
+      this.#violation = outer.mode === 'internal' ? outer.violation : outer.violation ?? inner;
       this.#enter(outer.mode);
     }
   }
@@ -304,6 +309,12 @@ class SessionCaptureGuard implements CaptureGuard {
     if (DATA_ACTIONS.has(action)) return this.#judgeDataWrite(action, arg1 ?? '', arg2, dbName ?? 'main', source);
     if (SCHEMA_ACTIONS.has(action)) return this.#judgeSchemaChange(action, arg1, arg2, dbName);
     switch (action) {
+      case constants.SQLITE_SAVEPOINT:
+        // Group commit runs each body in this savepoint: releasing or rolling it back would merge or undo
+        // other writes of the group.
+        return this.#mode !== 'internal' && arg2 !== null && foldName(arg2) === MEMBER_SAVEPOINT
+          ? notAllowed(this.#mode, `${arg1 ?? 'SAVEPOINT'} ${MEMBER_SAVEPOINT}`)
+          : null;
       case constants.SQLITE_CREATE_TEMP_TRIGGER:
         // A temp trigger on changetrail's tables would run user SQL inside changetrail's bookkeeping,
         // after the session's changeset was taken: what it wrote would commit unrecorded.

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { readSchemaVersion } from '../apply/schema.js';
 import { summarizeChangeset } from '../changeset/index.js';
+import { assert } from '../assert.js';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
 import { encodeEntryBody, hashEntryBody, type EntryBody, type EntryKind, type JsonValue, type SnapshotRef } from '../journal/entry.js';
@@ -34,6 +35,7 @@ import { databaseBehind, inspectBeyondHead, openTailSegment, repairUncommittedTa
 import { RowidCapture } from './rowid-capture.js';
 import { encodeRowids } from '../journal/rowids.js';
 import { SQLITE_BUSY, sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
+import { MEMBER_SAVEPOINT } from './capture-guard.js';
 
 /** What the caller asks to be journaled. `run` executes inside the transaction under a session. */
 export interface CommitRequest {
@@ -77,8 +79,43 @@ interface Appended {
   body: EntryBody;
   head: HeadRow;
   previous: HeadRow;
+  /** The segment the frame is in. */
+  tail: SegmentFile;
+  /** That segment, when this entry created it. */
   rotated: SegmentFile | null;
+  /** Written (and fsynced) before COMMIT: a crash may leave it past the committed head. */
+  direct: boolean;
+  frameSize: number;
 }
+
+/** An entry encoded, not yet written. */
+interface Prepared {
+  body: EntryBody;
+  bodyBytes: Uint8Array;
+}
+
+/** What became of one request of a group. */
+export type MemberOutcome = { ok: true; entry: Entry | null } | { ok: false; error: unknown };
+
+/** A group's outcomes, one per request it ran (a prefix of the requests it was given). */
+export interface GroupResult {
+  outcomes: MemberOutcome[];
+}
+
+/** Requests that need a transaction of their own (foreign keys off, a snapshot, or a pre-check). */
+export function runsAlone(request: CommitRequest): boolean {
+  return request.kind !== 'write' || request.foreignKeysOff === true || request.undoes !== undefined
+    || request.bodyMode !== undefined || request.unchanged !== undefined || request.snapshot !== undefined;
+}
+
+/**
+ * Bounds of a group. 128 entries: with 64 writes in flight the fsync and COMMIT are already shared 64
+ * ways; more only lengthens the time RESERVED is held (readers of a rollback-journal database wait on
+ * COMMIT, other processes on the lock). 4 MiB of frames: the group's bytes stay in one write burst.
+ */
+export const GROUP_ENTRY_COUNT_MAX = 128;
+export const GROUP_BYTES_MAX = 4 * 1024 * 1024;
+
 
 /** Number of COMMIT attempts while readers keep SQLite busy (each waits up to the busy timeout). */
 const COMMIT_ATTEMPTS = 3;
@@ -114,73 +151,148 @@ export class JournalWriter {
 
   /** Runs one admitted write. Returns null (and journals nothing) when the body changed nothing. */
   commit(request: CommitRequest, admission: Admission, guards: CommitGuards): Entry | null {
+    const [outcome] = this.commitGroup([request], admission, guards).outcomes;
+    assert(outcome !== undefined, 'a group runs its first member');
+    if (!outcome.ok) throw outcome.error;
+    return outcome.entry;
+  }
+
+  /**
+   * Runs admitted writes as one group (group commit): one transaction, in which each request's body runs
+   * in its own savepoint under its own session and becomes its own entry, then one COMMIT. A body that
+   * throws (or is refused) rolls back only its savepoint: its outcome carries the error and the others
+   * commit. Failures of the transaction itself (I/O, the fence, COMMIT) throw, and nothing of the group
+   * commits. Returns the outcomes of the first `outcomes.length` requests, in order, after the COMMIT that
+   * made them durable; the group stops early (leaving the rest to the caller's next group) once its
+   * frames reach GROUP_BYTES_MAX, or after a frame written before COMMIT (at most one such frame may be
+   * uncommitted at a crash: journal/FORMAT.md §7). Requests that must run alone ({@link runsAlone}) are
+   * given one at a time.
+   */
+  commitGroup(requests: readonly CommitRequest[], admission: Admission, guards: CommitGuards): GroupResult {
+    assert(requests.length > 0, 'a group has a member');
+    assert(requests.length <= GROUP_ENTRY_COUNT_MAX, 'a group is bounded');
+    const first = requests[0]!;
+    assert(requests.length === 1 || !requests.some(runsAlone), 'migrations, undo and resync run alone');
     // Migrations run with foreign keys off (they cannot change inside a transaction), so FK actions
     // do not cascade during table rebuilds; replay does the same (journal/REPLAY.md).
-    const foreignKeys = request.kind === 'schema' || request.foreignKeysOff === true ? this.#setForeignKeys(false) : null;
+    const foreignKeys = first.kind === 'schema' || first.foreignKeysOff === true ? this.#setForeignKeys(false) : null;
     try {
-      return this.#commit(request, admission, guards);
+      return this.#commitGroup(requests, admission, guards);
     } finally {
       if (foreignKeys !== null) this.#setForeignKeys(foreignKeys);
     }
   }
 
-  #commit(request: CommitRequest, admission: Admission, guards: CommitGuards): Entry | null {
+  #commitGroup(requests: readonly CommitRequest[], admission: Admission, guards: CommitGuards): GroupResult {
     crashpoint('before-begin');
     this.#exec('BEGIN IMMEDIATE', 'begin');
     const epochBefore = admission.epoch;
-    let appended: Appended | null = null;
+    const appended: Appended[] = [];
     try {
       crashpoint('after-begin');
-      const head = this.#heads.read();
-      this.#checkJournalId(head);
-      // A database behind its journal (restored from an older copy) is refused before anything else: its
-      // change counter differs too, but a foreign write is not what happened.
-      const trusted = this.#isTrusted(head, admission);
-      this.#trusted = null;
-      const repair = !trusted && this.#inspectTail(head);
-      const counter = trusted ? this.#changeCounter.readAgain() : this.#changeCounter.read();
-      guards.beforeBody(head, request, counter);
-      // Whatever this transaction commits bumps the file's counter once: record the value it will leave.
-      head.changeCounter = counter === null ? null : nextChangeCounter(counter);
-      this.#fence(head, admission);
-      if (repair) this.#repair(head);
-      if (request.unchanged?.(head) === true) {
-        this.#heads.updateChangeCounter(head.changeCounter);
-        this.#commitTransaction();
-        this.#trust(admission, head);
-        guards.afterCommit(head);
-        return null;
+      let head = this.#begin(requests[0]!, admission, guards);
+      if (requests[0]!.unchanged?.(head) === true) return this.#commitEmpty(head, admission, guards, [{ ok: true, entry: null }]);
+      const outcomes: MemberOutcome[] = [];
+      let bytes = 0;
+      for (const request of requests) {
+        const tail = appended.at(-1)?.rotated ?? appended.at(-1)?.tail ?? this.#tail!;
+        const member = this.#runMember(request, head, tail, admission, guards, requests.length > 1);
+        outcomes.push(member.outcome);
+        if (member.appended === null) continue;
+        appended.push(member.appended);
+        head = member.appended.head;
+        bytes += member.appended.frameSize;
+        if (member.appended.direct || bytes >= GROUP_BYTES_MAX) break;
       }
-      const schemaVersion = request.kind === 'schema' ? readSchemaVersion(this.#db) : null;
-      const { changeset, rowids } = this.#capture(request, guards);
-      crashpoint('after-changeset');
-      const schemaChanged = schemaVersion !== null && readSchemaVersion(this.#db) !== schemaVersion;
-      if (changeset.byteLength === 0 && rowids === null && !schemaChanged && request.kind !== 'resync') {
-        // The body may have changed pages and changed them back (insert + delete): SQLite still commits,
-        // and the commit bumps the file's change counter. Writing the head row makes that bump certain and
-        // records the value it leaves, so the next admission does not take this commit for a foreign one.
-        this.#heads.updateChangeCounter(head.changeCounter);
-        this.#commitTransaction();
-        this.#trust(admission, head);
-        guards.afterCommit(head);
-        return null;
+      if (!outcomes.some((outcome) => outcome.ok)) {
+        this.#db.exec('ROLLBACK');
+        return { outcomes };
       }
-      appended = this.#append(head, request, changeset, rowids, admission);
-      this.#heads.updatePosition(appended.head);
+      if (appended.length === 0) return this.#commitEmpty(head, admission, guards, outcomes);
       crashpoint('after-head-update');
       this.#commitTransaction();
       crashpoint('after-commit');
-      this.#adoptTail(appended);
-      this.#trust(admission, appended.head);
-      guards.afterCommit(appended.head);
-      this.publishHead(appended.head);
+      for (const entry of appended) this.#adoptTail(entry);
+      this.#trust(admission, head);
+      guards.afterCommit(head);
+      this.publishHead(head);
       crashpoint('after-publish');
-      return toEntry(appended.body, appended.head.hash);
+      return { outcomes };
     } catch (error) {
       admission.epoch = epochBefore;
       this.#abort(appended);
       throw wrapSqliteError('write', this.#databasePath, error);
     }
+  }
+
+  /**
+   * After BEGIN: the head, checked against the journal (repaired under RESERVED when a crashed writer left
+   * bytes past it) and the fence; the guards' checks (foreign writes) see the group's first request.
+   */
+  #begin(first: CommitRequest, admission: Admission, guards: CommitGuards): HeadRow {
+    const head = this.#heads.read();
+    this.#checkJournalId(head);
+    // A database behind its journal (restored from an older copy) is refused before anything else: its
+    // change counter differs too, but a foreign write is not what happened.
+    const trusted = this.#isTrusted(head, admission);
+    this.#trusted = null;
+    const repair = !trusted && this.#inspectTail(head);
+    const counter = trusted ? this.#changeCounter.readAgain() : this.#changeCounter.read();
+    guards.beforeBody(head, first, counter);
+    // Whatever this transaction commits bumps the file's counter once: record the value it will leave.
+    head.changeCounter = counter === null ? null : nextChangeCounter(counter);
+    this.#fence(head, admission);
+    if (repair) this.#repair(head);
+    return head;
+  }
+
+  /**
+   * Nothing to journal, yet the bodies may have changed pages and changed them back (insert + delete):
+   * SQLite still commits, and the commit bumps the file's change counter. Writing the head row makes that
+   * bump certain and records the value it leaves, so the next admission does not take it for a foreign one.
+   */
+  #commitEmpty(head: HeadRow, admission: Admission, guards: CommitGuards, outcomes: MemberOutcome[]): GroupResult {
+    this.#heads.updateChangeCounter(head.changeCounter);
+    this.#commitTransaction();
+    this.#trust(admission, head);
+    guards.afterCommit(head);
+    return { outcomes };
+  }
+
+  /**
+   * One member of a group: its body under a session, its entry appended after `head` and the head row
+   * moved to it. With `isolated` the member runs in a savepoint, so a failure of its own (the body threw,
+   * the capture guard refused, its entry is invalid) rolls back only what it did; without, the caller
+   * rolls the transaction back. A failure after its frame is written, or one that ended the transaction,
+   * is the group's and is thrown.
+   */
+  #runMember(request: CommitRequest, head: HeadRow, tail: SegmentFile, admission: Admission, guards: CommitGuards, isolated: boolean): { outcome: MemberOutcome; appended: Appended | null } {
+    if (isolated) this.#db.exec(`SAVEPOINT ${MEMBER_SAVEPOINT}`);
+    let prepared: Prepared | null;
+    try {
+      prepared = this.#prepareEntry(request, head, admission, guards);
+    } catch (error) {
+      if (!isolated || !this.#db.isTransaction) throw error;
+      this.#db.exec(`ROLLBACK TO ${MEMBER_SAVEPOINT}; RELEASE ${MEMBER_SAVEPOINT}`);
+      return { outcome: { ok: false, error: wrapSqliteError('write', this.#databasePath, error) }, appended: null };
+    }
+    const appended = prepared === null ? null : this.#append(head, prepared, tail);
+    if (appended !== null) this.#heads.updatePosition(appended.head);
+    if (isolated) this.#db.exec(`RELEASE ${MEMBER_SAVEPOINT}`);
+    return { outcome: { ok: true, entry: appended === null ? null : toEntry(appended.body, appended.head.hash) }, appended };
+  }
+
+  /** Runs the body and encodes its entry; null when it changed nothing. */
+  #prepareEntry(request: CommitRequest, head: HeadRow, admission: Admission, guards: CommitGuards): Prepared | null {
+    const schemaVersion = request.kind === 'schema' ? readSchemaVersion(this.#db) : null;
+    const { changeset, rowids } = this.#capture(request, guards);
+    crashpoint('after-changeset');
+    const schemaChanged = schemaVersion !== null && readSchemaVersion(this.#db) !== schemaVersion;
+    if (changeset.byteLength === 0 && rowids === null && !schemaChanged && request.kind !== 'resync') return null;
+    const body = buildBody(head, request, changeset, admission);
+    if (rowids !== null) body.rowids = rowids;
+    if (request.snapshot !== undefined) body.snapshot = request.snapshot(body.seq);
+    return { body, bodyBytes: encodeEntryBody(body) };
   }
 
   /**
@@ -224,7 +336,7 @@ export class JournalWriter {
       return { from: head.seq + 1, to: last.seq };
     } catch (error) {
       admission.epoch = epochBefore;
-      this.#abort(null);
+      this.#abort([]);
       throw wrapSqliteError('recover', this.#databasePath, error);
     }
   }
@@ -371,13 +483,14 @@ export class JournalWriter {
     return before;
   }
 
-  #append(head: HeadRow, request: CommitRequest, changeset: Uint8Array, rowids: Uint8Array | null, admission: Admission): Appended {
-    const body = buildBody(head, request, changeset, admission);
-    if (rowids !== null) body.rowids = rowids;
-    if (request.snapshot !== undefined) body.snapshot = request.snapshot(body.seq);
-    const bodyBytes = encodeEntryBody(body);
+  /**
+   * Writes the entry's frame at the head's offset (in a new segment when the tail is full). Today every
+   * frame is written and fsynced before COMMIT (`direct`), so it closes its group.
+   */
+  #append(head: HeadRow, prepared: Prepared, current: SegmentFile): Appended {
+    const { body, bodyBytes } = prepared;
     const frame = encodeFrame(body.seq, bodyBytes);
-    let tail = this.#tail!;
+    let tail = current;
     let offset = head.segmentSize;
     let rotated: SegmentFile | null = null;
     if (offset > SEGMENT_HEADER_SIZE && offset + frame.byteLength > this.#segmentBytesTarget) {
@@ -386,7 +499,10 @@ export class JournalWriter {
       tail = rotated;
       offset = SEGMENT_HEADER_SIZE;
     }
-    const appended: Appended = { body, previous: head, rotated, head: { ...head, seq: body.seq, hash: hashEntryBody(bodyBytes), segment: tail.firstSeq, tailOffset: offset, segmentSize: offset + frame.byteLength } };
+    const appended: Appended = {
+      body, previous: head, tail, rotated, direct: true, frameSize: frame.byteLength,
+      head: { ...head, seq: body.seq, hash: hashEntryBody(bodyBytes), segment: tail.firstSeq, tailOffset: offset, segmentSize: offset + frame.byteLength },
+    };
     try {
       this.#writeFrame(tail, frame, offset);
     } catch (error) {
@@ -431,14 +547,14 @@ export class JournalWriter {
   }
 
   /** Undo a failed write. Only while the transaction is active do we hold RESERVED and may touch the journal. */
-  #abort(appended: Appended | null): void {
+  #abort(appended: readonly Appended[]): void {
     if (!this.#db.isTransaction) {
       // SQLite rolled back on its own (IOERR, FULL): RESERVED is gone and another writer may already be
       // appending at our offset. Leave any orphan frame to the next writer's reconcile (§5.4 step 8).
       this.#dropTail();
       return;
     }
-    if (appended !== null) this.#abortAppend(appended);
+    if (appended.length > 0) this.#abortAppends(appended);
     try {
       this.#db.exec('ROLLBACK');
     } catch {
@@ -447,18 +563,24 @@ export class JournalWriter {
   }
 
   #abortAppend(appended: Appended): void {
+    this.#abortAppends([appended]);
+  }
+
+  /** Removes the frames of a group that will not commit: the segments it created, the bytes it added to the tail. */
+  #abortAppends(appended: readonly Appended[]): void {
     try {
-      if (appended.rotated !== null) {
-        appended.rotated.close();
-        rmSync(appended.rotated.path, { force: true });
-        fsyncDirectory(this.#dir);
-      } else {
-        this.#tail?.truncateDurably(appended.previous.segmentSize);
+      const created = appended.flatMap((entry) => (entry.rotated === null ? [] : [entry.rotated]));
+      for (const segment of created) {
+        segment.close();
+        rmSync(segment.path, { force: true });
       }
+      if (created.length > 0) fsyncDirectory(this.#dir);
+      const first = appended[0]!;
+      if (first.rotated === null) this.#tail?.truncateDurably(first.previous.segmentSize);
     } catch {
       // Left for reconcile, which truncates anything past the committed head under RESERVED.
     } finally {
-      if (appended.rotated !== null) appended.rotated = null;
+      for (const entry of appended) entry.rotated = null;
       this.#dropTail();
     }
   }

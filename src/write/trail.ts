@@ -18,7 +18,8 @@ import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
 import { describeUndo, findLaterChanges, undoEntryInTransaction, type UndoConflict, type UndoReport } from '../apply/undo.js';
 import { ChangeCounterReader, nextChangeCounter } from '../apply/change-counter.js';
-import { JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
+import { GROUP_ENTRY_COUNT_MAX, JournalWriter, type Admission, type CommitGuards, type CommitRequest } from './commit.js';
+import { WriteGroups, type PendingWrite } from './group.js';
 import { toEntryWithChangeset, type Entry, type EntryWithChangeset } from './entry-view.js';
 import { finishStart, snapshotDatabase, startJournal } from './genesis.js';
 import { headTableExists, readHead, type HeadRow } from './head-row.js';
@@ -189,6 +190,7 @@ export class Trail {
   #writer!: JournalWriter;
   #guards!: WriteGuards;
   readonly #tenure: Tenure;
+  readonly #groups: WriteGroups;
   #admission: Admission | null = null;
   #closing: Promise<void> | null = null;
   #behindPolicy: BehindPolicy = 'refuse';
@@ -202,6 +204,7 @@ export class Trail {
     this.#defaultActor = options.actor ?? defaultActor();
     this.#changeCounter = new ChangeCounterReader(path, journalModeOf(db));
     this.#tenure = new Tenure(journalDir, options.lock ?? {});
+    this.#groups = new WriteGroups((batch) => this.#tenure.enqueue(() => this.#commitBatch(batch)));
   }
 
   /** @internal Use `openTrail`. */
@@ -215,8 +218,14 @@ export class Trail {
 
   /**
    * Runs `fn(db)` as one admitted write: inside `BEGIN IMMEDIATE` under a SQLite session, journaled as one
-   * entry before COMMIT. Returns the entry, or null when nothing changed. A thrown error rolls back and
-   * journals nothing. `fn` must be synchronous: a transaction cannot span an `await`.
+   * entry. Returns the entry, or null when nothing changed. A thrown error rolls back and journals nothing.
+   * `fn` must be synchronous: a transaction cannot span an `await`.
+   *
+   * Writes called while others are queued are committed together (group commit): each body runs in its
+   * own savepoint under its own session, in call order, and becomes its own entry; a body that throws
+   * rolls back only its own changes and rejects only its own promise; the group commits once and every
+   * promise settles after that COMMIT. A failure of the transaction itself (I/O, disk full, a lost lock)
+   * rejects every write of the group.
    *
    * @throws TypeError for an async `fn`. ChangetrailError LOCK_TIMEOUT, LOCK_COMPROMISED, SCHEMA_CHANGE_IN_WRITE,
    *   TABLE_NOT_CAPTURABLE, NULL_PRIMARY_KEY, FOREIGN_WRITE_DETECTED, JOURNAL_*, IO_ERROR, SQLITE_ERROR; errors
@@ -226,7 +235,7 @@ export class Trail {
     this.#checkOpen('write');
     checkSyncFunction(fn, 'write');
     const parsed = parseWriteOptions(options, 'write');
-    return this.#admitted({
+    return this.#groups.submit({
       kind: 'write', run: fn, actor: parsed.actor ?? this.#defaultActor, message: parsed.message ?? null, meta: parsed.meta ?? null,
     });
   }
@@ -483,6 +492,7 @@ export class Trail {
    */
   rollForward(apply: (db: DatabaseSync, entry: JournalEntry) => void): Promise<{ from: number; to: number } | null> {
     this.#checkOpen('rollForward');
+    this.#groups.close();
     return this.#tenure.enqueue(async () => {
       const admission = await this.#admit();
       const range = this.#guards.internal(() => this.#writer.rollForward(admission, this.#guards, apply));
@@ -562,7 +572,9 @@ export class Trail {
     this.#guards ??= new WriteGuards(this.#db, this.path);
   }
 
+  /** One request in a transaction of its own, queued after every write called before it. */
   #admitted(request: CommitRequest): Promise<Entry | null> {
+    this.#groups.close();
     return this.#tenure.enqueue(async () => {
       const admission = await this.#admit();
       return this.#guards.internal(() => this.#writer.commit(request, admission, this.#guards as CommitGuards));
@@ -570,6 +582,29 @@ export class Trail {
       if (ChangetrailError.is(error, 'LOCK_COMPROMISED')) this.#dropAdmission();
       throw error;
     });
+  }
+
+  /**
+   * One tenure task: the writes of `batch`, in groups of at most GROUP_ENTRY_COUNT_MAX, yielding the lock
+   * between groups once other processes have waited a fair share. Settles every promise of the batch.
+   */
+  async #commitBatch(batch: PendingWrite[]): Promise<void> {
+    this.#groups.closeIfOpen(batch);
+    let next = 0;
+    while (next < batch.length) {
+      if (next > 0) await this.#tenure.pause();
+      const group = batch.slice(next, next + GROUP_ENTRY_COUNT_MAX);
+      try {
+        const admission = await this.#admit();
+        const { outcomes } = this.#guards.internal(() => this.#writer.commitGroup(group.map((write) => write.request), admission, this.#guards as CommitGuards));
+        outcomes.forEach((outcome, index) => (outcome.ok ? group[index]!.resolve(outcome.entry) : group[index]!.reject(outcome.error)));
+        next += outcomes.length;
+      } catch (error) {
+        if (ChangetrailError.is(error, 'LOCK_COMPROMISED')) this.#dropAdmission();
+        for (const write of group) write.reject(error);
+        next += group.length;
+      }
+    }
   }
 
   /** Holds the admission lock (acquiring it if needed); the epoch is bumped by the next transaction. */
