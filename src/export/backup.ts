@@ -5,6 +5,7 @@
  */
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
+import { openDatabaseReader } from '../journal/database-reader.js';
 import { openJournal, readCommittedHead } from '../journal/journal.js';
 import { positionOf, type Position } from '../journal/position.js';
 import { OutputFile } from './output-file.js';
@@ -60,7 +61,7 @@ export async function backup(source: TrailSource, out: string, options: BackupOp
 }
 
 function copyConsistently(databasePath: string, temp: string): void {
-  const reader = new DatabaseSync(databasePath, { readOnly: true, timeout: 5_000 });
+  const reader = openDatabaseReader(databasePath, { timeoutMs: 5_000 });
   try {
     reader.prepare('VACUUM INTO ?').run(temp);
   } catch (cause) {

@@ -12,8 +12,9 @@
  * so later windows end at one: a long catch-up costs one extra verification of each entry past the
  * first window, a ranged read of an old entry the entries up to the next checkpoint.
  */
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
+import { openDatabaseReader } from './database-reader.js';
 import { bytesEqual, fromHex, readSafeU64, toHex, view } from './bytes.js';
 import { decodeEntryBody, hashEntryBody, type EntryBody } from './entry.js';
 import { FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE } from './format.js';
@@ -118,7 +119,7 @@ export function openJournal(dir: string, head: Position, limits: WindowLimits = 
 export function readCommittedHead(databasePath: string, options: { timeoutMs?: number } = {}): Position {
   let db: DatabaseSync;
   try {
-    db = new DatabaseSync(databasePath, { readOnly: true, timeout: options.timeoutMs ?? 5_000 });
+    db = openDatabaseReader(databasePath, { timeoutMs: options.timeoutMs ?? 5_000 });
   } catch (cause) {
     throw sqliteError('open database', cause);
   }

@@ -4,7 +4,8 @@
  * (journal/REPLAY.md). It also records the change counter the follower's last commit left in the file
  * header: any other commit moves it (a foreign write).
  */
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { openDatabaseReader } from '../journal/database-reader.js';
 import { ChangetrailError } from '../errors.js';
 import { positionOf, type Position } from '../journal/position.js';
 
@@ -62,7 +63,7 @@ export function readReplicaRow(db: DatabaseSync): ReplicaRow | null {
  * never changed); null when the table or row is missing. Throws whatever opening or reading throws.
  */
 export function readReplicaRowAt(path: string): ReplicaRow | null {
-  const db = new DatabaseSync(path, { readOnly: true });
+  const db = openDatabaseReader(path);
   try {
     return readReplicaRow(db);
   } finally {

@@ -3,7 +3,8 @@
  * status replica.db`): the stored position, the source it names, the source's committed head, and the
  * lag. Opens the replica read-only; changes nothing.
  */
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { openDatabaseReader } from '../journal/database-reader.js';
 import { ChangetrailError } from '../errors.js';
 import { openJournalSource } from './journal-source.js';
 import { readReplicaRowAt, replicaTableExists, type ReplicaRow } from './position-table.js';
@@ -12,7 +13,7 @@ import type { ReplicaStatus } from './replica.js';
 /** True when `path` is a SQLite database holding a changetrail replica position. Never throws. */
 export function isReplicaFile(path: string): boolean {
   try {
-    const db = new DatabaseSync(path, { readOnly: true });
+    const db = openDatabaseReader(path);
     try {
       return replicaTableExists(db);
     } finally {

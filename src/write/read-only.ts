@@ -1,6 +1,7 @@
 /**
  * `openTrailReader`: a tracked database opened for reading only, as `log`, `show`, `status` and `verify`
- * use it. The database is opened with `readOnly: true` and its journal mode is never set; journal files
+ * use it. The database is opened for reading only (openDatabaseReader: `readOnly`, or `query_only` where that
+ * is what leaves no -wal/-shm behind) and its journal mode is never set; journal files
  * are opened read-only; nothing is repaired (no truncation of an uncommitted tail, no head-marker
  * republishing). Read access to the database, its directory and the journal is enough.
  *
@@ -14,6 +15,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
+import { openDatabaseReader } from '../journal/database-reader.js';
 import { checkJournalFiles, io } from '../journal/files.js';
 import { GENESIS_FILE } from '../journal/format.js';
 import { listSegments } from '../journal/journal-reader.js';
@@ -70,7 +72,7 @@ export async function openTrailReader(path: string, options: TrailReaderOptions 
 
 function openReadOnly(databasePath: string, timeout: number): DatabaseSync {
   try {
-    return new DatabaseSync(databasePath, { readOnly: true, timeout });
+    return openDatabaseReader(databasePath, { timeoutMs: timeout });
   } catch (error) {
     throw readError(databasePath, 'open', error);
   }

@@ -1,7 +1,9 @@
 /**
- * Reading commands never write (issue 9 §1.2, issue 8 §2): status, log, show and verify leave the database,
- * its -wal and the journal byte-identical, keep the journal mode as found, work next to another process
- * holding a WAL database open, and need read access only.
+ * Reading commands never write (issue 9 §1.2, issue 8 §2): status, log, show, verify, export, history,
+ * blame, diff and replicate's source side leave the database, its -wal and the journal byte-identical and
+ * create no file beside the database (no empty -wal/-shm pair on a WAL database nobody has open), keep
+ * the journal mode as found, work next to another process holding a WAL database open, and need read
+ * access only.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,9 +12,18 @@ import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { openTrail } from '../../src/index.js';
+import { tempDir } from '../helpers/db.js';
 import { cli, database, jsonError, MAIN } from './run-cli.js';
 
 const READING_COMMANDS = [['status'], ['log'], ['log', '--oneline'], ['show', '1'], ['verify'], ['verify', '--replay']];
+/**
+ * More reading commands, run where nobody holds the database open. history and blame run with --scan: without
+ * it they keep their audit index (a cache) under the journal's `audit/` directory by design.
+ */
+const MORE_READING_COMMANDS = [
+  ['export', '--since', '0'], ['export', '--since', '0', '--format', 'sql'], ['history', 't', '2', '--scan'],
+  ['blame', 't', '--scan'], ['diff', '0'], ['diff', '1', '2', '--replay'],
+];
 
 /** Every file that holds the database's or the journal's bytes (not -shm: SQLite's shared-memory index). */
 function fileBytes(path: string): Map<string, string> {
@@ -30,12 +41,14 @@ function fileBytes(path: string): Map<string, string> {
   return files;
 }
 
-/** The bytes after a reading command: a WAL database's missing -wal may come back empty (SQLite's read-only connections cannot remove it). */
+/** The bytes after a reading command are the bytes before it. */
 function expectUnchanged(path: string, before: Map<string, string>, label: string): void {
-  const after = fileBytes(path);
-  const emptyWal = createHash('sha256').update(new Uint8Array(0)).digest('hex');
-  if (!before.has(`${path}-wal`) && after.get(`${path}-wal`) === emptyWal) after.delete(`${path}-wal`);
-  expect(Object.fromEntries(after), label).toEqual(Object.fromEntries(before));
+  expect(Object.fromEntries(fileBytes(path)), label).toEqual(Object.fromEntries(before));
+}
+
+/** No file appeared or vanished beside the database (-shm included). */
+function expectSameFiles(path: string, before: string[], label: string): void {
+  expect(readdirSync(dirname(path)).sort(), label).toEqual(before);
 }
 
 async function trackedWithEntries(journalMode?: 'wal'): Promise<string> {
@@ -60,22 +73,33 @@ describe('reading commands leave every byte as it was', () => {
   it('ok: rollback-journal database', async () => {
     const path = await trackedWithEntries();
     const before = fileBytes(path);
-    for (const command of READING_COMMANDS) {
+    const files = readdirSync(dirname(path)).sort();
+    for (const command of [...READING_COMMANDS, ...MORE_READING_COMMANDS]) {
       const result = cli([command[0]!, path, ...command.slice(1)]);
       expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(0);
       expectUnchanged(path, before, command.join(' '));
+      expectSameFiles(path, files, command.join(' '));
     }
     expect(journalModeOf(path)).toBe('delete');
   });
 
-  it('ok: WAL database: stays WAL, unchanged', async () => {
+  it('ok: WAL database nobody has open: stays WAL, unchanged, no -wal/-shm left behind', async () => {
     const path = await trackedWithEntries('wal');
     const before = fileBytes(path);
-    for (const command of READING_COMMANDS) {
+    const files = readdirSync(dirname(path)).sort();
+    expect(files).toEqual(['app.db', 'app.db.changes']);
+    for (const command of [...READING_COMMANDS, ...MORE_READING_COMMANDS]) {
       const result = cli([command[0]!, path, ...command.slice(1), '--json']);
       expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(0);
       expectUnchanged(path, before, command.join(' '));
+      expectSameFiles(path, files, command.join(' '));
     }
+    // replicate reads the source only: the replica is written elsewhere.
+    const replica = join(tempDir('ct-replica-'), 'replica.db');
+    const replicate = cli(['replicate', path, replica, '--json']);
+    expect(replicate.code, replicate.stderr).toBe(0);
+    expectUnchanged(path, before, 'replicate');
+    expectSameFiles(path, files, 'replicate');
     expect(JSON.parse(cli(['status', path, '--json']).stdout).journalMode).toBe('wal');
     expect(journalModeOf(path)).toBe('wal');
   });
