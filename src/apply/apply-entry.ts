@@ -257,7 +257,7 @@ function checkForeignKeys(db: DatabaseSync, targets: readonly TargetTable[], seq
  *   C exactly, which leaves every recorded table as the source left it however the script's DML behaved
  *   here (`random()`, `CURRENT_TIMESTAMP`, row order). If the script renames or drops a table it wrote, no
  *   session can record R (SQLite fails with SQLITE_SCHEMA); then C must be empty too, and the script's own
- *   effects are kept.
+ *   effects are kept. Then the rows the entry's `rowids` list move to the rowids the source gave them.
  *
  * @example
  * for (const entry of entries) {
@@ -285,17 +285,40 @@ export function applyEntryExactly(
   if (db.isTransaction) throw new TypeError('applyEntryExactly: the connection is inside a transaction');
   const applyOptions: ApplyExactlyOptions = { ...(options.checkForeignKeys === true ? { checkForeignKeys: true } : {}), ...(seq === undefined ? {} : { seq }) };
   withForeignKeysOff(db, () => inImmediateTransaction(db, options.beforeCommit, () => {
-    const replayed = runRecorded(db, sql, seq);
-    if (replayed === null) {
-      if (entry.changeset.byteLength === 0) return;
-      throw new ChangetrailError('CHANGESET_CONFLICT', `replay migration${seq === undefined ? '' : ` ${seq}`}: the script's changes cannot be recorded here but the entry holds some`, {
-        conflict: 'UNRECORDABLE_MIGRATION', ...(seq === undefined ? {} : { seq }),
-      });
-    }
-    if (bytesEqual(replayed, entry.changeset)) return;
-    applyChangesetExactlyInTransaction(db, replayed, { ...applyOptions, invert: true });
-    applyChangesetExactlyInTransaction(db, entry.changeset, applyOptions);
+    replayMigrationRows(db, sql, entry.changeset, applyOptions);
+    applyMigrationRowids(db, entry.rowids, seq);
   }));
+}
+
+/** REPLAY.md "Schema entries" steps 2-5: the script, and the entry's changeset where the script's changes differ. */
+function replayMigrationRows(db: DatabaseSync, sql: string, changeset: Uint8Array, applyOptions: ApplyExactlyOptions): void {
+  const seq = applyOptions.seq;
+  const replayed = runRecorded(db, sql, seq);
+  if (replayed === null) {
+    if (changeset.byteLength === 0) return;
+    throw new ChangetrailError('CHANGESET_CONFLICT', `replay migration${seq === undefined ? '' : ` ${seq}`}: the script's changes cannot be recorded here but the entry holds some`, {
+      conflict: 'UNRECORDABLE_MIGRATION', ...(seq === undefined ? {} : { seq }),
+    });
+  }
+  if (bytesEqual(replayed, changeset)) return;
+  applyChangesetExactlyInTransaction(db, replayed, { ...applyOptions, invert: true });
+  applyChangesetExactlyInTransaction(db, changeset, applyOptions);
+}
+
+/**
+ * A schema entry's `rowids` (FORMAT.md §6.1): once the migration's rows are in place, each listed row moves
+ * to the rowid the source gave it, with its table's triggers suspended so that moving it fires nothing
+ * (REPLAY.md "Schema entries" step 6). Inside the caller's transaction.
+ *
+ * @throws ChangetrailError JOURNAL_MALFORMED (rowids), CHANGESET_CONFLICT 'NO_SUCH_TABLE' | 'PRIMARY_KEY' | 'ROWID' | 'ROWID_TAKEN'.
+ */
+export function applyMigrationRowids(db: DatabaseSync, rowids: Uint8Array | undefined, seq: number | undefined): void {
+  if (rowids === undefined) return;
+  const tables = decodeRowids(rowids, { file: 'rowids', offset: 0, ...(seq === undefined ? {} : { seq }) });
+  const targets = resolveRowidTables(db, tables, seq);
+  const suspended = suspendTriggers(db, targets.map((target) => target.name));
+  applyRowidsAfter(db, targets, seq, 'exact');
+  restoreTriggers(db, suspended);
 }
 
 /** Runs a migration script under a session; its changeset, or null if SQLite cannot produce one. */

@@ -146,6 +146,10 @@ function* migrationStatements(context: ExportContext, entry: JournalEntry, chang
   }
   yield `-- entry ${entry.seq}: migration, run as on the source (triggers on, foreign keys off)\n.dbconfig enable_trigger on\n${sql}\n;\n.dbconfig enable_trigger off\n`;
   yield* changeStatements(changeset, schema, entry.seq, 'force', `-- entry ${entry.seq}: the rows the migration changed on the source\n`);
+  // Then every row the migration left in a keyed rowid table gets the rowid the source gave it (FORMAT.md §6.1).
+  const moves = new RowidMoves(context);
+  moves.add(entry);
+  yield* moves.statements(schema, entry.seq);
 }
 
 /**

@@ -13,7 +13,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { bytesEqual } from '../journal/bytes.js';
 import type { JournalEntry } from '../journal/journal.js';
-import { applyChangesetExactlyInTransaction } from '../apply/apply-entry.js';
+import { applyChangesetExactlyInTransaction, applyMigrationRowids } from '../apply/apply-entry.js';
 import { openSchemaHistory } from '../apply/schema-history.js';
 import { openJournal, readHeadMarkerPosition } from '../journal/journal.js';
 import { BACKUP_STAMP_TABLE } from './backup.js';
@@ -107,8 +107,9 @@ function applyMigrationInPlace(db: DatabaseSync, entry: JournalEntry, options: {
       }
     } else if (!bytesEqual(replayed, entry.changeset)) {
       applyChangesetExactlyInTransaction(db, replayed, { seq: entry.seq, invert: true });
-      applyChangesetExactlyInTransaction(db, entry.changeset, options);
+      applyChangesetExactlyInTransaction(db, entry.changeset, { seq: entry.seq });
     }
+    applyMigrationRowids(db, options.rowids, entry.seq);
     db.exec(`RELEASE ${SAVEPOINT}`);
   } catch (error) {
     if (db.isTransaction) db.exec(`ROLLBACK TO ${SAVEPOINT}; RELEASE ${SAVEPOINT}`);

@@ -33,6 +33,7 @@ import { HeadStore, type HeadRow } from './head-row.js';
 import { findFramesBeyondHead, readForwardEntry } from './roll-forward.js';
 import { databaseBehind, inspectBeyondHead, openTailSegment, repairUncommittedTail, verifyCommittedTail, type BeyondHead } from './reconcile.js';
 import { RowidCapture } from './rowid-capture.js';
+import { collectMigrationRowids, readTableRoots } from './migration-rowids.js';
 import { encodeRowids } from '../journal/rowids.js';
 import { SQLITE_BUSY, sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 import { MEMBER_SAVEPOINT } from './capture-guard.js';
@@ -441,13 +442,16 @@ export class JournalWriter {
 
   /**
    * Runs the body under a session. Data writes (undo included) also record rowids of keyed rowid tables
-   * (rowid-capture.ts); migrations run without the capture triggers, which a table rebuild could break.
+   * (rowid-capture.ts); migrations run without the capture triggers, which a table rebuild could break,
+   * and record the rowids of the rows they leave in new, rebuilt or inserted-into tables (migration-rowids.ts).
    * Measured capture cost: `npm run bench -- rowids`.
    */
   #capture(request: CommitRequest, guards: CommitGuards): { changeset: Uint8Array; rowids: Uint8Array | null } {
     const recordRowids = request.kind === 'write';
     if (recordRowids) this.#rowids.begin();
     else this.#rowids.suspend();
+    // Migrations record where their rows end instead (migration-rowids.ts).
+    const roots = request.kind === 'schema' ? readTableRoots(this.#db) : null;
     const session = this.#db.createSession();
     try {
       const result = guards.runBody(request, this.#db);
@@ -456,7 +460,7 @@ export class JournalWriter {
         throw new TypeError('write: the body returned a promise; a transaction cannot span an await, so write bodies must be synchronous');
       }
       const changeset = this.#changeset(session, request);
-      const rowids = recordRowids ? this.#rowids.collect() : [];
+      const rowids = recordRowids ? this.#rowids.collect() : roots !== null ? collectMigrationRowids(this.#db, roots, changeset) : [];
       return { changeset, rowids: rowids.length === 0 ? null : encodeRowids(rowids) };
     } finally {
       session.close();

@@ -275,7 +275,8 @@ def apply_write(db, entry, before_commit=None):
 
 def apply_schema(db, entry, before_commit=None):
     """REPLAY.md schema entries: run the script under a session (R); if R differs from the entry's C,
-    apply invert(R) then C exactly; if R cannot be recorded, C must be empty."""
+    apply invert(R) then C exactly; if R cannot be recorded, C must be empty. Then the rows the entry's
+    rowids list move to the rowids the source gave them (FORMAT.md §6.1, schema entries)."""
     seq = entry.seq
     sql = entry.body.get("sql")
     if not isinstance(sql, str):
@@ -298,4 +299,18 @@ def apply_schema(db, entry, before_commit=None):
         apply_changeset_in_transaction(db, replayed, seq, invert=True)
         apply_changeset_in_transaction(db, changeset, seq)
 
-    in_transaction(db, before_commit, run)
+    def run_with_rowids():
+        run()
+        apply_migration_rowids(db, entry.body.get("rowids"), seq)
+
+    in_transaction(db, before_commit, run_with_rowids)
+
+
+def apply_migration_rowids(db, rowids, seq):
+    """REPLAY.md schema entries step 6: every listed row moves to its recorded rowid, triggers suspended."""
+    if rowids is None:
+        return
+    targets = resolve_rowid_tables(db, decode_rowids(rowids, {"file": "rowids", "offset": 0, "seq": seq}), seq)
+    suspended = suspend_triggers(db, [t["name"] for t in targets])
+    apply_rowids_after(db, targets, seq)
+    restore_triggers(db, suspended)
