@@ -8,6 +8,10 @@
  * under the replay guard: journal SQL is untrusted (replay-guard.ts). Schemas are computed lazily in
  * journal order and cached per schema change, so `schemaFor` is a binary search after the first call
  * that reaches a change.
+ *
+ * Every consumer uses this one history: show, export, replica checks and audit (history, blame, diff),
+ * which builds it from its index's list of schema changes ({@link schemaHistoryOf}) so that an indexed
+ * query never reads the whole journal, and names renamed columns with {@link columnRenames}.
  */
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -34,11 +38,29 @@ export interface SchemaHistory {
   close(): void;
 }
 
-interface SchemaChange {
-  seq: number;
-  kind: 'schema' | 'resync';
+/** An entry that changes the schema, as a history needs it. */
+export interface SchemaChange {
+  readonly seq: number;
+  readonly kind: 'schema' | 'resync';
   /** schema: the migration; resync: the snapshot file. */
-  source: string;
+  readonly source: string;
+}
+
+/** A history that more schema changes can be added to, in journal order (a scan that finds them as it goes). */
+export interface GrowingSchemaHistory extends SchemaHistory {
+  /**
+   * Adds the next schema change. Schemas already computed stay valid: each covers a prefix of the changes.
+   *
+   * @throws RangeError when `change.seq` is not after the last change added or is past the head.
+   */
+  add(change: SchemaChange): void;
+}
+
+/** The schema change an entry makes, or null for a data write. */
+export function schemaChangeOf(entry: { seq: number; kind: string; sql?: string; snapshot?: { file: string } }): SchemaChange | null {
+  if (entry.kind === 'schema') return { seq: entry.seq, kind: 'schema', source: entry.sql ?? '' };
+  if (entry.kind === 'resync') return { seq: entry.seq, kind: 'resync', source: entry.snapshot?.file ?? '' };
+  return null;
 }
 
 /**
@@ -53,31 +75,54 @@ interface SchemaChange {
 export function openSchemaHistory(journal: Journal): SchemaHistory {
   const changes: SchemaChange[] = [];
   for (const entry of journal.entries()) {
-    if (entry.kind === 'schema') changes.push({ seq: entry.seq, kind: 'schema', source: entry.sql! });
-    if (entry.kind === 'resync') changes.push({ seq: entry.seq, kind: 'resync', source: entry.snapshot!.file });
+    const change = schemaChangeOf(entry);
+    if (change !== null) changes.push(change);
   }
-  return new ReplayedSchemaHistory(journal.dir, journal.head.seq, changes);
+  return schemaHistoryOf(journal.dir, journal.head.seq, changes);
 }
 
-class ReplayedSchemaHistory implements SchemaHistory {
-  readonly changes: readonly number[];
+/**
+ * A history of the journal in `dir` (committed head at `headSeq`) from schema changes the caller already
+ * knows, ascending (e.g. from an index), without reading the journal; more can be added in order.
+ *
+ * @throws RangeError for changes out of order or past the head.
+ */
+export function schemaHistoryOf(dir: string, headSeq: number, changes: readonly SchemaChange[]): GrowingSchemaHistory {
+  const history = new ReplayedSchemaHistory(dir, headSeq);
+  for (const change of changes) history.add(change);
+  return history;
+}
+
+class ReplayedSchemaHistory implements GrowingSchemaHistory {
   readonly #dir: string;
   readonly #headSeq: number;
-  readonly #points: readonly SchemaChange[];
+  readonly #points: SchemaChange[] = [];
+  readonly #seqs: number[] = [];
   /** schemas[i]: the schema after the first i changes (0: genesis). */
   readonly #schemas: DatabaseSchema[] = [];
   #work: DatabaseSync | null = null;
 
-  constructor(dir: string, headSeq: number, points: SchemaChange[]) {
+  constructor(dir: string, headSeq: number) {
     this.#dir = dir;
     this.#headSeq = headSeq;
-    this.#points = points;
-    this.changes = Object.freeze(points.map((point) => point.seq));
+  }
+
+  get changes(): readonly number[] {
+    return this.#seqs;
+  }
+
+  add(change: SchemaChange): void {
+    const last = this.#seqs.at(-1) ?? 0;
+    if (!Number.isSafeInteger(change.seq) || change.seq <= last || change.seq > this.#headSeq) {
+      throw new RangeError(`schema history: change ${change.seq} must come after ${last} and by the head (${this.#headSeq})`);
+    }
+    this.#points.push(change);
+    this.#seqs.push(change.seq);
   }
 
   schemaFor(seq: number): DatabaseSchema {
     if (!Number.isSafeInteger(seq) || seq < 0 || seq > this.#headSeq) throw new RangeError(`schemaFor: seq must be in 0..${this.#headSeq}`);
-    const index = countAtOrBefore(this.changes, seq);
+    const index = countAtOrBefore(this.#seqs, seq);
     while (this.#schemas.length <= index) this.#schemas.push(this.#next(this.#schemas.length));
     return this.#schemas[index]!;
   }
@@ -175,4 +220,21 @@ function countAtOrBefore(seqs: readonly number[], seq: number): number {
     else high = mid;
   }
   return low;
+}
+
+/**
+ * Which columns a schema change renamed (old name → new name), from a table's columns before and after
+ * it. A column whose name exists before and after is the same column; of the rest, an old and a new column
+ * at the same position are one column renamed (RENAME COLUMN keeps the position; a dropped column and an
+ * added one do not share a position, since ADD COLUMN appends).
+ */
+export function columnRenames(before: readonly string[], after: readonly string[]): Map<string, string> {
+  const renames = new Map<string, string>();
+  const kept = new Set(before.filter((column) => after.includes(column)));
+  before.forEach((column, position) => {
+    const candidate = after[position];
+    if (kept.has(column) || candidate === undefined || before.includes(candidate)) return;
+    renames.set(column, candidate);
+  });
+  return renames;
 }

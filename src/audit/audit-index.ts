@@ -189,7 +189,7 @@ export class AuditIndex {
       .map((r) => ({ key: String(r.key), last: Number(r.last), live: Number(r.live) === 1 }));
   }
 
-  /** Schema and resync entries (the schema timeline needs them), ascending. */
+  /** Schema and resync entries (the schema history needs them), ascending. */
   nonWriteSeqs(): number[] {
     const indexed = this.#all(`SELECT seq FROM entries WHERE kind IN ('schema', 'resync') ORDER BY seq`).map((r) => Number(r.seq));
     return [...indexed, ...this.tail.filter((e) => e.kind !== 'write').map((e) => e.seq)];

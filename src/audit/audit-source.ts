@@ -1,12 +1,15 @@
 /**
- * One audit query's view of a journal: the journal itself, its index when usable, and the schema
- * timeline. Indexed answers that meet a damaged or stale index are answered again by scanning.
+ * One audit query's view of a journal: the journal itself, its index when usable, and the schema history
+ * (src/apply/schema-history.ts, the one "schema as of entry N"). Indexed answers that meet a damaged or
+ * stale index are answered again by scanning.
  */
+import { schemaChangeOf, schemaHistoryOf, type GrowingSchemaHistory, type SchemaChange, type SchemaHistory } from '../apply/schema-history.js';
+import { findTable } from '../apply/schema.js';
 import type { JournalEntry } from '../journal/journal.js';
 import { openAuditJournal, type AuditJournal } from './audit-journal.js';
 import { auditIndexPath, isIndexDamage, openAuditIndex, removeIndex, type AuditIndex, type IndexMode } from './audit-index.js';
 import { EntryReader, IndexStaleError } from './entry-reader.js';
-import { SchemaTimeline, type SchemaEvent } from './schema-timeline.js';
+import type { ColumnsOf } from './row-changes.js';
 
 /** Options every audit query takes. */
 export interface AuditOptions {
@@ -18,7 +21,7 @@ export class AuditSource {
   readonly journal: AuditJournal;
   readonly index: AuditIndex | null;
   readonly #reader: EntryReader;
-  #timeline: SchemaTimeline | null = null;
+  #schemas: GrowingSchemaHistory | null = null;
 
   private constructor(journal: AuditJournal, index: AuditIndex | null) {
     this.journal = journal;
@@ -42,26 +45,37 @@ export class AuditSource {
     return index.tailEntry(seq) ?? this.#reader.read(index.ref(seq));
   }
 
-  /** The schema timeline from the index's list of schema and resync entries. */
-  indexedTimeline(): SchemaTimeline {
-    if (this.#timeline === null) {
-      const events = this.index!.nonWriteSeqs().map((seq) => schemaEventOf(this.indexedEntry(seq)));
-      this.#timeline = new SchemaTimeline(this.journal.journalDir, events);
+  /** The schema history from the index's list of schema and resync entries (the journal is not read). */
+  indexedSchemas(): SchemaHistory {
+    if (this.#schemas === null) {
+      const changes = this.index!.nonWriteSeqs().map((seq) => schemaChangeOf(this.indexedEntry(seq))).filter((c): c is SchemaChange => c !== null);
+      this.#schemas = schemaHistoryOf(this.journal.journalDir, this.journal.head.seq, changes);
     }
-    return this.#timeline;
+    return this.#schemas;
+  }
+
+  /** An empty schema history that a scan fills, in journal order, with {@link noteSchemaChange}. Close it. */
+  scanningSchemas(): GrowingSchemaHistory {
+    return schemaHistoryOf(this.journal.journalDir, this.journal.head.seq, []);
   }
 
   close(): void {
     this.#reader.close();
-    this.#timeline?.close();
+    this.#schemas?.close();
     this.index?.close();
   }
 }
 
-/** The schema or resync entry as the timeline records it. */
-export function schemaEventOf(entry: JournalEntry): SchemaEvent {
-  if (entry.kind === 'resync') return { seq: entry.seq, kind: 'resync', snapshotFile: entry.snapshot!.file };
-  return { seq: entry.seq, kind: 'schema', sql: entry.sql ?? '' };
+/** Adds the schema change `entry` makes (none for a data write) to a history a scan fills. */
+export function noteSchemaChange(history: GrowingSchemaHistory, entry: JournalEntry): void {
+  const change = schemaChangeOf(entry);
+  if (change !== null) history.add(change);
+}
+
+/** The column names of each table as of entry `seq`, for naming its changeset's values. */
+export function columnsAt(history: SchemaHistory, seq: number): ColumnsOf {
+  const schema = history.schemaFor(seq);
+  return (table) => findTable(schema, table)?.columns ?? null;
 }
 
 /**

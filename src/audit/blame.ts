@@ -8,12 +8,11 @@
 import { foldName, findTable, type DatabaseSchema } from '../apply/schema.js';
 import { toHex } from '../journal/bytes.js';
 import type { JournalEntry } from '../journal/journal.js';
-import { answer, AuditSource, IndexStaleError, schemaEventOf, type AuditOptions } from './audit-source.js';
+import { columnRenames, type SchemaHistory } from '../apply/schema-history.js';
+import { answer, AuditSource, IndexStaleError, noteSchemaChange, type AuditOptions } from './audit-source.js';
 import { historyIn, type HistoryStep } from './history.js';
 import { rowKeyOfText } from './row-key.js';
-import { SchemaTimeline } from './schema-timeline.js';
 import { touchesOf } from './audit-index.js';
-import { columnRenames } from './column-renames.js';
 import { compareStates } from './state-compare.js';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -118,20 +117,20 @@ function blameRow(source: AuditSource, table: string, key: readonly string[]): B
   const lastStep = steps.at(-1);
   // Only a row no entry touched needs the genesis lookup.
   if (lastStep === undefined ? !genesisKeys(source, foldName(table)).includes(rowKeyOfText(key)) : lastStep.op === 'delete') return [];
-  const scanned = source.index === null ? scannedTimeline(source) : null;
+  const scanned = source.index === null ? scannedSchemas(source) : null;
   try {
     const entryAt = (seq: number) => aboutEntry(source.index === null ? source.journal.reader.entry(seq) : source.indexedEntry(seq));
-    const columns = columnBlame(steps, scanned ?? source.indexedTimeline(), table, source.journal.head.seq, entryAt);
+    const columns = columnBlame(steps, scanned ?? source.indexedSchemas(), table, source.journal.head.seq, entryAt);
     return [{ key: [...key], ...(lastStep === undefined ? GENESIS : aboutStep(lastStep)), columns }];
   } finally {
     scanned?.close();
   }
 }
 
-function scannedTimeline(source: AuditSource): SchemaTimeline {
-  const timeline = new SchemaTimeline(source.journal.journalDir, []);
-  for (const entry of source.journal.entries()) if (entry.kind !== 'write') timeline.add(schemaEventOf(entry));
-  return timeline;
+function scannedSchemas(source: AuditSource): SchemaHistory {
+  const schemas = source.scanningSchemas();
+  for (const entry of source.journal.entries()) noteSchemaChange(schemas, entry);
+  return schemas;
 }
 
 /**
@@ -140,14 +139,14 @@ function scannedTimeline(source: AuditSource): SchemaTimeline {
  * added it; columns never set since genesis are blamed on genesis.
  */
 function columnBlame(
-  steps: HistoryStep[], timeline: SchemaTimeline, table: string, headSeq: number, entryAt: (seq: number) => BlameEntry,
+  steps: HistoryStep[], schemas: SchemaHistory, table: string, headSeq: number, entryAt: (seq: number) => BlameEntry,
 ): Record<string, BlameEntry> {
   let blamed = new Map<string, BlameEntry>();
   let schemaSeq = 0;
   const advanceTo = (seq: number) => {
-    for (const eventSeq of timeline.eventSeqs) {
+    for (const eventSeq of schemas.changes) {
       if (eventSeq <= schemaSeq || eventSeq > seq) continue;
-      blamed = translate(blamed, columnsOf(timeline.schemaAt(schemaSeq), table), columnsOf(timeline.schemaAt(eventSeq), table), () => entryAt(eventSeq));
+      blamed = translate(blamed, columnsOf(schemas.schemaFor(schemaSeq), table), columnsOf(schemas.schemaFor(eventSeq), table), () => entryAt(eventSeq));
       schemaSeq = eventSeq;
     }
   };
@@ -159,7 +158,7 @@ function columnBlame(
   }
   advanceTo(headSeq);
   const result: Record<string, BlameEntry> = {};
-  for (const column of columnsOf(timeline.schemaAt(headSeq), table)) {
+  for (const column of columnsOf(schemas.schemaFor(headSeq), table)) {
     Object.defineProperty(result, column, { value: blamed.get(column) ?? GENESIS, enumerable: true, writable: true, configurable: true });
   }
   return result;

@@ -11,10 +11,10 @@ import { fromHex } from '../journal/bytes.js';
 import type { Position } from '../journal/position.js';
 import { resolvePosition, type PositionSpec } from '../journal/resolve-position.js';
 import type { AuditJournal } from './audit-journal.js';
-import { AuditSource, schemaEventOf, type AuditOptions } from './audit-source.js';
+import { schemaHistoryOf } from '../apply/schema-history.js';
+import { AuditSource, columnsAt, noteSchemaChange, type AuditOptions } from './audit-source.js';
 import { positionSource } from './log-filter.js';
 import { namedRowChangesOf } from './row-changes.js';
-import { SchemaTimeline } from './schema-timeline.js';
 import { compareStates, valuesEqual, withStateAt, type RowDifference } from './state-compare.js';
 
 export interface TableDiffStat {
@@ -69,11 +69,11 @@ export function diffPoints(databasePath: string, from: PositionSpec, to?: Positi
 function combined(journal: AuditJournal, between: { changeset: Uint8Array; seq: number; kind: string; sql?: string }[], highSeq: number): RowDifference[] {
   const changesets = between.map((e) => e.changeset).filter((c) => c.byteLength > 0);
   if (changesets.length === 0) return [];
-  const timeline = new SchemaTimeline(journal.journalDir, []);
+  const schemas = schemaHistoryOf(journal.journalDir, journal.head.seq, []);
   try {
-    for (const entry of journal.entries({ to: highSeq })) if (entry.kind !== 'write') timeline.add(schemaEventOf(entry as never));
+    for (const entry of journal.entries({ to: highSeq })) noteSchemaChange(schemas, entry as never);
     const rows: RowDifference[] = [];
-    for (const change of namedRowChangesOf(combineChangesets(changesets), timeline.columnsAt(highSeq))) {
+    for (const change of namedRowChangesOf(combineChangesets(changesets), columnsAt(schemas, highSeq))) {
       if (change.op !== 'update') {
         rows.push({ table: change.table, key: change.key, pk: change.pk, op: change.op, before: change.before, after: change.after });
         continue;
@@ -84,7 +84,7 @@ function combined(journal: AuditJournal, between: { changeset: Uint8Array; seq: 
     }
     return rows;
   } finally {
-    timeline.close();
+    schemas.close();
   }
 }
 

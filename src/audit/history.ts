@@ -7,11 +7,11 @@ import type { ChangeOp, RowValues } from '../changeset/index.js';
 import { foldName } from '../apply/schema.js';
 import { toHex } from '../journal/bytes.js';
 import type { JournalEntry } from '../journal/journal.js';
-import { answer, AuditSource, IndexStaleError, schemaEventOf, type AuditOptions } from './audit-source.js';
+import type { SchemaHistory } from '../apply/schema-history.js';
+import { answer, AuditSource, columnsAt, IndexStaleError, noteSchemaChange, type AuditOptions } from './audit-source.js';
 import { resyncDifferences } from './resync-changes.js';
 import { namedRowChangesOf } from './row-changes.js';
 import { rowKeyOfText } from './row-key.js';
-import { SchemaTimeline } from './schema-timeline.js';
 
 /** One entry's change to the row. */
 export interface HistoryStep {
@@ -63,10 +63,10 @@ export function historyIn(source: AuditSource, row: RowRef): HistoryStep[] {
 
 function indexedHistory(source: AuditSource, row: RowRef): HistoryStep[] {
   const target = { table: foldName(row.table), key: rowKeyOfText(row.key) };
-  const timeline = source.indexedTimeline();
+  const schemas = source.indexedSchemas();
   const steps: HistoryStep[] = [];
   for (const seq of source.index!.postings(row.table, target.key)) {
-    const found = stepsOf(source, source.indexedEntry(seq), timeline, target);
+    const found = stepsOf(source, source.indexedEntry(seq), schemas, target);
     if (found.length === 0) throw new IndexStaleError(`entry ${seq} does not touch ${row.table} ${target.key}`);
     steps.push(...found);
   }
@@ -75,21 +75,21 @@ function indexedHistory(source: AuditSource, row: RowRef): HistoryStep[] {
 
 function scannedHistory(source: AuditSource, row: RowRef): HistoryStep[] {
   const target = { table: foldName(row.table), key: rowKeyOfText(row.key) };
-  const timeline = new SchemaTimeline(source.journal.journalDir, []);
+  const schemas = source.scanningSchemas();
   try {
     const steps: HistoryStep[] = [];
     for (const entry of source.journal.entries()) {
-      if (entry.kind !== 'write') timeline.add(schemaEventOf(entry));
-      steps.push(...stepsOf(source, entry, timeline, target));
+      noteSchemaChange(schemas, entry);
+      steps.push(...stepsOf(source, entry, schemas, target));
     }
     return steps;
   } finally {
-    timeline.close();
+    schemas.close();
   }
 }
 
 /** The changes `entry` made to the target row (at most one per entry). */
-export function stepsOf(source: AuditSource, entry: JournalEntry, timeline: SchemaTimeline, target: { table: string; key: string }): HistoryStep[] {
+export function stepsOf(source: AuditSource, entry: JournalEntry, schemas: SchemaHistory, target: { table: string; key: string }): HistoryStep[] {
   const about = {
     seq: entry.seq, hash: toHex(entry.hash), kind: entry.kind, time: new Date(entry.time), actor: entry.actor, message: entry.message,
     ...(entry.undoes === undefined ? {} : { undoes: entry.undoes }),
@@ -99,6 +99,6 @@ export function stepsOf(source: AuditSource, entry: JournalEntry, timeline: Sche
       .filter((d) => foldName(d.table) === target.table && d.key === target.key)
       .map((d) => ({ ...about, table: d.table, op: d.op, indirect: false, pk: d.pk, before: d.before, after: d.after }));
   }
-  return namedRowChangesOf(entry.changeset, timeline.columnsAt(entry.seq), target)
+  return namedRowChangesOf(entry.changeset, columnsAt(schemas, entry.seq), target)
     .map((c) => ({ ...about, table: c.table, op: c.op, indirect: c.indirect, pk: c.pk, before: c.before, after: c.after }));
 }

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { RowValues, Value } from '../changeset/index.js';
 import { replayJournal } from '../apply/replay.js';
+import { columnRenames } from '../apply/schema-history.js';
 import { foldName, isChangetrailTable, readSchema, type TableSchema } from '../apply/schema.js';
 import { quoteIdentifier } from '../apply/sql-identifier.js';
 import { journalAt, type AuditJournal } from './audit-journal.js';
-import { columnRenames } from './column-renames.js';
 import { formatRowKey, keyValuesOf } from './row-key.js';
 
 /** One row that differs between two states. UPDATE lists only the columns that differ. */

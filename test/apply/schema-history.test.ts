@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError, openTrail } from '../../src/index.js';
-import { openSchemaHistory } from '../../src/apply/schema-history.js';
+import { columnRenames, openSchemaHistory, schemaChangeOf, schemaHistoryOf } from '../../src/apply/schema-history.js';
 import { findTable } from '../../src/apply/schema.js';
 import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
 import { forgeEntry } from '../helpers/forge.js';
@@ -85,5 +85,49 @@ describe('changetrail show with an older schema', () => {
     expect(show(1)).toEqual([expect.objectContaining({ op: 'insert', after: { id: 1, name: 'Grace' } })]);
     expect(show(3)).toEqual([expect.objectContaining({ op: 'update', before: { tier: null }, after: { tier: 'gold' } })]);
     expect(show(5)).toEqual([expect.objectContaining({ op: 'insert', after: { id: 2, tier: 'silver' } })]);
+  });
+});
+
+describe('schemaHistoryOf', () => {
+  it('ok: from known changes (an audit index), or filled in journal order by a scan, it equals openSchemaHistory', async () => {
+    const { trail, path } = await renamedColumns();
+    await trail.migrate('ALTER TABLE users RENAME COLUMN tier TO level'); // 6
+    await trail.close();
+    const journal = openJournal(`${path}.changes`, readCommittedHead(path));
+    const full = openSchemaHistory(journal);
+    const known = schemaHistoryOf(journal.dir, journal.head.seq, [2, 4, 6].map((seq) => schemaChangeOf(journal.entry(seq))!));
+    const scanned = schemaHistoryOf(journal.dir, journal.head.seq, []);
+    const columns = (history: typeof full) => [0, 1, 2, 3, 4, 5, 6].map((seq) => findTable(history.schemaFor(seq), 'users')?.columns);
+    const byScan: (readonly string[] | undefined)[] = [];
+    for (const entry of journal.entries()) {
+      const change = schemaChangeOf(entry);
+      if (change !== null) scanned.add(change);
+      byScan.push(findTable(scanned.schemaFor(entry.seq), 'users')?.columns);
+    }
+    expect(columns(known)).toEqual(columns(full));
+    expect(byScan).toEqual(columns(full).slice(1));
+    expect([full.changes, known.changes, scanned.changes]).toEqual([[2, 4, 6], [2, 4, 6], [2, 4, 6]]);
+    expect(schemaChangeOf(journal.entry(1))).toBeNull();
+    for (const history of [full, known, scanned]) history.close();
+  });
+
+  it('err: changes out of order or past the head are a RangeError', async () => {
+    const { trail, path } = await renamedColumns();
+    await trail.close();
+    const journal = openJournal(`${path}.changes`, readCommittedHead(path));
+    const history = schemaHistoryOf(journal.dir, journal.head.seq, [schemaChangeOf(journal.entry(4))!]);
+    expect(() => history.add(schemaChangeOf(journal.entry(2))!)).toThrow(RangeError);
+    expect(() => history.add({ seq: 6, kind: 'schema', source: 'SELECT 1' })).toThrow(RangeError);
+    expect(() => schemaHistoryOf(journal.dir, journal.head.seq, [{ seq: 0, kind: 'schema', source: '' }])).toThrow(RangeError);
+    history.close();
+  });
+});
+
+describe('columnRenames', () => {
+  it('ok: a name kept is the same column; old and new names at one position are a rename; added and dropped columns are not', () => {
+    expect([...columnRenames(['id', 'name', 'tier'], ['id', 'full_name', 'tier'])]).toEqual([['name', 'full_name']]);
+    expect([...columnRenames(['id', 'name'], ['id', 'name', 'tier'])]).toEqual([]);
+    expect([...columnRenames(['id', 'name', 'tier'], ['id', 'tier'])]).toEqual([]);
+    expect([...columnRenames(['a', 'b'], ['b', 'a'])]).toEqual([]);
   });
 });
