@@ -26,6 +26,7 @@ import { checksum, fromHex, sha256, toHex } from '../dist/journal/bytes.js';
 import { summarizeChangeset } from '../dist/changeset/index.js';
 import { applyChangesetExactly } from '../dist/apply/apply-entry.js';
 import { RowidCapture } from '../dist/write/rowid-capture.js';
+import { collectMigrationRowids, readTableRoots } from '../dist/write/migration-rowids.js';
 import { encodeRowids } from '../dist/journal/rowids.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -66,17 +67,25 @@ class Source {
     }
   }
 
-  /** A migration as trail.migrate runs it: foreign keys off, one transaction, one session, no rowid capture. */
-  migrate(sql) {
+  /**
+   * A migration as trail.migrate runs it: foreign keys off, one transaction, one session, no capture
+   * triggers; the rowids of the rows it leaves in keyed rowid tables are recorded (FORMAT.md §6.1).
+   * `renumber` runs after the script in the same transaction, unrecorded: it stands for a script whose
+   * row order another run would not repeat (`ORDER BY random()`), which a vector cannot contain.
+   */
+  migrate(sql, renumber = null) {
     this.capture.suspend();
     this.db.exec('PRAGMA foreign_keys = OFF');
     this.db.exec('BEGIN IMMEDIATE');
+    const roots = readTableRoots(this.db);
     const session = this.db.createSession();
     try {
       this.db.exec(sql);
       const changeset = session.changeset();
+      if (renumber !== null) this.db.exec(renumber);
+      const rowids = collectMigrationRowids(this.db, roots, changeset);
       this.db.exec('COMMIT');
-      return { changeset };
+      return { changeset, ...(rowids.length === 0 ? {} : { rowids: encodeRowids(rowids) }) };
     } finally {
       session.close();
       this.db.exec('PRAGMA foreign_keys = ON');
@@ -295,6 +304,31 @@ function kindsVector(work) {
   const last = journal.entries.at(-1);
   journal.files.head = headFile(last.body.seq, last.hash);
   return { files: journal.files, expected: expectation('every entry kind: write (trigger-filled audit table, WITHOUT ROWID, a keyed rowid table with an FTS5 index on its rowid: body version 2 with `rowids`), schema (FTS5 external content index with triggers, ALTER TABLE, DML), write with an ON DELETE CASCADE, undo (undoes, rowids restored), resync (snapshot-5.db) after a foreign write, write after the resync (INSERT OR REPLACE moves a rowid). A follower reproduces `state`, rowids included.', journal, { seq: last.body.seq, hash: last.hash }, journal.entries.length, null, { state }) };
+}
+
+const MIGRATION_ROWIDS_SCHEMA = `CREATE TABLE item(sku TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL);
+INSERT INTO item VALUES ('a', 'apple'), ('b', 'banana'), ('c', 'cherry'), ('d', 'date');`;
+
+const MIGRATION_ROWIDS_SQL = `CREATE TABLE shelf(sku TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, UNIQUE(name));
+INSERT INTO shelf SELECT sku, name FROM item ORDER BY sku;
+INSERT INTO item VALUES ('e', 'elderberry');`;
+
+/**
+ * A schema entry whose rows the source numbered otherwise than a re-run of its script does: its `rowids`
+ * list every row of the keyed rowid table it created and the row it inserted into an existing one.
+ */
+function migrationRowidsVector(work) {
+  const source = new Source(work, MIGRATION_ROWIDS_SCHEMA);
+  const genesis = source.snapshot();
+  const specs = [];
+  specs.push({ kind: 'schema', message: 'copy items to a shelf', sql: MIGRATION_ROWIDS_SQL, ...source.migrate(MIGRATION_ROWIDS_SQL, 'UPDATE shelf SET rowid = 15 - rowid') });
+  specs.push({ kind: 'write', ...source.write(`UPDATE shelf SET name = 'Cherry' WHERE sku = 'c'; DELETE FROM shelf WHERE sku = 'b'`) });
+  const state = dumpState(source.path);
+  source.close();
+  const journal = encodeJournal(genesis, specs);
+  const last = journal.entries.at(-1);
+  journal.files.head = headFile(last.body.seq, last.hash);
+  return { files: journal.files, expected: expectation('a schema entry with `rowids` (FORMAT.md §6.1, schema entries): the migration copied item into a new keyed rowid table shelf, whose rows the source numbered 14, 13, 12, 11 where re-running the script numbers them 1..4, and inserted item e (rowid 5); every listed row has before = NULL. A follower re-runs the script, then moves each listed row to its `after` rowid (REPLAY.md schema entries step 6). Then a write on shelf. `state` includes rowids.', journal, { seq: last.body.seq, hash: last.hash }, journal.entries.length, null, { state }) };
 }
 
 const SMALL_SCHEMA = 'CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL);';
@@ -534,7 +568,7 @@ function concat(parts) {
 export function generateVectors() {
   const work = mkdtempSync(join(tmpdir(), 'ct-vectors-'));
   try {
-    return { kinds: kindsVector(mkdtempSync(join(work, 'k-'))), ...damageVectors(work) };
+    return { kinds: kindsVector(mkdtempSync(join(work, 'k-'))), 'migration-rowids': migrationRowidsVector(mkdtempSync(join(work, 'm-'))), ...damageVectors(work) };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -50,7 +50,7 @@ describe('journal/vectors', () => {
     for (const name of ['basic', 'kinds', 'segment-rotation', 'torn-tail', 'uncommitted-frame', 'torn-committed', 'corrupt-frame', 'broken-chain',
       'head-mismatch', 'sequence-gap', 'unknown-segment-version', 'unknown-manifest-version', 'unknown-body-version', 'unknown-body-key',
       'missing-segment', 'bad-snapshot', 'rowids-malformed', 'rowids-in-v1', 'schema-without-sql', 'resync-wrong-snapshot',
-      'undoes-later-entry', 'time-out-of-range', 'meta-too-deep', 'message-too-long', 'replay-refused']) expect(names).toContain(name);
+      'undoes-later-entry', 'time-out-of-range', 'meta-too-deep', 'message-too-long', 'replay-refused', 'migration-rowids']) expect(names).toContain(name);
     const kinds = expectedOf('kinds').entries as { kind: string; undoes?: number }[];
     expect(new Set(kinds.map((e) => e.kind))).toEqual(new Set(['write', 'schema', 'resync']));
     expect(kinds.some((e) => e.undoes !== undefined)).toBe(true);
