@@ -43,21 +43,27 @@ export class ChangeCounterReader {
 
   /**
    * The counter of the file the last successful `read()` found at the path, through the same descriptor
-   * (checked before and after the read by one fstat each), without looking the path up again; `read()`
-   * when there was none. For a writer that checked the path once per admission (two stats and a directory
+   * (checked by one fstat), without looking the path up again; `read()` when there was none or the
+   * descriptor is no longer that file's. For a writer that checked the path once per admission (two stats and a directory
    * scan less per write).
    */
   readAgain(): number | null {
     if (this.#fd === null || this.#target === null) return this.read();
-    return this.#readAt(this.#fd, this.#target);
+    // Nothing runs between the check and the read (both synchronous): one fstat proves the descriptor.
+    if (!sameFile(this.#fd, this.#target)) return this.read();
+    return this.#readCounter(this.#fd);
   }
 
   #readAt(fd: number, target: BigIntStats): number | null {
     if (!sameFile(fd, target)) return null;
-    const bytes = this.#bytes;
-    if (readSync(fd, bytes, 0, 4, CHANGE_COUNTER_OFFSET) !== 4) return null;
+    const counter = this.#readCounter(fd);
     // The descriptor was checked before the read and is checked after it: the value is this file's.
-    return sameFile(fd, target) ? bytes.readUInt32BE(0) : null;
+    return counter !== null && sameFile(fd, target) ? counter : null;
+  }
+
+  #readCounter(fd: number): number | null {
+    const bytes = this.#bytes;
+    return readSync(fd, bytes, 0, 4, CHANGE_COUNTER_OFFSET) === 4 ? bytes.readUInt32BE(0) : null;
   }
 }
 

@@ -126,6 +126,8 @@ export class JournalWriter {
   readonly #databasePath: string;
   readonly #dir: string;
   readonly #identity: JournalIdentity;
+  /** The manifest's journal id as the head row stores it (hex), computed once. */
+  readonly #journalIdHex: string;
   readonly #heads: HeadStore;
   readonly #segmentBytesTarget: number;
   readonly #changeCounter: ChangeCounterReader;
@@ -144,6 +146,7 @@ export class JournalWriter {
     this.#databasePath = databasePath;
     this.#dir = dir;
     this.#identity = identity;
+    this.#journalIdHex = toHex(identity.manifest.journalId);
     this.#heads = new HeadStore(db);
     this.#segmentBytesTarget = segmentBytesTarget;
     this.#changeCounter = changeCounter;
@@ -373,7 +376,7 @@ export class JournalWriter {
   }
 
   #checkJournalId(head: HeadRow): void {
-    const journalId = toHex(this.#identity.manifest.journalId);
+    const journalId = this.#journalIdHex;
     if (head.journalId !== journalId) {
       throw new ChangetrailError('JOURNAL_MISMATCH',
         `open journal: the database belongs to journal ${head.journalId} but ${this.#dir} is journal ${journalId}`,
