@@ -9,8 +9,10 @@
  * differently from the source. A changeset cannot say: it names rows of these tables by key only.
  *
  * Recorded, with `before` NULL (a schema entry's `rowids` say only where rows end) and `after` the rowid:
- * - every row of each keyed rowid table the migration created or rebuilt: a name that did not exist
- *   before, or whose root page changed (the "create, copy, drop, rename" pattern);
+ * - every row of each keyed rowid table the migration created or rebuilt: its b-tree (root page) is not one
+ *   that a table had before (CREATE TABLE, the "create, copy, drop, rename" pattern). A renamed table keeps
+ *   its root page and rowids and is not listed; auto_vacuum moving a root page into a dropped table's
+ *   place does not make a table new either;
  * - in the other keyed rowid tables, the rows the entry's changeset inserts.
  * The data writes' capture triggers (rowid-capture.ts) are not used: a table rebuild would break them.
  */
@@ -20,23 +22,28 @@ import { mainTable, quoteIdentifier } from '../apply/sql-identifier.js';
 import { decodeChangeset, SqlText, type Value } from '../changeset/index.js';
 import type { RowidChange, TableRowids } from '../journal/rowids.js';
 
-/** Root page of every table of `main`, by folded name: read before the migration runs. */
-export type TableRoots = ReadonlyMap<string, number>;
+/** The root pages of the tables of `main`: read before the migration runs. */
+export type TableRoots = ReadonlySet<number>;
 
 export function readTableRoots(db: DatabaseSync): TableRoots {
+  return new Set(rootPages(db).values());
+}
+
+/** Root page of every table of `main`, by folded name. */
+function rootPages(db: DatabaseSync): Map<string, number> {
   const rows = db.prepare(`SELECT name, rootpage FROM main.sqlite_schema WHERE type = 'table'`).all() as { name: string; rootpage: number }[];
   return new Map(rows.map((row) => [foldName(row.name), Number(row.rootpage)]));
 }
 
 /** The rowids to record for a migration that ran after `before` was read and produced `changeset`. */
 export function collectMigrationRowids(db: DatabaseSync, before: TableRoots, changeset: Uint8Array): TableRowids[] {
-  const after = readTableRoots(db);
+  const after = rootPages(db);
   const inserted = insertedKeys(changeset);
   const result: TableRowids[] = [];
   for (const table of createSchemaReader(db)().tables) {
     if (!isKeyedRowidTable(db, table)) continue;
     const name = foldName(table.name);
-    const rebuilt = before.get(name) !== after.get(name);
+    const rebuilt = !before.has(after.get(name) ?? 0);
     const rows = rebuilt ? allRows(db, table) : insertedRows(db, table, inserted.get(name) ?? []);
     if (rows.length > 0) result.push({ table: table.name, keyOrdinals: keyColumns(table).map((column) => column.ordinal), rows });
   }

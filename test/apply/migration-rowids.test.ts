@@ -132,4 +132,13 @@ describe('rowids of rows a migration inserts', () => {
     expect(rowidDump(shell)).toEqual(source);
     expect(cli(['verify', path, '--replay']).code).toBe(0);
   });
+
+  it('ok: a renamed table keeps its b-tree and rowids: nothing to record, so no rowids', async () => {
+    const { trail, path } = await tempTrail(SCHEMA);
+    opened.push(trail);
+    const entry = await trail.migrate('ALTER TABLE src RENAME TO src_renamed; CREATE INDEX src_v ON src_renamed(v)');
+    const journal = openJournal(trail.journalDir, readCommittedHead(path));
+    expect(journal.entry(entry!.seq).rowids).toBeUndefined();
+    expect((await trail.verify({ replay: true })).headSeq).toBe(1);
+  });
 });
