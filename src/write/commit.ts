@@ -195,7 +195,7 @@ export class JournalWriter {
     try {
       crashpoint('after-begin');
       let head = this.#begin(requests[0]!, admission, guards);
-      if (requests[0]!.unchanged?.(head) === true) return this.#commitEmpty(head, admission, guards, [{ ok: true, entry: null }]);
+      if (requests[0]!.unchanged?.(head) === true) return this.#commitEmpty(head, admission, epochBefore, guards, [{ ok: true, entry: null }]);
       const outcomes: MemberOutcome[] = [];
       let bytes = 0;
       for (const request of requests) {
@@ -212,7 +212,7 @@ export class JournalWriter {
         this.#db.exec('ROLLBACK');
         return { outcomes };
       }
-      if (appended.length === 0) return this.#commitEmpty(head, admission, guards, outcomes);
+      if (appended.length === 0) return this.#commitEmpty(head, admission, epochBefore, guards, outcomes);
       crashpoint('after-head-update');
       this.#commitTransaction();
       crashpoint('after-commit');
@@ -254,8 +254,12 @@ export class JournalWriter {
    * Nothing to journal, yet the bodies may have changed pages and changed them back (insert + delete):
    * SQLite still commits, and the commit bumps the file's change counter. Writing the head row makes that
    * bump certain and records the value it leaves, so the next admission does not take it for a foreign one.
+   * Without a counter (WAL) other processes see the commit only as a data_version move: a new epoch moves
+   * the head row with it (unless the fence just bumped it, `epochBefore` null). The same holds for
+   * `resync --if-changed`, which must acknowledge an outside commit for every process.
    */
-  #commitEmpty(head: HeadRow, admission: Admission, guards: CommitGuards, outcomes: MemberOutcome[]): GroupResult {
+  #commitEmpty(head: HeadRow, admission: Admission, epochBefore: number | null, guards: CommitGuards, outcomes: MemberOutcome[]): GroupResult {
+    if (head.changeCounter === null && epochBefore !== null) this.#renewEpoch(head, admission);
     this.#heads.updateChangeCounter(head.changeCounter);
     this.#commitTransaction();
     this.#trust(admission, head);
@@ -385,6 +389,17 @@ export class JournalWriter {
   }
 
   /** The first write of an admission bumps the epoch; every later one checks it (the fence). */
+  /**
+   * A new epoch for the admission this process holds: every changetrail commit then moves the head row,
+   * which is what tells other processes' data_version check (write-guards.ts) a changetrail commit from a
+   * foreign one. The lock is unchanged; a stale writer is fenced out by the new epoch as by the old one.
+   */
+  #renewEpoch(head: HeadRow, admission: Admission): void {
+    head.epoch += 1;
+    this.#heads.updateEpoch(head.epoch, admission.ownerId, head.changeCounter);
+    admission.epoch = head.epoch;
+  }
+
   #fence(head: HeadRow, admission: Admission): void {
     if (admission.epoch === null) {
       head.epoch += 1;

@@ -1,4 +1,6 @@
 /** journalMode: 'wal' is an explicit opt-in; the same guarantees hold. */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError, openTrail } from '../../src/index.js';
@@ -39,5 +41,39 @@ describe('WAL mode', () => {
     }
     // The refused write changed nothing: only the admitted row and the foreign one are there.
     expect(dumpFile(path).t).toEqual([[1, 'integer', 'a', 'text'], [9, 'integer', 'sneaky', 'text']]);
+  });
+
+  it('ok: another process\'s write that nets to no change, made after this one opened, is not taken for a foreign write', async () => {
+    // WAL has no file change counter: foreign writes show as a data_version move while the head row stays.
+    // A no-op write (insert + delete) commits pages, so it must move the head row too.
+    const { trail: setup, path } = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)', { journalMode: 'wal' });
+    await setup.close();
+    const other = spawn(process.execPath, ['--input-type=module', '-e', `
+      import { openTrail } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
+      import { createInterface } from 'node:readline';
+      const trail = await openTrail(${JSON.stringify(path)}, { lock: { idleReleaseMs: 60000 } });
+      const lines = createInterface({ input: process.stdin });
+      await trail.write((db) => db.exec("INSERT INTO t VALUES (1, 'a')"));
+      console.log('wrote');
+      for await (const line of lines) {
+        const entry = await trail.write((db) => db.exec("INSERT INTO t VALUES (9, 'x'); DELETE FROM t WHERE id = 9"));
+        console.log(entry === null ? 'no-op' : 'entry');
+        await trail.close();
+        process.exit(0);
+      }
+    `], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const output = createInterface({ input: other.stdout! })[Symbol.asyncIterator]();
+    expect((await output.next()).value).toBe('wrote');
+    // Opened while the other process still holds its admission (same epoch, head at entry 1).
+    const trail = await openTrail(path, { lock: { timeoutMs: 20_000 } });
+    try {
+      other.stdin!.write('go\n');
+      expect((await output.next()).value).toBe('no-op');
+      await new Promise((resolve) => other.on('exit', resolve));
+      expect(await trail.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b')`))).toMatchObject({ seq: 2 });
+      expect(await trail.verify({ replay: true })).toMatchObject({ headSeq: 2, replayed: true });
+    } finally {
+      await trail.close();
+    }
   });
 });
