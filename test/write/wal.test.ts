@@ -76,4 +76,21 @@ describe('WAL mode', () => {
       await trail.close();
     }
   });
+
+  it('ok: resync --if-changed acknowledges an outside ANALYZE for every process, not only the one that ran it', async () => {
+    const { trail: first, path } = await tempTrail('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)', { journalMode: 'wal', lock: { idleReleaseMs: 300 } });
+    await first.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a')`));
+    // Opened after that write, within the first trail's admission (it keeps the lock for idleReleaseMs).
+    const second = await openTrail(path, { lock: { timeoutMs: 20_000 } });
+    try {
+      const outside = new DatabaseSync(path);
+      outside.exec('ANALYZE');
+      outside.close();
+      expect(await first.resync({ ifChanged: true })).toBeNull();
+      expect(await second.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b')`))).toMatchObject({ seq: 2 });
+    } finally {
+      await second.close();
+      await first.close();
+    }
+  });
 });
