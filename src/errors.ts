@@ -192,6 +192,13 @@ export interface ErrorDetails {
     plannedAt: number;
     attempts: number;
   };
+  /**
+   * The entry (or the state after it) was pruned: retained history begins at `earliestSeq`, whose base
+   * state is checkpoint `checkpointSeq`'s snapshot (the state as of `baseSeq` = `earliestSeq` - 1).
+   */
+  HISTORY_PRUNED: { seq: number; earliestSeq: number; baseSeq: number; checkpointSeq: number };
+  /** Pruning needs a checkpoint at or before the requested point, and the journal has none. */
+  CHECKPOINT_NOT_FOUND: { before: number; headSeq: number };
 }
 
 /** The closed set of error codes. */
@@ -217,7 +224,7 @@ const CODES = new Set<string>([
   'REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'REPLICA_NOT_A_REPLICA', 'REPLICA_WAIT_TIMEOUT',
   'POSITION_NOT_FOUND', 'POSITION_AMBIGUOUS', 'EXPORT_RANGE_UNSUPPORTED', 'OUTPUT_EXISTS', 'BACKUP_MISMATCH', 'INTEGRITY_CHECK_FAILED',
   'SIGNED_NOTE_MALFORMED', 'SIGNATURE_INVALID', 'SIGNED_HEAD_MISMATCH', 'SIGNING_KEY_INVALID',
-  'OPTIMISTIC_CONFLICT',
+  'OPTIMISTIC_CONFLICT', 'HISTORY_PRUNED', 'CHECKPOINT_NOT_FOUND',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

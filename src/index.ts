@@ -44,3 +44,8 @@ export { signCommittedHead, verifySignedHead } from './audit/signed-head.js';
 export type { SignedHeadReport } from './audit/signed-head.js';
 export { readSigningKey, readVerifierKey, generateSigningKey, formatVerifierKey, parseSignedNote } from './audit/signed-note.js';
 export type { SigningKey, VerifierKey, ParsedNote, Checkpoint, NoteSignature } from './audit/signed-note.js';
+export { registerFollower, unregisterFollower, listFollowers } from './journal/retention-pins.js';
+export type { FollowerRecord } from './journal/retention-pins.js';
+export type { RetainedBase } from './journal/retention-base.js';
+export type { CheckpointOptions, CheckpointResult } from './write/checkpoint.js';
+export type { PruneOptions, PruneResult, PruneHold, FollowerHoldLimits } from './write/prune.js';

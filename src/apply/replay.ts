@@ -1,12 +1,13 @@
 /**
- * Replays a journal onto a copy of its base state: the genesis snapshot, or the snapshot of the latest
- * resync entry. Used by `verify --replay` and by anyone building a database from a journal directory.
+ * Replays a journal onto a copy of its base state: the genesis snapshot (or, for a pruned journal, its
+ * base checkpoint's snapshot), replaced by a resync entry's snapshot where one occurs; checkpoint
+ * entries change nothing. Used by `verify --replay` and by anyone building a database from a journal directory.
  */
 import { chmodSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChangetrailError } from '../errors.js';
 import { bytesEqual } from '../journal/bytes.js';
-import { GENESIS_FILE } from '../journal/format.js';
+import { startingState } from '../journal/retention-base.js';
 import type { Journal } from '../journal/journal.js';
 import { applyEntryExactly } from './apply-entry.js';
 import { openReplayDatabase } from './replay-guard.js';
@@ -26,8 +27,9 @@ export function verifySnapshot(dir: string, file: string, sha256: Uint8Array, si
  */
 export function replayJournal(journal: Journal, target: string): number {
   const { dir, identity } = journal;
-  verifySnapshot(dir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
-  copyFileSync(join(dir, GENESIS_FILE), target);
+  const start = startingState(journal.base, identity.manifest).ref;
+  verifySnapshot(dir, start.file, start.sha256, start.size);
+  copyFileSync(join(dir, start.file), target);
   chmodSync(target, 0o600); // the copy keeps the snapshot's mode, read-only for a reader who cannot write the journal
   let db = openReplayDatabase(target);
   let applied = 0;
@@ -41,7 +43,7 @@ export function replayJournal(journal: Journal, target: string): number {
         copyFileSync(join(dir, snapshot.file), target);
         chmodSync(target, 0o600);
         db = openReplayDatabase(target);
-      } else {
+      } else if (entry.kind !== 'checkpoint') {
         applyEntryExactly(db, {
           kind: entry.kind, changeset: entry.changeset, seq: entry.seq,
           ...(entry.sql === undefined ? {} : { sql: entry.sql }), ...(entry.rowids === undefined ? {} : { rowids: entry.rowids }),

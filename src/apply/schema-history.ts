@@ -16,7 +16,7 @@
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
-import { GENESIS_FILE } from '../journal/format.js';
+import { startingFile } from '../journal/retention-base.js';
 import type { Journal } from '../journal/journal.js';
 import { installReplayGuard, runUntrustedSql } from './replay-guard.js';
 import { foldName, readSchema, type DatabaseSchema } from './schema.js';
@@ -101,8 +101,11 @@ class ReplayedSchemaHistory implements GrowingSchemaHistory {
   /** schemas[i]: the schema after the first i changes (0: genesis). */
   readonly #schemas: DatabaseSchema[] = [];
   #work: DatabaseSync | null = null;
+  /** genesis.db, or the base checkpoint's snapshot of a pruned journal. */
+  readonly #baseFile: string;
 
   constructor(dir: string, headSeq: number) {
+    this.#baseFile = startingFile(dir);
     this.#dir = dir;
     this.#headSeq = headSeq;
   }
@@ -134,7 +137,7 @@ class ReplayedSchemaHistory implements GrowingSchemaHistory {
 
   /** The schema after `count` changes, from the working database left at `count - 1` changes. */
   #next(count: number): DatabaseSchema {
-    if (count === 0) return this.#loadBase(GENESIS_FILE);
+    if (count === 0) return this.#loadBase(this.#baseFile);
     const point = this.#points[count - 1]!;
     if (point.kind === 'resync') return this.#loadBase(point.source);
     const work = this.#work!;

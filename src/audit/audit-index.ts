@@ -78,7 +78,8 @@ export function auditIndexPath(journalDir: string): string {
  * entries after the position it covers are held in `tail`.
  */
 export function openAuditIndex(journal: AuditJournal, mode: IndexMode = 'auto'): AuditIndex | null {
-  if (mode === 'off') return null;
+  // A pruned journal (FORMAT.md §11) is scanned: the index is built from genesis, which is gone.
+  if (mode === 'off' || journal.reader.base !== null) return null;
   const path = auditIndexPath(journal.journalDir);
   const writable = mode === 'auto' && canWrite(journal.journalDir, path);
   if (!existsSync(path) && !writable) return null;

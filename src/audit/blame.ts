@@ -16,7 +16,7 @@ import { touchesOf } from './audit-index.js';
 import { compareStates } from './state-compare.js';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { GENESIS_FILE } from '../journal/format.js';
+import { startingState } from '../journal/retention-base.js';
 
 /** The entry an answer names: 0 is genesis (the state the journal started from). */
 export interface BlameEntry {
@@ -101,7 +101,8 @@ function scannedBlame(source: AuditSource, table: string): BlameLine[] {
 }
 
 function genesisKeys(source: AuditSource, folded: string): string[] {
-  const genesis = new DatabaseSync(join(source.journal.journalDir, GENESIS_FILE), { readOnly: true });
+  const { reader } = source.journal;
+  const genesis = new DatabaseSync(join(source.journal.journalDir, startingState(reader.base, reader.identity.manifest).ref.file), { readOnly: true });
   const empty = new DatabaseSync(':memory:');
   try {
     return compareStates(empty, genesis).filter((d) => foldName(d.table) === folded).map((d) => d.key);

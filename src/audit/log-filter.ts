@@ -117,5 +117,6 @@ export function positionSource(journal: AuditJournal): PositionSource {
     head: journal.head,
     positionAt: (seq) => journal.reader.positionAt(seq),
     entries: (from, to) => journal.entries({ from, to }),
+    base: journal.reader.base,
   };
 }

@@ -90,6 +90,7 @@ export function formatEffect(entry: Entry): string {
   const counts = formatCounts(entry.tables);
   if (entry.kind === 'schema') return counts === '' ? 'schema change' : `schema change; ${counts}`;
   if (entry.kind === 'resync') return `resync${entry.snapshot === undefined ? '' : ` (${escapeControl(entry.snapshot.file)})`}`;
+  if (entry.kind === 'checkpoint') return `state as of #${entry.at?.seq ?? '?'}${entry.snapshot === undefined ? '' : ` (${escapeControl(entry.snapshot.file)})`}`;
   return counts === '' ? 'no row changes' : counts;
 }
 

@@ -33,7 +33,7 @@ interface FilterValues {
 export function logFilterOf(options: FilterValues, range: { from?: number; to?: number }): LogFilter | null {
   const given = ['actor', 'table', 'kind', 'since', 'until', 'grep', 'meta', 'limit', 'reverse'].some((name) => options[name as keyof FilterValues] !== undefined);
   if (!given) return null;
-  if (options.kind !== undefined && !['write', 'schema', 'resync'].includes(options.kind)) throw usage('log', `--kind is write, schema or resync (got ${options.kind})`);
+  if (options.kind !== undefined && !['write', 'schema', 'resync', 'checkpoint'].includes(options.kind)) throw usage('log', `--kind is write, schema, resync or checkpoint (got ${options.kind})`);
   const limit = options.limit === undefined ? undefined : Number(options.limit);
   if (limit !== undefined && (!/^\d+$/.test(options.limit!) || !Number.isSafeInteger(limit))) throw usage('log', `--limit takes a number (got ${options.limit})`);
   const meta: Record<string, string> = {};

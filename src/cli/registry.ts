@@ -29,6 +29,8 @@ import { backup } from './commands/backup.js';
 import { recover } from './commands/recover.js';
 import { sign } from './commands/sign.js';
 import { diff } from './commands/diff.js';
+import { checkpoint } from './commands/checkpoint.js';
+import { prune } from './commands/prune.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   init,
@@ -50,6 +52,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   recover,
   diff,
   sign,
+  checkpoint,
+  prune,
 ] as CommandSpec[];
 
 export function findCommand(name: string): CommandSpec | undefined {

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { openJournal, readCommittedHead, type Journal, type JournalEntry } from '../journal/journal.js';
 import type { Position } from '../journal/position.js';
+import type { RetainedBase } from '../journal/retention-base.js';
 import type { DatabaseSchema } from '../apply/schema.js';
 import { openSchemaHistory, type SchemaHistory } from '../apply/schema-history.js';
 
@@ -58,6 +59,11 @@ export class JournalSource {
 
   get journalDir(): string {
     return this.journal.dir;
+  }
+
+  /** Where retained history starts (null: at genesis); see FORMAT.md §11. */
+  get base(): RetainedBase | null {
+    return this.journal.base;
   }
 
   /** Verified committed entries `from..to` (clamped to 1..head). */

@@ -17,7 +17,9 @@ import { RowidMerge } from './rowid-merge.js';
 import { verifySnapshot } from '../apply/replay.js';
 import { openReplayDatabase } from '../apply/replay-guard.js';
 import { dropChangetrailTables, readBackupStamp } from './backup.js';
-import { JournalSource, type TrailSource } from './journal-source.js';
+import { JournalSource, sourcePaths, type TrailSource } from './journal-source.js';
+import { nearestBaseState } from '../journal/retention-checkpoints.js';
+import { pinWhileReading } from '../journal/retention-pins.js';
 import { OutputFile } from './output-file.js';
 import { resolvePosition, type PositionSpec, type ResolvedPosition } from './resolve-position.js';
 
@@ -54,8 +56,8 @@ export interface RestoreResult {
   readonly path: string;
   /** What `at` resolved to: the state of the output. */
   readonly at: ResolvedPosition;
-  /** The base it started from: genesis (seq 0), a resync snapshot or a backup. */
-  readonly base: { readonly kind: 'genesis' | 'snapshot' | 'backup'; readonly seq: number; readonly file: string };
+  /** The base it started from: genesis (seq 0), a checkpoint, a resync snapshot or a backup. */
+  readonly base: { readonly kind: 'genesis' | 'checkpoint' | 'snapshot' | 'backup'; readonly seq: number; readonly file: string };
   /** Entries applied on top of the base. */
   readonly applied: number;
 }
@@ -75,6 +77,16 @@ export interface RestoreResult {
  *   journal or snapshot), IO_ERROR, SQLITE_ERROR.
  */
 export async function restoreTo(source: TrailSource, out: string, options: RestoreOptions): Promise<RestoreResult> {
+  // Pinned before the journal is opened: no prune removes what this restore plans to read (retention-pins.ts).
+  const pin = pinWhileReading(sourcePaths(source).journalDir, 'restore');
+  try {
+    return await restorePinned(source, out, options);
+  } finally {
+    pin?.release();
+  }
+}
+
+async function restorePinned(source: TrailSource, out: string, options: RestoreOptions): Promise<RestoreResult> {
   const journal = JournalSource.open(source);
   const at = resolvePosition(journal, options.at);
   const output = OutputFile.prepare(out, options.force === true);
@@ -95,21 +107,23 @@ export async function restoreTo(source: TrailSource, out: string, options: Resto
  * final checks: the scratch state of exports that need whole rows. Returns the entries applied.
  */
 export function buildState(journal: JournalSource, at: Position, path: string): number {
+  // Callers opened `journal` before this pin: a prune that ran since may hold back only what it saw pinned.
   const base = prepareBase(journal, at, path, undefined);
   return replayOnto(journal, path, base.seq, at.seq, undefined);
 }
 
 function prepareBase(journal: JournalSource, at: Position, temp: string, from: string | undefined): RestoreResult['base'] {
   if (from === undefined) {
+    // The nearest base state: a checkpoint (or a pruned journal's base) or a later resync snapshot.
+    const base = nearestBaseState(journal.journal, at.seq);
     const snapshot = nearestSnapshot(journal, at.seq);
-    if (snapshot !== null) {
+    if (snapshot !== null && snapshot.seq >= base.seq) {
       copyFileSync(join(journal.journalDir, snapshot.file), temp);
       return { kind: 'snapshot', seq: snapshot.seq, file: join(journal.journalDir, snapshot.file) };
     }
-    const { manifest } = journal.journal.identity;
-    verifySnapshot(journal.journalDir, GENESIS_FILE, manifest.genesisSha256, manifest.genesisSize);
-    copyFileSync(join(journal.journalDir, GENESIS_FILE), temp);
-    return { kind: 'genesis', seq: 0, file: join(journal.journalDir, GENESIS_FILE) };
+    verifySnapshot(journal.journalDir, base.ref.file, base.ref.sha256, base.ref.size);
+    copyFileSync(join(journal.journalDir, base.ref.file), temp);
+    return { kind: base.ref.file === GENESIS_FILE ? 'genesis' : 'checkpoint', seq: base.seq, file: join(journal.journalDir, base.ref.file) };
   }
   const stamp = readBackupStamp(from);
   if (stamp === null) throw new ChangetrailError('BACKUP_MISMATCH', `restore from ${from}: the file has no backup stamp`, { path: from, reason: 'no stamp' });
@@ -139,7 +153,7 @@ function prepareBase(journal: JournalSource, at: Position, temp: string, from: s
 function nearestSnapshot(journal: JournalSource, seq: number): { seq: number; file: string } | null {
   const candidates = listDirectory(journal.journalDir)
     .map((name) => ({ name, seq: Number(SNAPSHOT_NAME.exec(name)?.[1] ?? NaN) }))
-    .filter((candidate) => Number.isSafeInteger(candidate.seq) && candidate.seq >= 1 && candidate.seq <= seq)
+    .filter((candidate) => Number.isSafeInteger(candidate.seq) && candidate.seq > (journal.base?.seq ?? 0) && candidate.seq <= seq)
     .sort((a, b) => b.seq - a.seq);
   for (const candidate of candidates) {
     const entry = journal.journal.entry(candidate.seq);
@@ -169,7 +183,7 @@ function replayOnto(journal: JournalSource, temp: string, after: number, to: num
       if (entry.kind === 'write') {
         batch.add(entry);
         if (batch.full()) batch.apply(db);
-      } else {
+      } else if (entry.kind !== 'checkpoint') {
         batch.apply(db);
         db = applyWhole(db, journal, entry, temp);
       }

@@ -52,6 +52,7 @@ export class RowState {
   /** Applies the entry exactly (journal/REPLAY.md). */
   apply(entry: JournalEntry): void {
     if (entry.kind === 'resync') throw new TypeError('RowState: resync entries are refused before they get here');
+    if (entry.kind === 'checkpoint') return;
     this.#statements.clear();
     applyEntryExactly(this.#db, {
       kind: entry.kind, changeset: entry.changeset, seq: entry.seq,

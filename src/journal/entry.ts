@@ -18,9 +18,24 @@ export const ENTRY_BODY_VERSION = 1;
  * that never touch a rowid table keyed by something else stay readable by version-1 readers.
  */
 export const ENTRY_BODY_VERSION_ROWIDS = 2;
+/**
+ * Checkpoint entries (kind `checkpoint`, key `at`) are version 3, and only they: a reader that predates
+ * retention rejects the version instead of taking a checkpoint for something it can replay.
+ */
+export const ENTRY_BODY_VERSION_CHECKPOINT = 3;
 
-/** What an entry records: a data write, a schema migration, or a resynchronisation after a foreign write. */
-export type EntryKind = 'write' | 'schema' | 'resync';
+/**
+ * What an entry records: a data write, a schema migration, a resynchronisation after a foreign write, or a
+ * checkpoint (a snapshot of the user's tables as of an earlier entry, from which history can start).
+ */
+export type EntryKind = 'write' | 'schema' | 'resync' | 'checkpoint';
+
+/** checkpoint entries: the entry whose state the snapshot holds (`seq` < the checkpoint's own seq). */
+export interface CheckpointAt {
+  seq: number;
+  /** The hash of entry `seq` (the chain root when `seq` is 0). */
+  hash: Uint8Array;
+}
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -54,8 +69,10 @@ export interface EntryBody {
   changeset: Uint8Array;
   /** schema entries: the migration SQL as executed. */
   sql?: string;
-  /** resync entries: the snapshot that became the new base state. */
+  /** resync entries: the snapshot that became the new base state; checkpoint entries: the state as of `at`. */
   snapshot?: SnapshotRef;
+  /** checkpoint entries: the entry whose state `snapshot` holds. */
+  at?: CheckpointAt;
   /** undo entries: the sequence number of the entry this write reverses. */
   undoes?: number;
   /**
@@ -91,9 +108,9 @@ const boundedText = text.refine((value) => utf8Size(value) <= TEXT_BYTES_MAX, `l
 const json: z.ZodType<JsonValue> = z.lazy(() => z.union([z.null(), z.boolean(), z.number().finite(), text, z.array(json), z.record(text, json)]));
 
 const bodySchema = z.object({
-  v: z.union([z.literal(ENTRY_BODY_VERSION), z.literal(ENTRY_BODY_VERSION_ROWIDS)]),
+  v: z.union([z.literal(ENTRY_BODY_VERSION), z.literal(ENTRY_BODY_VERSION_ROWIDS), z.literal(ENTRY_BODY_VERSION_CHECKPOINT)]),
   seq: z.number().int().min(1).max(SEQ_MAX),
-  kind: z.enum(['write', 'schema', 'resync']),
+  kind: z.enum(['write', 'schema', 'resync', 'checkpoint']),
   time: z.number().int().min(0).max(TIME_MAX_MS),
   epoch: count,
   actor: boundedText.nullable(),
@@ -106,6 +123,7 @@ const bodySchema = z.object({
   snapshot: z.object({ file: z.string(), sha256: bytes.refine((b) => b.byteLength === HASH_SIZE, 'sha256 is 32 bytes'), size: count }).strict().optional(),
   undoes: z.number().int().min(1).max(SEQ_MAX).optional(),
   rowids: bytes.optional(),
+  at: z.object({ seq: count, hash: bytes.refine((b) => b.byteLength === HASH_SIZE, 'hash is 32 bytes') }).strict().optional(),
 }).strict().superRefine((body, ctx) => {
   for (const [path, message] of kindIssues(body)) ctx.addIssue({ code: 'custom', path: [path], message });
 });
@@ -248,12 +266,18 @@ function acceptOptional(fields: Fields, body: EntryBody & { v: number }): boolea
 }
 
 /** The fields each kind requires and forbids (FORMAT.md §6.1). */
-function kindIssues(body: { v: number; seq: number; kind: EntryKind; sql?: string; snapshot?: { file: string }; undoes?: number; rowids?: Uint8Array }): [string, string][] {
+function kindIssues(body: { v: number; seq: number; kind: EntryKind; sql?: string; snapshot?: { file: string }; undoes?: number; rowids?: Uint8Array; at?: { seq: number }; changeset: Uint8Array; tables: unknown[] }): [string, string][] {
   const issues: [string, string][] = [];
+  const hasSnapshot = body.kind === 'resync' || body.kind === 'checkpoint';
   if ((body.rowids !== undefined) !== (body.v === ENTRY_BODY_VERSION_ROWIDS)) issues.push(['rowids', 'rowids are present exactly in version-2 bodies']);
+  if ((body.kind === 'checkpoint') !== (body.v === ENTRY_BODY_VERSION_CHECKPOINT)) issues.push(['v', 'checkpoint entries are exactly the version-3 bodies']);
   if ((body.kind === 'schema') !== (body.sql !== undefined)) issues.push(['sql', body.kind === 'schema' ? 'a schema entry needs sql' : `a ${body.kind} entry has no sql`]);
-  if ((body.kind === 'resync') !== (body.snapshot !== undefined)) issues.push(['snapshot', body.kind === 'resync' ? 'a resync entry needs a snapshot' : `a ${body.kind} entry has no snapshot`]);
-  if (body.snapshot !== undefined && body.snapshot.file !== snapshotFileName(body.seq)) issues.push(['snapshot', `the snapshot of entry ${body.seq} is ${snapshotFileName(body.seq)}`]);
+  if (hasSnapshot !== (body.snapshot !== undefined)) issues.push(['snapshot', hasSnapshot ? `a ${body.kind} entry needs a snapshot` : `a ${body.kind} entry has no snapshot`]);
+  const file = body.kind === 'checkpoint' ? checkpointFileName(body.seq) : snapshotFileName(body.seq);
+  if (body.snapshot !== undefined && body.snapshot.file !== file) issues.push(['snapshot', `the snapshot of entry ${body.seq} is ${file}`]);
+  if ((body.kind === 'checkpoint') !== (body.at !== undefined)) issues.push(['at', body.kind === 'checkpoint' ? 'a checkpoint entry needs at' : `a ${body.kind} entry has no at`]);
+  if (body.at !== undefined && body.at.seq >= body.seq) issues.push(['at', 'a checkpoint holds the state of an earlier entry']);
+  if (body.kind === 'checkpoint' && (body.changeset.byteLength > 0 || body.tables.length > 0)) issues.push(['changeset', 'a checkpoint changes nothing']);
   if (body.undoes !== undefined && (body.kind !== 'write' || body.undoes >= body.seq)) issues.push(['undoes', 'only a write undoes, and only an earlier entry']);
   return issues;
 }
@@ -271,6 +295,11 @@ function validateRowidsForWrite(rowids: Uint8Array, seq: number): void {
 /** The snapshot file a resync entry `seq` names: `snapshot-<seq>.db`. */
 export function snapshotFileName(seq: number): string {
   return `snapshot-${seq}.db`;
+}
+
+/** The snapshot file a checkpoint entry `seq` names: `checkpoint-<seq>.db`. */
+export function checkpointFileName(seq: number): string {
+  return `checkpoint-${seq}.db`;
 }
 
 /** `String.prototype.isWellFormed` (ES2024; Node 20+): no lone UTF-16 surrogates. */
@@ -355,7 +384,7 @@ function describeIssues(issues: { path: string; message: string }[]): string {
 export function encodeEntryBody(body: EntryBody): Uint8Array {
   assert(body.prevHash.byteLength === HASH_SIZE, 'prevHash size');
   const ordered: Record<string, unknown> = {
-    v: body.rowids === undefined ? ENTRY_BODY_VERSION : ENTRY_BODY_VERSION_ROWIDS, seq: body.seq, kind: body.kind, time: body.time, epoch: body.epoch,
+    v: bodyVersion(body), seq: body.seq, kind: body.kind, time: body.time, epoch: body.epoch,
     actor: body.actor, message: body.message, meta: body.meta, prevHash: body.prevHash,
     tables: body.tables.map((t) => ({ table: t.table, inserts: t.inserts, updates: t.updates, deletes: t.deletes })),
     changeset: body.changeset,
@@ -364,6 +393,7 @@ export function encodeEntryBody(body: EntryBody): Uint8Array {
   if (body.snapshot !== undefined) ordered.snapshot = { file: body.snapshot.file, sha256: body.snapshot.sha256, size: body.snapshot.size };
   if (body.undoes !== undefined) ordered.undoes = body.undoes;
   if (body.rowids !== undefined) ordered.rowids = body.rowids;
+  if (body.at !== undefined) ordered.at = { seq: body.at.seq, hash: body.at.hash };
   const { issues } = checkEntryBody(ordered);
   if (issues !== null) {
     const reason = describeIssues(issues);
@@ -375,6 +405,11 @@ export function encodeEntryBody(body: EntryBody): Uint8Array {
     throw new RangeError(`entry body of ${encoded.byteLength} bytes exceeds the ${BODY_SIZE_MAX}-byte limit`);
   }
   return new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+}
+
+function bodyVersion(body: EntryBody): number {
+  if (body.kind === 'checkpoint') return ENTRY_BODY_VERSION_CHECKPOINT;
+  return body.rowids === undefined ? ENTRY_BODY_VERSION : ENTRY_BODY_VERSION_ROWIDS;
 }
 
 export function decodeEntryBody(encoded: Uint8Array, file: string, offset: number, seq?: number): EntryBody {

@@ -23,8 +23,10 @@ import { ChangetrailError } from '../errors.js';
 import { bytesEqual, fromHex, readSafeU64, toHex, view } from './bytes.js';
 import { decodeEntryBody, hashEntryBody } from './entry.js';
 import { io } from './files.js';
-import { FRAME_HEADER_SIZE, GENESIS_FILE, SEGMENT_HEADER_SIZE } from './format.js';
+import { FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE } from './format.js';
 import { decodeFrame, readFrameSize } from './frame.js';
+import { readBase, startingState } from './retention-base.js';
+import type { SnapshotRef } from './entry.js';
 import { listSegments, readManifest, withSeq, type JournalIdentity } from './journal-reader.js';
 import type { Position } from './position.js';
 import { SegmentFile } from './segment-file.js';
@@ -74,43 +76,52 @@ export function checkJournalShape(dir: string, head: Position, options: JournalS
       databaseJournalId: head.journalId, journalJournalId: journalId, reason: 'journal ids differ',
     });
   }
-  checkGenesis(dir, identity, options.genesis ?? 'auto');
+  // A pruned journal starts at its base checkpoint (FORMAT.md §11): its snapshot stands in for genesis.db.
+  const base = readBase(dir, identity.manifest.journalId);
+  const start = startingState(base, identity.manifest).ref;
+  checkGenesis(dir, start, options.genesis ?? 'auto');
   if (head.seq === 0) {
     if (head.hash !== toHex(identity.rootHash)) throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `check journal ${dir}: the head at seq 0 is not the chain root`, { seq: 0 });
     return;
   }
-  const segments = listSegments(dir).filter((firstSeq) => firstSeq <= head.seq);
-  if (segments[0] !== 1) throw behind(head, 0, segments[0] === undefined ? undefined : formatSegmentName(segments[0]));
+  const all = listSegments(dir).filter((firstSeq) => firstSeq <= head.seq);
+  // A pruned journal (FORMAT.md §11): segments wholly before the base may still be there (a prune in
+  // progress); checking starts at the one holding the first retained entry, whose predecessor's hash only
+  // the base names.
+  const first = base === null ? 0 : Math.max(0, all.findLastIndex((firstSeq) => firstSeq <= Math.min(base.seq + 1, head.seq)));
+  const segments = all.slice(first);
+  const firstSeq = base === null ? 1 : Math.min(base.seq + 1, head.seq);
+  if (segments[0] === undefined || segments[0] > firstSeq || (base === null && segments[0] !== 1)) throw behind(head, firstSeq - 1, segments[0] === undefined ? undefined : formatSegmentName(segments[0]));
   const firsts = segments.map((firstSeq) => withSegment(dir, identity, firstSeq, head, (segment) => readEntry(segment, SEGMENT_HEADER_SIZE, firstSeq)));
-  let prevHash = identity.rootHash;
+  let prevHash: Uint8Array | null = base === null ? identity.rootHash : null;
   for (let i = 0; i < segments.length; i++) {
     const firstSeq = segments[i]!;
-    if (!bytesEqual(firsts[i]!.prevHash, prevHash)) {
+    if (prevHash !== null && !bytesEqual(firsts[i]!.prevHash, prevHash)) {
       throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `check ${formatSegmentName(firstSeq)}: entry ${firstSeq} does not chain to entry ${firstSeq - 1}`, { seq: firstSeq, file: formatSegmentName(firstSeq) });
     }
     const lastSeq = i + 1 < segments.length ? segments[i + 1]! - 1 : head.seq;
     const expected = i + 1 < segments.length ? firsts[i + 1]!.prevHash : fromHex(head.hash);
     prevHash = lastSeq === firstSeq ? firsts[i]!.hash : withSegment(dir, identity, firstSeq, head, (segment) => lastEntry(segment, firstSeq, lastSeq, expected));
   }
-  if (!bytesEqual(prevHash, fromHex(head.hash))) {
+  if (prevHash === null || !bytesEqual(prevHash, fromHex(head.hash))) {
     throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `check journal ${dir}: entry ${head.seq} is not the entry the database committed`, { seq: head.seq });
   }
 }
 
-function checkGenesis(dir: string, identity: JournalIdentity, mode: GenesisCheck): void {
-  const path = join(dir, GENESIS_FILE);
-  const ok = io('read genesis snapshot', path, () => genesisMatches(path, identity, mode));
+function checkGenesis(dir: string, start: SnapshotRef, mode: GenesisCheck): void {
+  const path = join(dir, start.file);
+  const ok = io('read genesis snapshot', path, () => genesisMatches(path, start, mode));
   if (!ok) {
-    throw new ChangetrailError('JOURNAL_CHECKSUM_MISMATCH', `check journal ${dir}: ${GENESIS_FILE} differs from the manifest's record`, { file: GENESIS_FILE, offset: 0 });
+    throw new ChangetrailError('JOURNAL_CHECKSUM_MISMATCH', `check journal ${dir}: ${start.file} differs from the journal's record`, { file: start.file, offset: 0 });
   }
 }
 
-function genesisMatches(path: string, identity: JournalIdentity, mode: GenesisCheck): boolean {
+function genesisMatches(path: string, start: SnapshotRef, mode: GenesisCheck): boolean {
   const fd = openSync(path, constants.O_RDONLY);
   try {
     const size = fstatSync(fd).size;
-    if (size !== identity.manifest.genesisSize) return false;
-    if (mode === 'digest' || (mode === 'auto' && size <= GENESIS_DIGEST_BYTES_MAX)) return bytesEqual(digestFd(fd), identity.manifest.genesisSha256);
+    if (size !== start.size) return false;
+    if (mode === 'digest' || (mode === 'auto' && size <= GENESIS_DIGEST_BYTES_MAX)) return bytesEqual(digestFd(fd), start.sha256);
     return headerMatches(fd, size);
   } finally {
     closeSync(fd);

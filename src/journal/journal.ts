@@ -23,6 +23,7 @@ import { positionOf, type Position } from './position.js';
 import { SegmentFile } from './segment-file.js';
 import { readFrameSize } from './frame.js';
 import { formatSegmentName } from './segment.js';
+import { historyPruned, readBase, type RetainedBase } from './retention-base.js';
 
 export type { JournalIdentity } from './journal-reader.js';
 
@@ -55,6 +56,12 @@ export interface Journal {
   readonly head: Position;
   /** Position at seq 0: the chain root. */
   readonly root: Position;
+  /**
+   * Where retained history starts (journal/FORMAT.md §11): null for a journal that starts at genesis;
+   * otherwise entries `base.seq + 1 ..` are retained and earlier ones are refused with HISTORY_PRUNED.
+   * Read once at open: a reader keeps reading what it planned for (pins hold the files, src/journal/retention-pins.ts).
+   */
+  readonly base: RetainedBase | null;
   /** Verified entries `from..to` (clamped to 1..head.seq), each proven to chain to `head`. */
   entries(range?: EntryRange): Generator<JournalEntry>;
   /** Entry `seq`, proven to chain to `head`. @throws ChangetrailError ENTRY_NOT_FOUND, JOURNAL_*. */
@@ -170,6 +177,7 @@ class AnchoredJournal implements Journal {
   readonly identity: JournalIdentity;
   readonly head: Position;
   readonly root: Position;
+  readonly base: RetainedBase | null;
   readonly #proven: ProvenHashes;
   readonly #limits: WindowLimits;
 
@@ -187,13 +195,16 @@ class AnchoredJournal implements Journal {
       throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `open journal ${dir}: the head at seq 0 is not the chain root`, { seq: 0 });
     }
     this.head = head;
+    this.base = readBase(dir, identity.manifest.journalId);
     this.#proven = new ProvenHashes(head);
     this.#proven.know(0, identity.rootHash);
     this.#limits = limits;
   }
 
   *entries(range: EntryRange = {}): Generator<JournalEntry> {
-    const from = Math.max(1, range.from ?? 1);
+    const earliest = (this.base?.seq ?? 0) + 1;
+    if (this.base !== null && range.from !== undefined && range.from < earliest && (range.to ?? this.head.seq) >= range.from) throw historyPruned('read journal', Math.max(1, range.from), this.base);
+    const from = Math.max(earliest, range.from ?? earliest);
     const to = Math.min(range.to ?? this.head.seq, this.head.seq);
     const context: ReadContext = { dir: this.dir, identity: this.identity, head: this.head, proven: this.#proven, missing: 'behind', limits: this.#limits };
     for (const [entry] of readProven(context, from, to, this.#proven.hash(from - 1) ?? null, this.#proven.location(from), null)) yield entry;
@@ -201,18 +212,30 @@ class AnchoredJournal implements Journal {
 
   entry(seq: number): JournalEntry {
     this.#checkSeq(seq, 1);
+    if (this.base !== null && seq <= this.base.seq) throw historyPruned('read journal', seq, this.base);
     for (const entry of this.entries({ from: seq, to: seq })) return entry;
     throw new Error('unreachable: a proven entry was not read');
   }
 
   positionAt(seq: number): Position {
     this.#checkSeq(seq, 0);
+    if (this.base !== null && seq > 0 && seq <= this.base.seq) return this.#basePosition(seq);
     const hash = this.#proven.hash(seq) ?? this.entry(seq).hash;
     return positionOf(this.head.journalId, seq, hash);
   }
 
   cursorAfter(position: Position, location?: ByteLocation): JournalCursor {
+    if (this.base !== null && position.seq < this.base.seq) throw historyPruned('resume journal', position.seq + 1, this.base);
     return new JournalCursor(this.dir, this.identity, position, this.head, location, this.#limits);
+  }
+
+  /** The base entry's position, proven by the first retained entry naming it (or by the head). */
+  #basePosition(seq: number): Position {
+    const base = this.base!;
+    if (seq < base.seq) throw historyPruned('read journal', seq, base);
+    const hash = base.seq === this.head.seq ? fromHex(this.head.hash) : this.entry(base.seq + 1).prevHash;
+    if (toHex(hash) !== base.hash) throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read journal: the base file names another entry ${base.seq} than the journal`, { seq: base.seq, file: 'base' });
+    return positionOf(this.head.journalId, seq, hash);
   }
 
   #checkSeq(seq: number, min: number): void {
@@ -444,13 +467,13 @@ function* scanFrames(
 ): Generator<ScannedFrame> {
   if (from > to) return;
   const segments = listSegments(dir);
-  let index = segmentIndexFor(segments, from, missing, to);
+  let index = prunedIfThrows(dir, identity, from, () => segmentIndexFor(segments, from, missing, to));
   let expected = from;
   let offset: number | null = at !== null && at.segment === segments[index] ? at.offset : null;
   while (expected <= to) {
     const firstSeq = segments[index];
-    if (firstSeq === undefined || firstSeq > expected) throw dataEnds(expected, to, missing, firstSeq);
-    const segment = openSegment(dir, firstSeq, identity);
+    if (firstSeq === undefined || firstSeq > expected) throw prunedOr(dir, identity, expected, dataEnds(expected, to, missing, firstSeq));
+    const segment = prunedIfThrows(dir, identity, expected, () => openSegment(dir, firstSeq, identity));
     try {
       // A location hint that does not hold frame `expected` (stale, or from another cursor) is ignored.
       const hinted = offset !== null && holdsFrame(segment, offset, expected) ? offset : null;
@@ -471,6 +494,24 @@ function* scanFrames(
     }
     index += 1;
     offset = null;
+  }
+}
+
+/**
+ * Data missing at `seq` because a prune removed it (the `base` file has moved past it since this reader
+ * planned its read) is HISTORY_PRUNED, not a torn tail to wait for nor lost committed data.
+ */
+function prunedOr(dir: string, identity: JournalIdentity, seq: number, error: unknown): unknown {
+  if (!ChangetrailError.is(error, 'JOURNAL_TORN_TAIL') && !ChangetrailError.is(error, 'JOURNAL_BEHIND_DATABASE')) return error;
+  const base = readBase(dir, identity.manifest.journalId);
+  return base !== null && seq <= base.seq ? historyPruned('read journal', seq, base) : error;
+}
+
+function prunedIfThrows<T>(dir: string, identity: JournalIdentity, seq: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw prunedOr(dir, identity, seq, error);
   }
 }
 
@@ -592,6 +633,8 @@ export class JournalCursor {
       });
     }
     if (position.seq === 0 && position.hash !== toHex(identity.rootHash)) throw positionMismatch(position, toHex(identity.rootHash));
+    const base = readBase(dir, identity.manifest.journalId);
+    if (base !== null && position.seq < base.seq) throw historyPruned('resume journal', position.seq + 1, base);
     this.#dir = dir;
     this.#identity = identity;
     this.#seq = position.seq;

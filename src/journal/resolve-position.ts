@@ -6,6 +6,7 @@
 import { ChangetrailError } from '../errors.js';
 import { toHex } from './bytes.js';
 import type { Position } from './position.js';
+import { historyPruned, type RetainedBase } from './retention-base.js';
 
 /** What resolving reads (structural: the export JournalSource, the audit journal, ...). */
 export interface PositionSource {
@@ -14,6 +15,8 @@ export interface PositionSource {
   positionAt(seq: number): Position;
   /** Committed entries `from..to`, verified. */
   entries(from: number, to: number): Iterable<{ readonly seq: number; readonly hash: Uint8Array; readonly time: number }>;
+  /** Where retained history starts, for a pruned journal (FORMAT.md §11): times and hashes are searched after it. */
+  readonly base?: RetainedBase | null;
 }
 
 /** A seq (number or decimal string), an entry hash prefix (hex), or `@` followed by a time. */
@@ -66,16 +69,19 @@ function bySeq(source: PositionSource, text: string): Position {
 function byTime(source: PositionSource, text: string): Position {
   const timeMs = Date.parse(text.slice(1));
   if (Number.isNaN(timeMs)) throw new RangeError(`not a time: ${text} (expected e.g. @2026-11-30T12:00Z)`);
-  let found: Position = source.positionAt(0);
-  for (const entry of source.entries(1, source.head.seq)) {
+  const base = source.base ?? null;
+  let found: Position | null = base === null ? source.positionAt(0) : null;
+  for (const entry of source.entries((base?.seq ?? 0) + 1, source.head.seq)) {
     if (entry.time <= timeMs) found = { journalId: source.head.journalId, seq: entry.seq, hash: toHex(entry.hash) };
   }
+  // Before the first retained entry: the state then is not known to be the base's (it may be earlier).
+  if (found === null) throw historyPruned(`resolve ${text}`, base!.seq, base!);
   return found;
 }
 
 function byHashPrefix(source: PositionSource, text: string, prefix: string): Position {
   const matches: Position[] = [];
-  for (const entry of source.entries(1, source.head.seq)) {
+  for (const entry of source.entries((source.base?.seq ?? 0) + 1, source.head.seq)) {
     const hash = toHex(entry.hash);
     if (hash.startsWith(prefix)) matches.push({ journalId: source.head.journalId, seq: entry.seq, hash });
   }

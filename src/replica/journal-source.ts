@@ -8,12 +8,13 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { watch as watchFiles } from 'chokidar';
 import { ChangetrailError } from '../errors.js';
 import { io, listDirectory } from '../journal/files.js';
-import { GENESIS_FILE } from '../journal/format.js';
 import { readManifest, type JournalIdentity } from '../journal/journal-reader.js';
 import { openJournal, readCommittedHead, readHeadMarkerPosition, type ByteLocation, type JournalCursor, type JournalEntry } from '../journal/journal.js';
 import { positionOf, type Position } from '../journal/position.js';
 import type { SnapshotRef } from '../journal/entry.js';
 import { verifySnapshot } from '../apply/replay.js';
+import { nearestBaseState } from '../journal/retention-checkpoints.js';
+import { pinWhileReading, registerFollower } from '../journal/retention-pins.js';
 import type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './source.js';
 
 const SNAPSHOT_NAME = /^snapshot-(\d{1,16})\.db$/;
@@ -90,15 +91,23 @@ class JournalDirectorySource implements ReplicaSource {
   }
 
   newestSnapshot(head: Position): SourceSnapshot {
-    const candidates = listDirectory(this.#dir).map((name) => SNAPSHOT_NAME.exec(name)).filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1])).filter((seq) => seq >= 1 && seq <= head.seq).sort((a, b) => b - a);
     const journal = openJournal(this.#dir, head);
+    const base = nearestBaseState(journal, head.seq);
+    const candidates = listDirectory(this.#dir).map((name) => SNAPSHOT_NAME.exec(name)).filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1])).filter((seq) => seq > base.seq && seq <= head.seq).sort((a, b) => b - a);
     for (const seq of candidates) {
       const entry = journal.entry(seq);
       if (entry.kind === 'resync' && entry.snapshot !== undefined) return { position: positionOf(head.journalId, seq, entry.hash), ref: entry.snapshot };
     }
-    const manifest = journal.identity.manifest;
-    return { position: journal.root, ref: { file: GENESIS_FILE, sha256: manifest.genesisSha256, size: manifest.genesisSize } };
+    return { position: base.position, ref: base.ref };
+  }
+
+  register(name: string, position: Position): void {
+    registerFollower(this.#dir, name, position);
+  }
+
+  pin(purpose: string): { release(): void } | null {
+    return pinWhileReading(this.#dir, purpose);
   }
 
   copySnapshot(ref: SnapshotRef, targetPath: string): void {

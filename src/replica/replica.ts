@@ -3,6 +3,7 @@
  * primary's committed journal entries, in order, exactly once (journal/REPLAY.md). It never takes the
  * writers' admission lock: it only reads the journal and the primary's committed head.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -27,6 +28,8 @@ import { Wakeup } from './wakeup.js';
 const BATCH_ENTRIES_MAX = 5_000;
 const BATCH_BYTES_MAX = 32 * 1024 * 1024;
 const BATCH_DURATION_MS_MAX = 250;
+/** A follower reports its position to the source's journal at most this often (one small durable write). */
+const REGISTER_INTERVAL_MS = 1_000;
 /** Polling fallback when no change hint arrives (the hint is usually immediate). */
 const POLL_INTERVAL_MS = 250;
 const BUSY_TIMEOUT_MS = 5_000;
@@ -46,6 +49,13 @@ export interface OpenReplicaOptions {
   pollIntervalMs?: number;
   /** How long the follower waits for readers holding the replica's lock. Default 5000 ms. */
   busyTimeoutMs?: number;
+  /**
+   * The name this replica registers its position under in the source's journal (FORMAT.md §11.3), so
+   * pruning keeps what it has not applied yet (within the source's hold limits). Default
+   * `replica-<hash of its path>`; null does not register. Registration needs write access to the
+   * journal directory and is skipped without it.
+   */
+  followerName?: string | null;
 }
 
 /** `replica.status()`. */
@@ -78,6 +88,12 @@ export interface ReplicaEvents {
   progress: [progress: ReplicaProgress];
   /** `follow` stopped on an error (also its rejection). Emitted only when someone listens. */
   error: [error: Error];
+  /**
+   * The entries after the replica's position were pruned (it fell behind the source's retention): the
+   * HISTORY_PRUNED error says where retained history begins; the replica rebased on the newest base
+   * state (a checkpoint) and goes on from there.
+   */
+  stranded: [error: ChangetrailError<'HISTORY_PRUNED'>];
   /** The replica closed. */
   closed: [];
 }
@@ -107,7 +123,7 @@ export async function openReplica(replicaPath: string, options: OpenReplicaOptio
     refuseSourceItself(path, source);
     const verdict = inspectReplicaFile(path, source);
     if (verdict.kind === 'absent' || (verdict.kind !== 'replica' && options.force === true)) {
-      createReplicaFile(path, source, source.newestSnapshot(source.readHead()));
+      withPin(source, 'replica bootstrap', () => createReplicaFile(path, source, source.newestSnapshot(source.readHead())));
     } else if (verdict.kind !== 'replica') {
       throw verdict.error;
     }
@@ -172,6 +188,16 @@ function inspectReplicaFile(path: string, source: ReplicaSource): Verdict {
   return { kind: 'replica', row };
 }
 
+/** Runs `fn` with the source pinned (a local journal: no prune removes the base it copies). */
+function withPin<T>(source: ReplicaSource, purpose: string, fn: () => T): T {
+  const pin = source.pin?.(purpose) ?? null;
+  try {
+    return fn();
+  } finally {
+    pin?.release();
+  }
+}
+
 function notAReplica(path: string, reason: string): ChangetrailError<'REPLICA_NOT_A_REPLICA'> {
   return new ChangetrailError('REPLICA_NOT_A_REPLICA', `open replica ${path}: ${reason}; refusing to overwrite it (use --force to replace it)`, { replica: path, reason });
 }
@@ -201,6 +227,9 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   /** waitFor calls sharing the internal follow they started. */
   #waiters = 0;
   #waitFollow: AbortController | null = null;
+  readonly #followerName: string | null;
+  #registeredAtMs = 0;
+  #strandedAtOpen: ChangetrailError<'HISTORY_PRUNED'> | null = null;
 
   /** @internal Use {@link openReplica}. */
   constructor(path: string, source: ReplicaSource, ownsSource: boolean, options: OpenReplicaOptions) {
@@ -211,6 +240,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.#pollIntervalMs = positiveOption(options.pollIntervalMs, POLL_INTERVAL_MS, 'pollIntervalMs');
     this.#busyTimeoutMs = positiveOption(options.busyTimeoutMs, BUSY_TIMEOUT_MS, 'busyTimeoutMs');
     this.#sourceHead = source.root;
+    this.#followerName = options.followerName === undefined ? `replica-${createHash('sha256').update(path).digest('hex').slice(0, 16)}` : options.followerName;
   }
 
   /** @internal Opens the follower's connection and checks the stored position against the journal. */
@@ -222,9 +252,17 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     db.exec('PRAGMA synchronous = FULL');
     const row = this.#readRow();
     this.#applier = new Applier(db, this.path, row.position, row.resume, row.changeCounter);
-    if (rebuild) return this.#rebase(this.#source.newestSnapshot(this.#readSourceHead()));
-    this.#checkPosition(row.position, this.#readSourceHead());
+    if (rebuild) return this.#rebaseOnNewest();
+    try {
+      this.#checkPosition(row.position, this.#readSourceHead());
+    } catch (error) {
+      if (!ChangetrailError.is(error, 'HISTORY_PRUNED')) throw error;
+      this.#applier.checkUntouched();
+      // Told once the caller can listen: at the first sync or follow.
+      return this.#stranded(error, (stranded) => { this.#strandedAtOpen = stranded; });
+    }
     this.#applier.checkUntouched();
+    this.#register(true);
   }
 
   /**
@@ -399,6 +437,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       this.#following?.abort();
       await this.#followDone?.catch(() => undefined);
       await this.#queue.catch(() => undefined);
+      if (this.#applier !== null) this.#register(true);
       this.#state = 'closed';
       this.emit('closed');
       this.#applier?.rollback();
@@ -444,12 +483,16 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   /** One pass: applies entries up to the head read at its start. */
   async #catchUp(signal: AbortSignal | undefined, state: ReplicaState = 'syncing'): Promise<Position> {
     if (this.#failure !== null) throw this.#failure;
+    if (this.#strandedAtOpen !== null) {
+      this.emit('stranded', this.#strandedAtOpen);
+      this.#strandedAtOpen = null;
+    }
     this.#state = state;
     try {
       const head = this.#readSourceHead();
       // The full check ran at open; here the cursor proves each pass's first entry chains from the position.
       if (head.seq <= this.position.seq) this.#checkPosition(this.position, head);
-      else await this.#applyUpTo(head, signal);
+      else await this.#applyUpToOrRebase(head, signal);
       return this.position;
     } catch (cause) {
       const error = ChangetrailError.is(cause, 'POSITION_MISMATCH') ? this.#diverged(this.position, cause.details.foundHash, this.#sourceHead.seq, cause) : cause;
@@ -457,6 +500,44 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       throw error;
     } finally {
       if (this.#state === 'syncing') this.#state = 'idle';
+    }
+  }
+
+  /** Applies up to `head`; a replica whose next entries were pruned rebases on the newest base first. */
+  async #applyUpToOrRebase(head: Position, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.#applyUpTo(head, signal);
+    } catch (error) {
+      if (!ChangetrailError.is(error, 'HISTORY_PRUNED') || error.details.earliestSeq <= this.position.seq + 1) throw error;
+      await this.#stranded(error);
+      if (this.position.seq < head.seq) await this.#applyUpTo(head, signal);
+    }
+  }
+
+  async #stranded(error: ChangetrailError<'HISTORY_PRUNED'>, tell = (stranded: ChangetrailError<'HISTORY_PRUNED'>) => { this.emit('stranded', stranded); }): Promise<void> {
+    await this.#rebaseOnNewest();
+    tell(error);
+  }
+
+  async #rebaseOnNewest(): Promise<void> {
+    const pin = this.#source.pin?.('replica rebase') ?? null;
+    try {
+      await this.#rebase(this.#source.newestSnapshot(this.#readSourceHead()));
+    } finally {
+      pin?.release();
+    }
+    this.#register(true);
+  }
+
+  /** Reports the position to the source (at most once a second unless `now`); best effort. */
+  #register(now: boolean): void {
+    if (this.#followerName === null || this.#source.register === undefined) return;
+    if (!now && Date.now() - this.#registeredAtMs < REGISTER_INTERVAL_MS) return;
+    this.#registeredAtMs = Date.now();
+    try {
+      this.#source.register(this.#followerName, this.position);
+    } catch {
+      // No write access to the source's journal directory: the replica follows unregistered.
     }
   }
 
@@ -468,7 +549,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     try {
       for (const entry of this.#source.entriesAfter(this.position, head, applier.resume)) {
         const position = positionOf(head.journalId, entry.seq, entry.hash);
-        if (entry.kind === 'write') {
+        // A checkpoint changes nothing: it only moves the position (its snapshot holds an earlier state).
+        if (entry.kind === 'write' || entry.kind === 'checkpoint') {
           if (!applier.inBatch) {
             applier.begin();
             batch = newBatch();
@@ -513,6 +595,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   #applied(position: Position, head: Position, startSeq: number, startedMs: number): void {
     if (position.seq >= this.#sourceHead.seq) this.#behindSinceMs = null;
+    this.#register(false);
     this.#appliedWakeup.notify();
     this.emit('applied', position);
     this.emit('progress', { appliedSeq: position.seq, targetSeq: head.seq, entriesApplied: position.seq - startSeq, elapsedMs: performance.now() - startedMs });

@@ -26,7 +26,7 @@ export interface SourceEntry {
   readonly resume: string | null;
 }
 
-/** A base state a replica can start from: genesis (seq 0) or the snapshot of a resync entry. */
+/** A base state a replica can start from: genesis (seq 0), a checkpoint's snapshot, or the snapshot of a resync entry. */
 export interface SourceSnapshot {
   /** The position the snapshot's content is the state at. */
   readonly position: Position;
@@ -66,13 +66,20 @@ export interface ReplicaSource {
   entriesAfter(from: Position, to: Position, resume?: string | null): Iterable<SourceEntry>;
   /** The hash of entry `seq` (the root at 0), or null when the journal does not hold it. */
   hashAt(seq: number, head: Position): string | null;
-  /** The newest base state at or before `head`: the last resync snapshot, else genesis. */
+  /** The newest base state at or before `head`: the last resync snapshot or checkpoint, else genesis (or a pruned journal's base). */
   newestSnapshot(head: Position): SourceSnapshot;
   /**
    * Copies a snapshot to `targetPath` (a new file) and verifies it against `ref`.
    * @throws ChangetrailError JOURNAL_CHECKSUM_MISMATCH when its digest or size differs.
    */
   copySnapshot(ref: SnapshotRef, targetPath: string): void;
+  /**
+   * Optional: records that follower `name` has applied up to `position`, so the source's pruning keeps
+   * what it still needs (journal/FORMAT.md §11.3). Best effort: callers ignore its errors.
+   */
+  register?(name: string, position: Position): void;
+  /** Optional: pins what the source retains while a base is copied; null when it cannot pin. */
+  pin?(purpose: string): { release(): void } | null;
   /** Calls `wake` when the source may have moved (a hint: callers also poll). */
   watch(wake: () => void): Promise<SourceWatch>;
   close(): void;

@@ -17,7 +17,7 @@ import { summarizeChangeset } from '../changeset/index.js';
 import { assert } from '../assert.js';
 import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
-import { encodeEntryBody, hashEntryBody, type EntryBody, type EntryKind, type JsonValue, type SnapshotRef } from '../journal/entry.js';
+import { encodeEntryBody, hashEntryBody, type CheckpointAt, type EntryBody, type EntryKind, type JsonValue, type SnapshotRef } from '../journal/entry.js';
 import { fsyncDirectory, io, journalFileMode, openJournalFile, writeAllAt } from '../journal/files.js';
 import { HEAD_FILE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
 import { encodeFrame } from '../journal/frame.js';
@@ -51,8 +51,10 @@ export interface CommitRequest {
   bodyMode?: 'write' | 'internal';
   /** Run with foreign keys off (they cannot change inside a transaction): migrations and undo. */
   foreignKeysOff?: boolean;
-  /** resync entries: takes the snapshot that becomes the new base state (inside the transaction). */
+  /** resync entries: takes the snapshot that becomes the new base state (inside the transaction); checkpoint entries: installs the one taken before. */
   snapshot?: (seq: number) => SnapshotRef;
+  /** checkpoint entries: the entry whose state the snapshot holds (src/write/checkpoint.ts). */
+  at?: CheckpointAt;
   /**
    * resync entries: when it returns true (the database equals its replayed journal), nothing is journaled;
    * only the file's change counter is recorded, acknowledging a change that changed no row.
@@ -296,7 +298,7 @@ export class JournalWriter {
     const { changeset, rowids } = this.#capture(request, guards);
     crashpoint('after-changeset');
     const schemaChanged = schemaVersion !== null && readSchemaVersion(this.#db) !== schemaVersion;
-    if (changeset.byteLength === 0 && rowids === null && !schemaChanged && request.kind !== 'resync') return null;
+    if (changeset.byteLength === 0 && rowids === null && !schemaChanged && request.kind !== 'resync' && request.kind !== 'checkpoint') return null;
     const body = buildBody(head, request, changeset, admission);
     if (rowids !== null) body.rowids = rowids;
     if (request.snapshot !== undefined) body.snapshot = request.snapshot(body.seq);
@@ -515,7 +517,8 @@ export class JournalWriter {
     let tail = current;
     let offset = head.segmentSize;
     let rotated: SegmentFile | null = null;
-    if (offset > SEGMENT_HEADER_SIZE && offset + frame.byteLength > this.#segmentBytesTarget) {
+    // A checkpoint starts a segment: the ones before it then hold only entries a prune can drop (src/write/prune.ts).
+    if (offset > SEGMENT_HEADER_SIZE && (offset + frame.byteLength > this.#segmentBytesTarget || body.kind === 'checkpoint')) {
       rotated = SegmentFile.create(this.#dir, { journalId: this.#identity.manifest.journalId, firstSeq: body.seq });
       crashpoint('after-rotate');
       tail = rotated;
@@ -641,6 +644,7 @@ function buildBody(head: HeadRow, request: CommitRequest, changeset: Uint8Array,
   };
   if (request.sql !== undefined) body.sql = request.sql;
   if (request.undoes !== undefined) body.undoes = request.undoes;
+  if (request.at !== undefined) body.at = request.at;
   return body;
 }
 

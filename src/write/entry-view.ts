@@ -21,8 +21,10 @@ export interface Entry {
   sql?: string;
   /** Undo entries: the entry this one reverses. */
   undoes?: number;
-  /** Resync entries: the snapshot in the journal directory that is the new base state (sha256 in hex). */
+  /** Resync entries: the snapshot in the journal directory that is the new base state (sha256 in hex); checkpoint entries: the state as of `at`. */
   snapshot?: { file: string; sha256: string; size: number };
+  /** Checkpoint entries: the entry whose state the snapshot holds (hash in hex). */
+  at?: { seq: number; hash: string };
 }
 
 /** An entry together with its SQLite changeset. */
@@ -40,6 +42,7 @@ export function toEntry(body: EntryBody, hash: Uint8Array): Entry {
   if (body.sql !== undefined) entry.sql = body.sql;
   if (body.undoes !== undefined) entry.undoes = body.undoes;
   if (body.snapshot !== undefined) entry.snapshot = { file: body.snapshot.file, sha256: toHex(body.snapshot.sha256), size: body.snapshot.size };
+  if (body.at !== undefined) entry.at = { seq: body.at.seq, hash: toHex(body.at.hash) };
   return entry;
 }
 

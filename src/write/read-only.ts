@@ -17,7 +17,7 @@ import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
 import { openDatabaseReader } from '../journal/database-reader.js';
 import { checkJournalFiles, io } from '../journal/files.js';
-import { GENESIS_FILE } from '../journal/format.js';
+import { verifyStartingState } from '../journal/retention-checkpoints.js';
 import { listSegments } from '../journal/journal-reader.js';
 import { openJournal, type EntryRange, type Journal } from '../journal/journal.js';
 import { positionOf } from '../journal/position.js';
@@ -153,8 +153,7 @@ export class TrailReader {
   async verify(options: ReaderVerifyOptions = {}): Promise<VerifyReport> {
     const { head, digests } = this.#read(() => ({ head: readHead(this.#db), digests: options.replay ? digestTables(this.#db) : null }));
     const journal = this.#journal(head);
-    const { identity } = journal;
-    verifySnapshot(this.journalDir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
+    const retainedAfter = verifyStartingState(journal, (file, sha256, size) => verifySnapshot(this.journalDir, file, sha256, size));
     let entries = 0;
     for (const entry of journal.entries()) {
       if (entry.snapshot !== undefined) verifySnapshot(this.journalDir, entry.snapshot.file, entry.snapshot.sha256, entry.snapshot.size);
@@ -162,7 +161,7 @@ export class TrailReader {
       options.signal?.throwIfAborted();
     }
     if (digests !== null) await compareReplay(journal, digests, options);
-    return { headSeq: head.seq, headHash: toHex(head.hash), head: journal.head, entries, replayed: digests !== null };
+    return { headSeq: head.seq, headHash: toHex(head.hash), head: journal.head, entries, replayed: digests !== null, ...(retainedAfter === 0 ? {} : { retainedAfter }) };
   }
 
   close(): void {

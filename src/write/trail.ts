@@ -13,7 +13,7 @@ import { listSegments, readManifest, type JournalIdentity } from '../journal/jou
 import { openJournal, type Journal, type JournalEntry } from '../journal/journal.js';
 import { positionOf, type Position } from '../journal/position.js';
 import { checkJournalShape } from '../journal/journal-shape.js';
-import { GENESIS_FILE, SEGMENT_BYTES_TARGET } from '../journal/format.js';
+import { SEGMENT_BYTES_TARGET } from '../journal/format.js';
 import { digestTables } from '../apply/digest.js';
 import { replayJournal, verifySnapshot } from '../apply/replay.js';
 import { describeUndo, findLaterChanges, undoEntryInTransaction, type UndoConflict, type UndoReport } from '../apply/undo.js';
@@ -30,6 +30,9 @@ import { BEHIND_CHECK_ATTEMPTS, databaseBehind } from './reconcile.js';
 import { sqliteErrcode, wrapSqliteError } from './sqlite-errors.js';
 import { WriteGuards } from './write-guards.js';
 import { runOptimisticWrite, type OptimisticPlan, type OptimisticResult, type OptimisticWriteOptions } from './optimistic.js';
+import { takeCheckpoint, type CheckpointContext, type CheckpointOptions, type CheckpointResult } from './checkpoint.js';
+import { newestCheckpoint, verifyStartingState } from '../journal/retention-checkpoints.js';
+import { prune, type PruneOptions, type PruneResult } from './prune.js';
 
 export type { OpenTrailOptions, WriteOptions, EntriesOptions, ResyncOptions };
 
@@ -45,6 +48,8 @@ export interface VerifyReport {
   entries: number;
   /** Whether the database was also compared with a replay of the journal. */
   replayed: boolean;
+  /** A pruned journal only (FORMAT.md §11): verification started from the state after this entry, its base checkpoint's. */
+  retainedAfter?: number;
 }
 
 /** What {@link Trail.previewUndo} answers. */
@@ -379,6 +384,42 @@ export class Trail {
   }
 
   /**
+   * Records the user's tables as of the committed head in `checkpoint-<seq>.db`, bound into the chain by a
+   * checkpoint entry, so verify, restore and replicas can start there and `prune` can drop what is before
+   * it. The snapshot is taken without the admission lock; binding it is one small write. Returns null when
+   * the newest checkpoint already holds the head. See src/write/checkpoint.ts.
+   */
+  checkpoint(options?: CheckpointOptions): Promise<CheckpointResult | null> {
+    this.#checkOpen('checkpoint');
+    return takeCheckpoint(this.#retentionContext(), options);
+  }
+
+  /**
+   * Removes the segments and snapshots wholly before the newest checkpoint at or before `options.before`
+   * (a seq, `@<time>`, or 'checkpoint'), held back by registered followers and pins; afterwards history
+   * starts at that checkpoint. See src/write/prune.ts.
+   */
+  prune(options: PruneOptions): Promise<PruneResult> {
+    this.#checkOpen('prune');
+    return prune(this.#retentionContext(), options);
+  }
+
+  /** @internal What checkpoint and prune (src/write/checkpoint.ts, prune.ts) need of the trail. */
+  #retentionContext(): CheckpointContext {
+    const committed = () => this.#guards.runRead(this.#db, () => readHead(this.#db));
+    return {
+      path: this.path, journalDir: this.journalDir, defaultActor: this.#defaultActor,
+      commit: (request) => this.#admitted(request),
+      journalAt: (db) => this.#openJournal(readHead(db)),
+      committedHead: () => { const head = committed(); return positionOf(head.journalId, head.seq, head.hash); },
+      newestCheckpoint: () => {
+        const found = newestCheckpoint(this.#openJournal(committed()));
+        return found === null ? null : { entrySeq: found.entry.seq, atSeq: found.at.seq };
+      },
+    };
+  }
+
+  /**
    * Runs `fn(db)` in a read transaction and returns its result. The body must not write.
    */
   read<T>(fn: (db: DatabaseSync) => T): T {
@@ -411,14 +452,14 @@ export class Trail {
       head: readHead(this.#db), digests: options.replay ? digestTables(this.#db) : null,
     }));
     const journal = this.#openJournal(head);
-    verifySnapshot(this.journalDir, GENESIS_FILE, this.#identity.manifest.genesisSha256, this.#identity.manifest.genesisSize);
+    const retainedAfter = verifyStartingState(journal, (file, sha256, size) => verifySnapshot(this.journalDir, file, sha256, size));
     let entries = 0;
     for (const entry of journal.entries()) {
       if (entry.snapshot !== undefined) verifySnapshot(this.journalDir, entry.snapshot.file, entry.snapshot.sha256, entry.snapshot.size);
       entries += 1;
     }
     if (digests !== null) this.#compareReplay(journal, digests);
-    return { headSeq: head.seq, headHash: toHex(head.hash), head: journal.head, entries, replayed: digests !== null };
+    return { headSeq: head.seq, headHash: toHex(head.hash), head: journal.head, entries, replayed: digests !== null, ...(retainedAfter === 0 ? {} : { retainedAfter }) };
   }
 
   /** The tables in which `digests` (of the live database) differ from a replay of `journal`. */

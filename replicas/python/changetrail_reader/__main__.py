@@ -9,7 +9,7 @@ import signal
 import sys
 
 from .errors import ChangetrailError
-from .journal import GENESIS_FILE, SEGMENT_HEADER_SIZE, Cursor, body_line, count_whole_frames, list_segments, log_line, read_head_marker, read_identity, verify_snapshot
+from .journal import GENESIS_FILE, SEGMENT_HEADER_SIZE, Cursor, starting_state, body_line, count_whole_frames, list_segments, log_line, read_head_marker, read_identity, verify_snapshot
 from .replica import Follower, marker_head
 from .sqlite import Connection
 
@@ -92,16 +92,30 @@ def command_verify(args):
     directory, database = resolve(args.source)
     identity = read_identity(directory)
     head = committed_head(directory, database, identity)()
-    verify_snapshot(directory, GENESIS_FILE, identity.genesis_sha256, identity.genesis_size)
+    start, base_seq, _, base = starting_state(directory, identity)
+    verify_snapshot(directory, start["file"], start["sha256"], start["size"])
     count = 0
     for entry in Cursor(directory, identity).read(head["seq"], head["hash"]):
         snapshot = entry.body.get("snapshot")
         if snapshot is not None:
             verify_snapshot(directory, snapshot["file"], snapshot["sha256"], snapshot["size"])
+        if base is not None and entry.seq == base["checkpointSeq"]:
+            check_base_checkpoint(entry, base)
         count += 1
-    emit({"headSeq": head["seq"], "headHash": head["hash"].hex(),
-          "head": {"journalId": identity.journal_id.hex(), "seq": head["seq"], "hash": head["hash"].hex()}, "entries": count, "replayed": False})
+    report = {"headSeq": head["seq"], "headHash": head["hash"].hex(),
+              "head": {"journalId": identity.journal_id.hex(), "seq": head["seq"], "hash": head["hash"].hex()}, "entries": count, "replayed": False}
+    if base_seq > 0:
+        report["retainedAfter"] = base_seq
+    emit(report)
     return 0
+
+
+def check_base_checkpoint(entry, base):
+    """FORMAT.md §11.2: the base file names a checkpoint entry exactly as the chain holds it."""
+    at, snapshot = entry.body.get("at"), entry.body.get("snapshot")
+    if entry.kind != "checkpoint" or at is None or at["seq"] != base["seq"] or at["hash"] != base["hash"] or snapshot != base["snapshot"]:
+        raise ChangetrailError("JOURNAL_CHAIN_BROKEN", f"verify: the base file names checkpoint {base['checkpointSeq']}, which the journal does not hold as recorded",
+                               {"seq": base["checkpointSeq"], "file": "base"})
 
 
 def command_replicate(args):

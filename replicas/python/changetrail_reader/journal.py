@@ -36,10 +36,13 @@ META_DEPTH_MAX = 64
 READ_CHUNK_SIZE = 1 << 20
 
 ENTRY_BODY_VERSION_ROWIDS = 2
+ENTRY_BODY_VERSION_CHECKPOINT = 3
 BODY_KEYS = ("v", "seq", "kind", "time", "epoch", "actor", "message", "meta", "prevHash", "tables", "changeset",
-             "sql", "snapshot", "undoes", "rowids")
+             "sql", "snapshot", "undoes", "rowids", "at")
 REQUIRED_KEYS = set(BODY_KEYS[:11])
-KINDS = ("write", "schema", "resync")
+KINDS = ("write", "schema", "resync", "checkpoint")
+# FORMAT.md §11.2: the `base` file of a pruned journal.
+BASE_FILE, BASE_MAGIC, BASE_SIZE = "base", 0x43544A42, 120
 
 
 def crc32(*parts):
@@ -270,9 +273,10 @@ def _depth_within(value, depth_max):
 
 KIND_RULES = {
     # kind: (required keys, forbidden keys)
-    "schema": ({"sql"}, {"snapshot", "undoes"}),
-    "resync": ({"snapshot"}, {"sql", "undoes"}),
-    "write": (set(), {"sql", "snapshot"}),
+    "schema": ({"sql"}, {"snapshot", "undoes", "at"}),
+    "resync": ({"snapshot"}, {"sql", "undoes", "at"}),
+    "write": (set(), {"sql", "snapshot", "at"}),
+    "checkpoint": ({"snapshot", "at"}, {"sql", "undoes", "rowids"}),
 }
 
 
@@ -287,6 +291,15 @@ def _check_kind(body):
         return f"a resync entry's snapshot is snapshot-{body['seq']}.db"
     if body["kind"] == "write" and "undoes" in body and body["undoes"] >= body["seq"]:
         return "undoes names a later entry"
+    if (body["kind"] == "checkpoint") != (body["v"] == ENTRY_BODY_VERSION_CHECKPOINT):
+        return "checkpoint entries are exactly the version-3 bodies"
+    if body["kind"] == "checkpoint":
+        if body["snapshot"]["file"] != f"checkpoint-{body['seq']}.db":
+            return f"a checkpoint entry's snapshot is checkpoint-{body['seq']}.db"
+        if body["at"]["seq"] >= body["seq"]:
+            return "a checkpoint holds the state of an earlier entry"
+        if len(body["changeset"]) > 0 or len(body["tables"]) > 0:
+            return "a checkpoint changes nothing"
     return None
 
 
@@ -302,7 +315,7 @@ def _check_snapshot(value):
 
 
 FIELD_CHECKS = {
-    "v": lambda v: _is_int(v) and v in (ENTRY_BODY_VERSION, ENTRY_BODY_VERSION_ROWIDS),
+    "v": lambda v: _is_int(v) and v in (ENTRY_BODY_VERSION, ENTRY_BODY_VERSION_ROWIDS, ENTRY_BODY_VERSION_CHECKPOINT),
     "seq": lambda v: _is_int(v) and 1 <= v <= SEQ_MAX,
     "kind": lambda v: v in KINDS,
     "time": lambda v: _is_int(v) and 0 <= v <= TIME_MAX_MS,
@@ -317,6 +330,7 @@ FIELD_CHECKS = {
     "snapshot": _check_snapshot,
     "undoes": lambda v: _is_int(v) and 1 <= v <= SEQ_MAX,
     "rowids": lambda v: isinstance(v, bytes),
+    "at": lambda v: isinstance(v, dict) and set(v) == {"seq", "hash"} and _count(v["seq"]) and isinstance(v["hash"], bytes) and len(v["hash"]) == HASH_SIZE,
 }
 
 
@@ -344,6 +358,8 @@ def decode_body(data, file, offset, seq):
                     table[key] = _integral(table[key])
     if isinstance(body.get("snapshot"), dict) and _integral(body["snapshot"].get("size")) is not None:
         body["snapshot"]["size"] = _integral(body["snapshot"]["size"])
+    if isinstance(body.get("at"), dict) and _integral(body["at"].get("seq")) is not None:
+        body["at"]["seq"] = _integral(body["at"]["seq"])
     for key, value in body.items():
         if not FIELD_CHECKS[key](value):
             raise malformed(file, offset, f"{key}: wrong type or out of range", seq)
@@ -376,6 +392,38 @@ class Entry:
         return self.body["kind"]
 
 
+def read_base(directory, identity):
+    """FORMAT.md §11.2: where retained history starts (None: at genesis). A pointer checked by the chain."""
+    data = read_file(os.path.join(directory, BASE_FILE), BASE_SIZE)
+    if data is None:
+        return None
+    if len(data) != BASE_SIZE:
+        raise malformed(BASE_FILE, 0, "wrong size")
+    check_preamble(data, BASE_MAGIC, BASE_FILE, "base")
+    check_crc(data, 116, BASE_FILE, "base")
+    if data[8:24] != identity.journal_id:
+        raise malformed(BASE_FILE, 0, "base names another journal")
+    seq = safe_u64(data, 24, BASE_FILE, "seq")
+    checkpoint_seq = safe_u64(data, 64, BASE_FILE, "checkpointSeq")
+    if seq < 1 or checkpoint_seq <= seq:
+        raise malformed(BASE_FILE, 0, "base is not before its checkpoint")
+    return {"seq": seq, "hash": data[32:64], "checkpointSeq": checkpoint_seq,
+            "snapshot": {"file": f"checkpoint-{checkpoint_seq}.db", "sha256": data[72:104], "size": safe_u64(data, 104, BASE_FILE, "size")}}
+
+
+def starting_state(directory, identity):
+    """The file history starts from and the position it is the state at (FORMAT.md §11)."""
+    base = read_base(directory, identity)
+    if base is None:
+        return {"file": GENESIS_FILE, "sha256": identity.genesis_sha256, "size": identity.genesis_size}, 0, identity.root_hash, None
+    return base["snapshot"], base["seq"], base["hash"], base
+
+
+def history_pruned(seq, base):
+    return ChangetrailError("HISTORY_PRUNED", f"read journal: entry {seq} was pruned; retained history begins at entry {base['seq'] + 1}",
+                            {"seq": seq, "earliestSeq": base["seq"] + 1, "baseSeq": base["seq"], "checkpointSeq": base["checkpointSeq"]})
+
+
 def behind(database_seq, journal_seq):
     return ChangetrailError("JOURNAL_BEHIND_DATABASE",
                             f"read journal: the committed head is entry {database_seq} but the journal ends at entry {journal_seq}: committed entries are missing",
@@ -391,8 +439,10 @@ class Cursor:
     def __init__(self, directory, identity):
         self.directory = directory
         self.identity = identity
-        self.next_seq = 1
-        self.prev_hash = identity.root_hash
+        # A pruned journal starts after its base (FORMAT.md §11.2): entry base+1 names the base hash.
+        _, base_seq, base_hash, self.base = starting_state(directory, identity)
+        self.next_seq = base_seq + 1
+        self.prev_hash = base_hash
         self.segment = None  # first seq of the segment holding entry next_seq (None: not known yet)
         self.offset = SEGMENT_HEADER_SIZE
 
@@ -429,7 +479,9 @@ class Cursor:
 
     def _next_entry(self, head_seq):
         seq = self.next_seq
-        if self.segment is None or self._segment_size() <= self.offset:
+        if self.segment is None and self.base is not None:
+            self._locate(seq, head_seq)
+        elif self.segment is None or self._segment_size() <= self.offset:
             self._enter_segment(seq, head_seq)
         name = segment_name(self.segment)
         path = os.path.join(self.directory, name)
@@ -470,10 +522,34 @@ class Cursor:
     def _segment_size(self):
         return os.path.getsize(os.path.join(self.directory, segment_name(self.segment)))
 
+    def _locate(self, seq, head_seq):
+        """The first retained entry of a pruned journal may sit inside a segment: hop its frame headers."""
+        first = [s for s in list_segments(self.directory) if s <= seq]
+        if not first:
+            self._missing(seq, head_seq)
+        self._enter_segment(first[-1], head_seq)
+        with open_journal_file(os.path.join(self.directory, segment_name(self.segment))) as handle:
+            for _ in range(seq - self.segment):
+                handle.seek(self.offset)
+                header = handle.read(FRAME_HEADER_SIZE)
+                if len(header) < FRAME_HEADER_SIZE:
+                    raise behind(head_seq, seq - 1)
+                (size,) = struct.unpack_from(">I", header, 0)
+                if size < 1 or size > BODY_SIZE_MAX:
+                    raise malformed(segment_name(self.segment), self.offset, "body size out of range", seq)
+                self.offset += FRAME_HEADER_SIZE + size
+
+    def _missing(self, seq, head_seq):
+        base = read_base(self.directory, self.identity)
+        if base is not None and seq <= base["seq"]:
+            raise history_pruned(seq, base)
+        raise behind(head_seq, seq - 1)
+
     def _enter_segment(self, seq, head_seq):
         path = os.path.join(self.directory, segment_name(seq))
         data = read_file(path, SEGMENT_HEADER_SIZE)
         if data is None:
+            self._missing(seq, head_seq)
             if self.segment is None and seq == 1:
                 raise behind(head_seq, 0)
             raise behind(head_seq, seq - 1)

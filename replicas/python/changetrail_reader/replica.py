@@ -9,7 +9,7 @@ import time
 
 from . import apply
 from .errors import ChangetrailError
-from .journal import GENESIS_FILE, Cursor, open_journal_file, read_head_marker, read_identity, verify_snapshot
+from .journal import GENESIS_FILE, Cursor, starting_state, open_journal_file, read_head_marker, read_identity, verify_snapshot
 from .sqlite import Connection
 
 # The replica's position row, in the layout of changetrail's Node follower (src/replica/position-table.ts),
@@ -101,9 +101,7 @@ class Follower:
 
     def open(self):
         if not os.path.exists(self.replica_path):
-            verify_snapshot(self.directory, GENESIS_FILE, self.identity.genesis_sha256, self.identity.genesis_size)
-            install_base(os.path.join(self.directory, GENESIS_FILE), self.replica_path, self.journal_id, 0, self.identity.root_hash,
-                         self.description)
+            self.install_starting_state()
         self.db = Connection(self.replica_path)
         try:
             position = read_position(self.db, self.replica_path)
@@ -119,6 +117,12 @@ class Follower:
         self.position = position
         return self
 
+    def install_starting_state(self):
+        """Genesis, or a pruned journal's base checkpoint (FORMAT.md §11): the oldest state retained."""
+        start, seq, entry_hash, _ = starting_state(self.directory, self.identity)
+        verify_snapshot(self.directory, start["file"], start["sha256"], start["size"])
+        install_base(os.path.join(self.directory, start["file"]), self.replica_path, self.journal_id, seq, entry_hash, self.description)
+
     def close(self):
         if self.db is not None:
             self.db.close()
@@ -130,6 +134,13 @@ class Follower:
         if head["seq"] < self.position["seq"]:
             return 0  # the head seen so far lags the replica (an advisory marker not yet rewritten): wait
         count = 0
+        base = self.cursor.base
+        if base is not None and self.position["seq"] < base["seq"]:
+            # Stranded behind the retained history: rebase on the base checkpoint, then go on from there.
+            self.close()
+            self.install_starting_state()
+            self.db = Connection(self.replica_path)
+            self.position = {"journalId": self.journal_id, "seq": base["seq"], "hash": base["hash"]}
         for entry in self.cursor.read(head["seq"], head["hash"]):
             if entry.seq < self.position["seq"]:
                 continue
@@ -158,7 +169,7 @@ class Follower:
                 time.sleep(TEST_PAUSE_S)
 
         kind = entry.kind
-        if kind == "write":
+        if kind == "write" or kind == "checkpoint":  # a checkpoint changes nothing: only the position moves
             apply.apply_write(self.db, entry, record)
         elif kind == "schema":
             apply.apply_schema(self.db, entry, record)
