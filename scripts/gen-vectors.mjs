@@ -28,6 +28,7 @@ import { applyChangesetExactly } from '../dist/apply/apply-entry.js';
 import { RowidCapture } from '../dist/write/rowid-capture.js';
 import { collectMigrationRowids, readTableRoots } from '../dist/write/migration-rowids.js';
 import { encodeRowids } from '../dist/journal/rowids.js';
+import { encodeBase } from '../dist/journal/retention-base.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const JOURNAL_ID = fromHex('0f1e2d3c4b5a69788796a5b4c3d2e1f0');
@@ -147,6 +148,7 @@ function encodeJournal(genesis, specs, rotateBefore = []) {
       ...(spec.snapshot === undefined ? {} : { snapshot: spec.snapshot }),
       ...(spec.undoes === undefined ? {} : { undoes: spec.undoes }),
       ...(spec.rowids === undefined ? {} : { rowids: spec.rowids }),
+      ...(spec.at === undefined ? {} : { at: spec.at }),
     };
     const encoded = encodeEntryBody(body);
     const hash = hashEntryBody(encoded);
@@ -171,6 +173,7 @@ function entryJson({ body, hash }) {
     ...(body.snapshot === undefined ? {} : { snapshot: { file: body.snapshot.file, sha256: toHex(body.snapshot.sha256), size: body.snapshot.size } }),
     ...(body.undoes === undefined ? {} : { undoes: body.undoes }),
     ...(body.rowids === undefined ? {} : { rowids: toHex(body.rowids) }),
+    ...(body.at === undefined ? {} : { at: { seq: body.at.seq, hash: toHex(body.at.hash) } }),
     hash: toHex(hash),
   };
 }
@@ -565,10 +568,39 @@ function concat(parts) {
   return out;
 }
 
+/**
+ * A pruned journal (FORMAT.md §11): writes 1..4, checkpoint 5 holding the state as of entry 4 (it starts
+ * segment 5), writes 6..7; then pruned to checkpoint 5: no genesis.db, no segment 1, a `base` file.
+ */
+function prunedVector(work) {
+  const source = new Source(work, SMALL_SCHEMA);
+  const genesis = source.snapshot();
+  const specs = [];
+  for (let seq = 1; seq <= 4; seq++) specs.push({ kind: 'write', actor: 'writer', ...source.write(seq === 3 ? `UPDATE t SET name = 'two!' WHERE id = 2` : `INSERT INTO t VALUES (${seq}, 'row ${seq}')`) });
+  const checkpoint = source.snapshot();
+  specs.push({ kind: 'checkpoint', message: 'nightly', changeset: new Uint8Array(0), snapshot: { file: 'checkpoint-5.db', sha256: sha256(checkpoint), size: checkpoint.byteLength }, at: null });
+  specs.push({ kind: 'write', ...source.write(`DELETE FROM t WHERE id = 1; INSERT INTO t VALUES (6, 'row 6')`) });
+  specs.push({ kind: 'write', actor: 'writer', ...source.write(`UPDATE t SET name = 'four?' WHERE id = 4`) });
+  const state = dumpState(source.path);
+  source.close();
+  // The checkpoint names entry 4's hash, known once entries 1..4 are encoded.
+  const draft = encodeJournal(genesis, specs.slice(0, 4));
+  specs[4].at = { seq: 4, hash: draft.entries[3].hash };
+  const journal = encodeJournal(genesis, specs, [5]);
+  const last = journal.entries.at(-1);
+  const retained = { ...journal, entries: journal.entries.slice(4) };
+  const expected = expectation('a pruned journal: writes 1..4, checkpoint 5 (checkpoint-5.db: the state as of entry 4; it starts segment 5), writes 6..7, then pruned to checkpoint 5: genesis.db and segment 1 are gone and `base` names the checkpoint (FORMAT.md §11). A reader yields 5..7, verification starts from checkpoint-5.db, and a follower reproduces `state`.', retained, { seq: last.body.seq, hash: last.hash }, 3, null, { state });
+  expected.verify = { ...expected.verify, entries: 3, retainedAfter: 4 };
+  const files = { ...journal.files, 'checkpoint-5.db': checkpoint, head: headFile(last.body.seq, last.hash), base: encodeBase(JOURNAL_ID, { seq: 4, hash: toHex(draft.entries[3].hash), checkpointSeq: 5, snapshot: { file: 'checkpoint-5.db', sha256: sha256(checkpoint), size: checkpoint.byteLength } }) };
+  delete files['genesis.db'];
+  delete files[formatSegmentName(1)];
+  return { files, expected };
+}
+
 export function generateVectors() {
   const work = mkdtempSync(join(tmpdir(), 'ct-vectors-'));
   try {
-    return { kinds: kindsVector(mkdtempSync(join(work, 'k-'))), 'migration-rowids': migrationRowidsVector(mkdtempSync(join(work, 'm-'))), ...damageVectors(work) };
+    return { kinds: kindsVector(mkdtempSync(join(work, 'k-'))), 'migration-rowids': migrationRowidsVector(mkdtempSync(join(work, 'm-'))), pruned: prunedVector(mkdtempSync(join(work, 'p-'))), ...damageVectors(work) };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -31,6 +31,7 @@ import { sign } from './commands/sign.js';
 import { diff } from './commands/diff.js';
 import { checkpoint } from './commands/checkpoint.js';
 import { prune } from './commands/prune.js';
+import { retention } from './commands/retention.js';
 
 export const COMMANDS: readonly CommandSpec[] = [
   init,
@@ -54,6 +55,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   sign,
   checkpoint,
   prune,
+  retention,
 ] as CommandSpec[];
 
 export function findCommand(name: string): CommandSpec | undefined {

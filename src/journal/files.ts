@@ -144,7 +144,7 @@ function unexpectedFile(path: string, found: 'symlink' | 'directory' | 'other'):
 }
 
 /** Names of the files changetrail keeps in a journal directory (checked by `checkJournalFiles`). */
-const JOURNAL_FILE = /^(manifest|head|genesis\.db|snapshot-\d+\.db|\d+\.seg)$/;
+const JOURNAL_FILE = /^(manifest|head|base|genesis\.db|snapshot-\d+\.db|checkpoint-\d+\.db|\d+\.seg)$/;
 
 /**
  * Refuses a journal directory in which one of changetrail's files is a symlink or not a regular file.

@@ -120,9 +120,13 @@ export function startingState(base: RetainedBase | null, manifest: Manifest): { 
 
 /** The file history starts from in the journal `dir` (`genesis.db`, or the base checkpoint's snapshot). */
 export function startingFile(dir: string): string {
+  return retainedBaseOf(dir)?.snapshot.file ?? GENESIS_FILE;
+}
+
+/** The `base` of the journal in `dir` (its manifest names the journal), or null: history starts at genesis. */
+export function retainedBaseOf(dir: string): RetainedBase | null {
   const bytes = readSmallFile(join(dir, MANIFEST_FILE), MANIFEST_SIZE);
-  if (bytes === null) return GENESIS_FILE;
-  return readBase(dir, decodeManifest(bytes, MANIFEST_FILE).journalId)?.snapshot.file ?? GENESIS_FILE;
+  return bytes === null ? null : readBase(dir, decodeManifest(bytes, MANIFEST_FILE).journalId);
 }
 
 function malformed(reason: string): ChangetrailError {

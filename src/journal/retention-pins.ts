@@ -117,11 +117,17 @@ function isPin(pin: Partial<Pin>): pin is Pin {
 
 function pinHolds(pin: Pin, now: number): boolean {
   if (pin.host !== hostname()) return now - pin.createdAtMs < PIN_FOREIGN_HOST_TTL_MS;
+  return !processGone(pin.pid);
+}
+
+/** Whether process `pid` of this host provably no longer exists (ESRCH). A reused pid counts as alive. */
+export function processGone(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
-    process.kill(pin.pid, 0);
-    return true;
+    process.kill(pid, 0);
+    return false;
   } catch (error) {
-    return errnoOf(error) !== 'ESRCH';
+    return errnoOf(error) === 'ESRCH';
   }
 }
 

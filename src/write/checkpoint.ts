@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { crashpointNamed } from '../crashpoint.js';
 import { ChangetrailError } from '../errors.js';
 import { fromHex, toHex } from '../journal/bytes.js';
@@ -30,7 +31,7 @@ import { HEAD_TABLE, readHead } from './head-row.js';
 export const CHECKPOINT_CRASH_POINTS = ['checkpoint-after-copy', 'checkpoint-after-prepare', 'checkpoint-after-install'] as const;
 
 /** Temporary snapshot files of checkpoints in progress (or of killed ones: prune removes old ones). */
-export const CHECKPOINT_TEMP = /^\.checkpoint\.[0-9a-f]{12}\.tmp$/;
+export const CHECKPOINT_TEMP = /^\.checkpoint\.(\d{1,10})\.[0-9a-f]{12}\.tmp$/;
 
 export interface CheckpointOptions {
   actor?: string | null;
@@ -83,7 +84,7 @@ export async function takeCheckpoint(context: CheckpointContext, options: Checkp
   // Checkpoint entries change nothing: one at the head holds the head's state already.
   const holds = (seq: number) => seq === 0 || (newest !== null && (newest.entrySeq === seq || newest.atSeq >= seq));
   if (holds(head.seq)) return null;
-  const prepared = prepareSnapshot(context.path, context.journalDir);
+  const prepared = await prepareSnapshot(context.path, context.journalDir);
   try {
     if (holds(prepared.at.seq)) return null;
     let installed: SnapshotRef | null = null;
@@ -106,16 +107,14 @@ export async function takeCheckpoint(context: CheckpointContext, options: Checkp
  * transaction), then read which entry the copy is the state of from its own head row and drop the row:
  * snapshots hold user tables only, like genesis.db.
  */
-function prepareSnapshot(databasePath: string, dir: string): PreparedSnapshot {
-  const temp = join(dir, `.checkpoint.${randomBytes(6).toString('hex')}.tmp`);
-  const reader = new DatabaseSync(databasePath, { readOnly: true });
+async function prepareSnapshot(databasePath: string, dir: string): Promise<PreparedSnapshot> {
+  // Named with the pid: a prune removes the temporary file of a killed checkpoint at once (prune.ts).
+  const temp = join(dir, `.checkpoint.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    reader.prepare('VACUUM INTO ?').run(temp);
+    await vacuumInto(databasePath, temp);
   } catch (cause) {
     rmSync(temp, { force: true });
     throw new ChangetrailError('IO_ERROR', `checkpoint: snapshot ${databasePath}: ${(cause as Error).message}`, { operation: 'checkpoint snapshot', path: temp }, { cause });
-  } finally {
-    reader.close();
   }
   try {
     crashpointNamed('checkpoint-after-copy');
@@ -130,6 +129,33 @@ function prepareSnapshot(databasePath: string, dir: string): PreparedSnapshot {
     rmSync(temp, { force: true });
     throw error;
   }
+}
+
+/**
+ * The copy runs in a worker thread: node:sqlite is synchronous, and copying a large database on the main
+ * thread would stall every write this process queues meanwhile. A killed process takes the worker along.
+ */
+const VACUUM_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { DatabaseSync } = require('node:sqlite');
+let db;
+try {
+  db = new DatabaseSync(workerData.database, { readOnly: true, timeout: workerData.timeoutMs });
+  db.prepare('VACUUM INTO ?').run(workerData.target);
+  parentPort.postMessage({ ok: true });
+} catch (error) {
+  parentPort.postMessage({ ok: false, message: String(error && error.message) });
+} finally {
+  if (db !== undefined) db.close();
+}`;
+
+function vacuumInto(database: string, target: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(VACUUM_WORKER, { eval: true, workerData: { database, target, timeoutMs: 5_000 } });
+    worker.once('message', (message: { ok: boolean; message?: string }) => (message.ok ? resolve() : reject(new Error(message.message))));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the snapshot worker exited (${code})`)));
+  });
 }
 
 function headOfCopy(path: string): Position {

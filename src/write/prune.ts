@@ -28,7 +28,7 @@ import type { Journal } from '../journal/journal.js';
 import { resolvePosition } from '../journal/resolve-position.js';
 import { writeBase, type RetainedBase } from '../journal/retention-base.js';
 import { newestCheckpoint } from '../journal/retention-checkpoints.js';
-import { listFollowers, livePins } from '../journal/retention-pins.js';
+import { listFollowers, livePins, processGone } from '../journal/retention-pins.js';
 import { formatSegmentName } from '../journal/segment.js';
 import { CHECKPOINT_TEMP } from './checkpoint.js';
 import type { CommitRequest } from './commit.js';
@@ -181,9 +181,16 @@ function removable(dir: string, limit: number, headSegment: number): string[] {
     if (snapshot !== null && Number(snapshot[1]) < limit) files.push(name);
     else if (checkpoint !== null && Number(checkpoint[1]) <= limit) files.push(name);
     else if (name === GENESIS_FILE && limit >= 1) files.push(name);
-    else if (CHECKPOINT_TEMP.test(name) && now - mtimeMs(join(dir, name)) > ABANDONED_TEMP_MS) files.push(name);
+    else if (abandonedTemp(dir, name, now)) files.push(name);
   }
   return files;
+}
+
+/** A checkpoint's temporary snapshot whose process is gone (or that nobody touched for a long time). */
+function abandonedTemp(dir: string, name: string, now: number): boolean {
+  const match = CHECKPOINT_TEMP.exec(name);
+  if (match === null) return false;
+  return processGone(Number(match[1])) || now - mtimeMs(join(dir, name)) > ABANDONED_TEMP_MS;
 }
 
 function mtimeMs(path: string): number {

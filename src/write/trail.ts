@@ -33,6 +33,8 @@ import { runOptimisticWrite, type OptimisticPlan, type OptimisticResult, type Op
 import { takeCheckpoint, type CheckpointContext, type CheckpointOptions, type CheckpointResult } from './checkpoint.js';
 import { newestCheckpoint, verifyStartingState } from '../journal/retention-checkpoints.js';
 import { prune, type PruneOptions, type PruneResult } from './prune.js';
+import { RetentionRunner, type RetentionState } from './retention-runner.js';
+import type { RetentionPass } from './retention-policy.js';
 
 export type { OpenTrailOptions, WriteOptions, EntriesOptions, ResyncOptions };
 
@@ -196,6 +198,12 @@ export class Trail {
   #guards!: WriteGuards;
   readonly #tenure: Tenure;
   readonly #groups: WriteGroups;
+  readonly #retention = new RetentionRunner({
+    journalDir: () => this.journalDir,
+    journal: () => this.#openJournal(this.#guards.runRead(this.#db, () => readHead(this.#db))),
+    checkpoint: () => this.checkpoint(),
+    prune: (options) => this.prune(options),
+  });
   #admission: Admission | null = null;
   #closing: Promise<void> | null = null;
   #behindPolicy: BehindPolicy = 'refuse';
@@ -404,6 +412,22 @@ export class Trail {
     return prune(this.#retentionContext(), options);
   }
 
+  /**
+   * Runs one pass of the journal's retention policy now (`<db>.changes/retention.json`, set with
+   * `changetrail retention`): a checkpoint if one is due, then a prune within the keep limits. Writers
+   * also run it in the background after their writes. See src/write/retention-policy.ts.
+   */
+  applyRetention(): Promise<RetentionPass> {
+    this.#checkOpen('applyRetention');
+    return this.#retention.runNow();
+  }
+
+  /** The retention policy, where retained history begins, registered followers and the last background pass. */
+  retentionState(): RetentionState {
+    this.#checkOpen('retentionState');
+    return this.#retention.state();
+  }
+
   /** @internal What checkpoint and prune (src/write/checkpoint.ts, prune.ts) need of the trail. */
   #retentionContext(): CheckpointContext {
     const committed = () => this.#guards.runRead(this.#db, () => readHead(this.#db));
@@ -505,11 +529,11 @@ export class Trail {
 
   /** Waits for queued writes, releases the admission lock and closes the database. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#tenure.close(() => {
+    this.#closing ??= this.#retention.close().then(() => this.#tenure.close(() => {
       this.#writer?.close();
       this.#guards?.uninstall();
       this.#db.close();
-    });
+    }));
     return this.#closing;
   }
 
@@ -619,7 +643,11 @@ export class Trail {
     return this.#tenure.enqueue(async () => {
       const admission = await this.#admit();
       return this.#guards.internal(() => this.#writer.commit(request, admission, this.#guards as CommitGuards));
-    }).catch((error: unknown) => {
+    }).then((entry) => {
+      // The retention policy runs after the write resolves, never inside it (retention-runner.ts).
+      this.#retention.afterWrite();
+      return entry;
+    }, (error: unknown) => {
       if (ChangetrailError.is(error, 'LOCK_COMPROMISED')) this.#dropAdmission();
       throw error;
     });
@@ -646,6 +674,8 @@ export class Trail {
         next += group.length;
       }
     }
+    // The retention policy runs after the batch settles, never inside a write (retention-runner.ts).
+    this.#retention.afterWrite();
   }
 
   /** Holds the admission lock (acquiring it if needed); the epoch is bumped by the next transaction. */

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { ChangetrailError } from '../../src/errors.js';
 import { toHex } from '../../src/journal/bytes.js';
-import { GENESIS_FILE } from '../../src/journal/format.js';
+import { verifyStartingState } from '../../src/journal/retention-checkpoints.js';
 import { readManifest } from '../../src/journal/journal-reader.js';
 import { openJournal, readHeadMarkerPosition, type Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { positionOf } from '../../src/journal/position.js';
@@ -37,6 +37,7 @@ function entryJson(entry: JournalEntry): unknown {
     ...(entry.snapshot === undefined ? {} : { snapshot: { file: entry.snapshot.file, sha256: toHex(entry.snapshot.sha256), size: entry.snapshot.size } }),
     ...(entry.undoes === undefined ? {} : { undoes: entry.undoes }),
     ...(entry.rowids === undefined ? {} : { rowids: toHex(entry.rowids) }),
+    ...(entry.at === undefined ? {} : { at: { seq: entry.at.seq, hash: toHex(entry.at.hash) } }),
     hash: toHex(entry.hash),
   };
 }
@@ -70,15 +71,14 @@ export function readVectorWithNode(dir: string): VectorReading {
     reading.error = readError(error);
   }
   try {
-    const identity = readManifest(dir)!;
-    verifySnapshot(dir, GENESIS_FILE, identity.manifest.genesisSha256, identity.manifest.genesisSize);
-    let count = 0;
     const journal = openVectorJournal(dir);
+    const retainedAfter = verifyStartingState(journal, (file, sha256, size) => verifySnapshot(dir, file, sha256, size));
+    let count = 0;
     for (const entry of journal.entries()) {
       if (entry.snapshot !== undefined) verifySnapshot(dir, entry.snapshot.file, entry.snapshot.sha256, entry.snapshot.size);
       count += 1;
     }
-    reading.verify = { headSeq: journal.head.seq, headHash: journal.head.hash, head: journal.head, entries: count, replayed: false };
+    reading.verify = { headSeq: journal.head.seq, headHash: journal.head.hash, head: journal.head, entries: count, replayed: false, ...(retainedAfter === 0 ? {} : { retainedAfter }) };
   } catch (error) {
     reading.verifyError = readError(error);
   }

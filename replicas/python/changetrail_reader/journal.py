@@ -66,7 +66,7 @@ def malformed(file, offset, reason, seq=None, message=None):
     return ChangetrailError("JOURNAL_MALFORMED", message or f"decode {file}{'' if seq is None else f' entry {seq}'}: {reason}", details)
 
 
-JOURNAL_FILE = re.compile(r"^(manifest|head|genesis\.db|snapshot-\d+\.db|\d+\.seg)$")
+JOURNAL_FILE = re.compile(r"^(manifest|head|base|genesis\.db|snapshot-\d+\.db|checkpoint-\d+\.db|\d+\.seg)$")
 
 
 def unexpected_file(path, found):

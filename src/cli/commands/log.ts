@@ -5,6 +5,7 @@ import { formatEntry, formatEntryOneline } from '../format.js';
 import { entryJson, parseSeq, trackedDatabase } from '../helpers.js';
 import { filterLog } from '../../audit/log-filter.js';
 import { LOG_FILTER_OPTIONS, logFilterOf, toEntryView } from '../log-filter-options.js';
+import { retainedBaseOf } from '../../journal/retention-base.js';
 
 export const log = defineCommand({
   name: 'log',
@@ -44,6 +45,9 @@ export const log = defineCommand({
         }
         first = false;
       }
+      // A pruned journal says where its history begins (FORMAT.md §11), in human output only.
+      const base = out.json ? null : retainedBaseOf(trail.journalDir);
+      if (base !== null) out.line(`${first ? '' : '\n'}(history before entry ${base.seq + 1} was pruned: checkpoint #${base.checkpointSeq} holds the state as of entry ${base.seq})`);
       return 0;
     } finally {
       trail.close();
