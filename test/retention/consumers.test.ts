@@ -121,10 +121,15 @@ describe('CLI checkpoint/prune', () => {
     const log = cli(['log', path, '--json']);
     expect(log.code, log.stderr).toBe(0);
     expect(log.stdout.trim().split('\n').map((line) => JSON.parse(line).seq)).toEqual([26]);
-    const out = join(tempDir('ct-cli-restore-'), 'r.db');
-    const early = cli(['restore', path, '--at', '3', '-o', out, '--json']);
+    expect(cli(['log', path, '--oneline']).stdout).toMatch(/history before entry 26 was pruned/);
+    expect(cli(['history', path, 't', '3']).stdout).toMatch(/history before entry 26 was pruned/);
+    const early = cli(['log', path, '--from', '2']);
     expect(early.code).toBe(1);
-    expect(JSON.parse(early.stderr).error).toMatchObject({ code: 'HISTORY_PRUNED', details: { earliestSeq: 26 } });
+    expect(early.stderr).toMatch(/HISTORY_PRUNED/);
+    const out = join(tempDir('ct-cli-restore-'), 'r.db');
+    const restoreEarly = cli(['restore', path, '--at', '3', '-o', out, '--json']);
+    expect(restoreEarly.code).toBe(1);
+    expect(JSON.parse(restoreEarly.stderr).error).toMatchObject({ code: 'HISTORY_PRUNED', details: { earliestSeq: 26 } });
     const none = cli(['prune', path, '--json']);
     expect(none.code).toBe(2);
   });

@@ -1,5 +1,6 @@
 /** `changetrail history <db> <table> <key...>`: every entry that changed one row, oldest first. */
 import { rowHistory } from '../../audit/history.js';
+import { retainedBaseOf } from '../../journal/retention-base.js';
 import { defineCommand } from '../command.js';
 import { formatAttribution, formatColumnChanges, valuesJson } from '../audit-output.js';
 import { escapeControl, formatValues } from '../format.js';
@@ -38,6 +39,9 @@ export const history = defineCommand({
       for (const line of formatColumnChanges(step.before, step.after, '      ', step.pk)) out.line(line);
     }
     if (!out.json && steps.length === 0) out.line(`no entry changed ${escapeControl(table)} ${escapeControl(JSON.stringify(key))}`);
+    // A pruned journal says where the history shown begins (FORMAT.md §11), in human output only.
+    const base = out.json ? null : retainedBaseOf(`${db}.changes`);
+    if (base !== null) out.line(`(history before entry ${base.seq + 1} was pruned: changes before it are not shown)`);
     return 0;
   },
 });
