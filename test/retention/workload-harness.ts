@@ -52,11 +52,12 @@ export async function runRetentionWorkload(seed: number, writes: number): Promis
   const journalDir = `${path}.changes`;
   const keepEntries = 40;
   const checkpointEvery = 30;
-  writeRetentionPolicy(journalDir, { keepEntries, checkpointEveryEntries: checkpointEvery, followers: { entriesMax: 200 } });
+  // The stopped follower is held for a third of the run, then left behind.
+  writeRetentionPolicy(journalDir, { keepEntries, checkpointEveryEntries: checkpointEvery, followers: { entriesMax: Math.min(200, Math.floor(writes / 3)) } });
   const followers: Replica[] = [];
   const stopped = join(dir, 'stopped.db');
   try {
-    // Stopped early: registered at a low position, it is held for up to 200 entries, then left behind.
+    // Stopped early: registered at a low position, it is held for up to the hold limit, then left behind.
     const early = await openReplica(stopped, { source: path, pollIntervalMs: 20 });
     await early.sync();
     await early.close();
