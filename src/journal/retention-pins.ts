@@ -16,7 +16,7 @@
  * the pin, or the reader sees the new base (and plans from it).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ChangetrailError } from '../errors.js';
@@ -64,7 +64,7 @@ export interface PinHandle {
 export function pinRetained(dir: string, seq: number, purpose: string): PinHandle {
   if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('pinRetained: seq must be an integer >= 0');
   const pinsDir = join(dir, PINS_DIR);
-  io('create pins directory', pinsDir, () => mkdirSync(pinsDir, { recursive: true, mode: 0o700 }));
+  io('create pins directory', pinsDir, () => mkdirSync(pinsDir, { recursive: true, mode: subdirectoryMode(dir) }));
   const name = `${process.pid}-${randomBytes(6).toString('hex')}.json`;
   const pin: Pin = { seq, pid: process.pid, host: hostname(), createdAtMs: Date.now(), purpose };
   writeFileDurably(pinsDir, name, new TextEncoder().encode(`${JSON.stringify(pin)}\n`));
@@ -143,7 +143,7 @@ export function processGone(pid: number): boolean {
 export function registerFollower(dir: string, name: string, position: Position): void {
   if (typeof name !== 'string' || !FOLLOWER_NAME.test(name)) throw new TypeError('registerFollower: name must be 1-128 characters of [A-Za-z0-9._-], starting with a letter or digit');
   const followersDir = join(dir, FOLLOWERS_DIR);
-  io('create followers directory', followersDir, () => mkdirSync(followersDir, { recursive: true, mode: 0o700 }));
+  io('create followers directory', followersDir, () => mkdirSync(followersDir, { recursive: true, mode: subdirectoryMode(dir) }));
   const record: FollowerRecord = { name, journalId: position.journalId, seq: position.seq, hash: position.hash, updatedAtMs: Date.now() };
   writeFileDurably(followersDir, `${name}.json`, new TextEncoder().encode(`${JSON.stringify(record)}\n`));
 }
@@ -164,6 +164,11 @@ export function listFollowers(dir: string, journalId: string): FollowerRecord[] 
     followers.push(record as FollowerRecord);
   }
   return followers.sort((a, b) => a.seq - b.seq);
+}
+
+/** Subdirectories get the journal directory's own mode: every writer that may write it may pin and register. */
+function subdirectoryMode(dir: string): number {
+  return io('stat', dir, () => statSync(dir).mode & 0o777);
 }
 
 function listRecords(dir: string): string[] {
