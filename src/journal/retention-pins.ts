@@ -16,7 +16,7 @@
  * the pin, or the reader sees the new base (and plans from it).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ChangetrailError } from '../errors.js';
@@ -64,10 +64,9 @@ export interface PinHandle {
 export function pinRetained(dir: string, seq: number, purpose: string): PinHandle {
   if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError('pinRetained: seq must be an integer >= 0');
   const pinsDir = join(dir, PINS_DIR);
-  io('create pins directory', pinsDir, () => mkdirSync(pinsDir, { recursive: true, mode: subdirectoryMode(dir) }));
   const name = `${process.pid}-${randomBytes(6).toString('hex')}.json`;
   const pin: Pin = { seq, pid: process.pid, host: hostname(), createdAtMs: Date.now(), purpose };
-  writeFileDurably(pinsDir, name, new TextEncoder().encode(`${JSON.stringify(pin)}\n`));
+  writePin(dir, pinsDir, name, new TextEncoder().encode(`${JSON.stringify(pin)}\n`));
   let released = false;
   return {
     seq,
@@ -75,8 +74,27 @@ export function pinRetained(dir: string, seq: number, purpose: string): PinHandl
       if (released) return;
       released = true;
       rmSync(join(pinsDir, name), { force: true });
+      // The last pin takes the directory along: a reader leaves the journal directory as it found it.
+      try {
+        rmdirSync(pinsDir);
+      } catch {
+        // Another reader's pin is there (or the directory is already gone).
+      }
     },
   };
+}
+
+/** Creates `pins/` and the pin; a reader releasing the last pin may remove `pins/` in between: retried. */
+function writePin(dir: string, pinsDir: string, name: string, bytes: Uint8Array): void {
+  for (let attempt = 1; ; attempt++) {
+    io('create pins directory', pinsDir, () => mkdirSync(pinsDir, { recursive: true, mode: subdirectoryMode(dir) }));
+    try {
+      return writeFileDurably(pinsDir, name, bytes);
+    } catch (error) {
+      const vanished = ChangetrailError.is(error, 'IO_ERROR') && error.details.errno === 'ENOENT';
+      if (!vanished || attempt >= 5) throw error;
+    }
+  }
 }
 
 /**

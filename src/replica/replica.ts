@@ -3,7 +3,6 @@
  * primary's committed journal entries, in order, exactly once (journal/REPLAY.md). It never takes the
  * writers' admission lock: it only reads the journal and the primary's committed head.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -50,10 +49,10 @@ export interface OpenReplicaOptions {
   /** How long the follower waits for readers holding the replica's lock. Default 5000 ms. */
   busyTimeoutMs?: number;
   /**
-   * The name this replica registers its position under in the source's journal (FORMAT.md §11.3), so
-   * pruning keeps what it has not applied yet (within the source's hold limits). Default
-   * `replica-<hash of its path>`; null does not register. Registration needs write access to the
-   * journal directory and is skipped without it.
+   * Registers this replica's position under this name in the source's journal (FORMAT.md §11.3), so
+   * pruning keeps what it has not applied yet (within the source's hold limits). Default: not registered
+   * (following then only reads the source). Registration needs write access to the journal directory
+   * and is skipped without it.
    */
   followerName?: string | null;
 }
@@ -240,7 +239,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.#pollIntervalMs = positiveOption(options.pollIntervalMs, POLL_INTERVAL_MS, 'pollIntervalMs');
     this.#busyTimeoutMs = positiveOption(options.busyTimeoutMs, BUSY_TIMEOUT_MS, 'busyTimeoutMs');
     this.#sourceHead = source.root;
-    this.#followerName = options.followerName === undefined ? `replica-${createHash('sha256').update(path).digest('hex').slice(0, 16)}` : options.followerName;
+    this.#followerName = options.followerName ?? null;
   }
 
   /** @internal Opens the follower's connection and checks the stored position against the journal. */

@@ -58,7 +58,7 @@ describe('replicas and pruning', () => {
   it('ok: a new replica bootstraps from the base checkpoint; a registered one holds pruning back', async () => {
     const { trail, path, dir } = await setup();
     await insert(trail, 1, 20);
-    const held = await openReplica(join(dir, 'held.db'), { source: path, pollIntervalMs: 50 });
+    const held = await openReplica(join(dir, 'held.db'), { source: path, pollIntervalMs: 50, followerName: 'held' });
     opened.push(held);
     await held.sync();
     await held.close();
@@ -67,7 +67,7 @@ describe('replicas and pruning', () => {
     const result = await trail.prune({ before: 'checkpoint' });
     expect(result.base).toBeNull();
     expect(result.heldBy.map((h) => h.kind)).toEqual(['follower']);
-    const again = await openReplica(join(dir, 'held.db'), { source: path, pollIntervalMs: 50 });
+    const again = await openReplica(join(dir, 'held.db'), { source: path, pollIntervalMs: 50, followerName: 'held' });
     opened.push(again);
     await again.sync();
     expect(dumpFile(join(dir, 'held.db'))).toEqual(dumpTables(trail.database));
@@ -85,14 +85,14 @@ describe('replicas and pruning', () => {
     const { trail, path, dir } = await setup();
     await insert(trail, 1, 10);
     const replicaPath = join(dir, 'slow.db');
-    const slow = await openReplica(replicaPath, { source: path, pollIntervalMs: 50 });
+    const slow = await openReplica(replicaPath, { source: path, pollIntervalMs: 50, followerName: 'slow' });
     await slow.sync();
     await slow.close();
     await insert(trail, 11, 30);
     await trail.checkpoint();
     const result = await trail.prune({ before: 'checkpoint', followers: { entriesMax: 5 } });
     expect(result.base?.seq).toBe(40);
-    const back = await openReplica(replicaPath, { source: path, pollIntervalMs: 50 });
+    const back = await openReplica(replicaPath, { source: path, pollIntervalMs: 50, followerName: 'slow' });
     opened.push(back);
     const stranded: ChangetrailError<'HISTORY_PRUNED'>[] = [];
     back.on('stranded', (e) => stranded.push(e));

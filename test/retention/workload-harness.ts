@@ -58,12 +58,12 @@ export async function runRetentionWorkload(seed: number, writes: number): Promis
   const stopped = join(dir, 'stopped.db');
   try {
     // Stopped early: registered at a low position, it is held for up to the hold limit, then left behind.
-    const early = await openReplica(stopped, { source: path, pollIntervalMs: 20 });
+    const early = await openReplica(stopped, { source: path, pollIntervalMs: 20, followerName: 'stopped' });
     await early.sync();
     await early.close();
     const stranded: unknown[] = [];
     for (const name of ['f1', 'f2']) {
-      const replica = await openReplica(join(dir, `${name}.db`), { source: path, pollIntervalMs: 20 });
+      const replica = await openReplica(join(dir, `${name}.db`), { source: path, pollIntervalMs: 20, followerName: name });
       replica.on('stranded', (error) => stranded.push(error));
       void replica.follow().catch(() => undefined);
       followers.push(replica);
@@ -150,7 +150,7 @@ async function checkRestores(path: string, trail: Trail, states: Map<number, Rec
 
 /** The follower stopped early was left behind past its hold limit: it rebases and ends equal. */
 async function checkStranded(path: string, stopped: string, trail: Trail): Promise<void> {
-  const replica = await openReplica(stopped, { source: path, pollIntervalMs: 20 });
+  const replica = await openReplica(stopped, { source: path, pollIntervalMs: 20, followerName: 'stopped' });
   try {
     const told: ChangetrailError[] = [];
     replica.on('stranded', (error) => told.push(error));

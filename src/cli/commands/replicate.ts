@@ -19,6 +19,7 @@ export const replicate = defineCommand({
     follow: { type: 'boolean', description: 'keep applying entries as the primary commits them, until SIGINT/SIGTERM' },
     rebuild: { type: 'boolean', description: 'start the replica over from the newest snapshot (genesis or the last resync)' },
     force: { type: 'boolean', description: 'replace <replica.db> even if it is not a replica of this journal (its content is lost)' },
+    register: { type: 'string', value: 'name', description: 'register the replica\'s position under <name> in the source journal, so pruning keeps what it has not applied (writes <source>.changes/followers/)' },
   },
   description: '<source> is the primary database (its journal is <source>.changes/) or a journal directory.\n' +
     'Applies every committed entry exactly once, in order; the position is stored in the replica in the same\n' +
@@ -39,7 +40,7 @@ export const replicate = defineCommand({
     process.once('SIGINT', onSigint);
     process.once('SIGTERM', onSigterm);
     try {
-      const replica = await openReplica(args[1]!, { source: args[0]!, rebuild: options.rebuild ?? false, force: options.force ?? false });
+      const replica = await openReplica(args[1]!, { source: args[0]!, rebuild: options.rebuild ?? false, force: options.force ?? false, ...(options.register === undefined ? {} : { followerName: options.register }) });
       const stopProgress = showProgress(replica, out);
       try {
         if (options.follow) {
