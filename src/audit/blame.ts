@@ -22,7 +22,8 @@ import { startingState } from '../journal/retention-base.js';
 export interface BlameEntry {
   readonly seq: number;
   readonly hash: string | null;
-  readonly kind: JournalEntry['kind'] | 'genesis';
+  /** 'base': a pruned journal's retained base (FORMAT.md §11), where its history starts instead of genesis. */
+  readonly kind: JournalEntry['kind'] | 'genesis' | 'base';
   readonly time: Date | null;
   readonly actor: string | null;
   readonly message: string | null;
@@ -97,7 +98,7 @@ function scannedBlame(source: AuditSource, table: string): BlameLine[] {
     }
   }
   return [...last].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).filter(([, row]) => row.live)
-    .map(([key, row]) => ({ key: JSON.parse(key) as string[], ...(row.entry === null ? GENESIS : aboutEntry(row.entry)) }));
+    .map(([key, row]) => ({ key: JSON.parse(key) as string[], ...(row.entry === null ? startOf(source) : aboutEntry(row.entry)) }));
 }
 
 function genesisKeys(source: AuditSource, folded: string): string[] {
@@ -121,8 +122,8 @@ function blameRow(source: AuditSource, table: string, key: readonly string[]): B
   const scanned = source.index === null ? scannedSchemas(source) : null;
   try {
     const entryAt = (seq: number) => aboutEntry(source.index === null ? source.journal.reader.entry(seq) : source.indexedEntry(seq));
-    const columns = columnBlame(steps, scanned ?? source.indexedSchemas(), table, source.journal.head.seq, entryAt);
-    return [{ key: [...key], ...(lastStep === undefined ? GENESIS : aboutStep(lastStep)), columns }];
+    const columns = columnBlame(steps, scanned ?? source.indexedSchemas(), table, source.journal.head.seq, entryAt, startOf(source));
+    return [{ key: [...key], ...(lastStep === undefined ? startOf(source) : aboutStep(lastStep)), columns }];
   } finally {
     scanned?.close();
   }
@@ -140,7 +141,7 @@ function scannedSchemas(source: AuditSource): SchemaHistory {
  * added it; columns never set since genesis are blamed on genesis.
  */
 function columnBlame(
-  steps: HistoryStep[], schemas: SchemaHistory, table: string, headSeq: number, entryAt: (seq: number) => BlameEntry,
+  steps: HistoryStep[], schemas: SchemaHistory, table: string, headSeq: number, entryAt: (seq: number) => BlameEntry, start: BlameEntry,
 ): Record<string, BlameEntry> {
   let blamed = new Map<string, BlameEntry>();
   let schemaSeq = 0;
@@ -160,7 +161,7 @@ function columnBlame(
   advanceTo(headSeq);
   const result: Record<string, BlameEntry> = {};
   for (const column of columnsOf(schemas.schemaFor(headSeq), table)) {
-    Object.defineProperty(result, column, { value: blamed.get(column) ?? GENESIS, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(result, column, { value: blamed.get(column) ?? start, enumerable: true, writable: true, configurable: true });
   }
   return result;
 }
@@ -185,6 +186,16 @@ function columnsOf(schema: DatabaseSchema, table: string): readonly string[] {
 }
 
 const GENESIS: BlameEntry = Object.freeze({ seq: 0, hash: null, kind: 'genesis', time: null, actor: null, message: null });
+
+/**
+ * Where the journal's history starts: genesis, or a pruned journal's base, on which rows and columns
+ * unchanged since are blamed (not on genesis: what happened before the base was pruned).
+ */
+function startOf(source: AuditSource): BlameEntry {
+  const base = source.journal.reader.base;
+  if (base === null) return GENESIS;
+  return Object.freeze({ seq: base.seq, hash: base.hash, kind: 'base', time: null, actor: null, message: `retained base (checkpoint #${base.checkpointSeq}): history before entry ${base.seq + 1} was pruned` });
+}
 
 function aboutEntry(entry: JournalEntry): BlameEntry {
   return { seq: entry.seq, hash: toHex(entry.hash), kind: entry.kind, time: new Date(entry.time), actor: entry.actor, message: entry.message };

@@ -127,6 +127,10 @@ describe('CLI checkpoint/prune', () => {
     expect(early.code).toBe(1);
     expect(early.stderr).toMatch(/HISTORY_PRUNED/);
     const out = join(tempDir('ct-cli-restore-'), 'r.db');
+    // Rows unchanged since the base are blamed on it, not on genesis (what came before was pruned).
+    const blame = cli(['blame', path, 't', '--json']);
+    expect(blame.code, blame.stderr).toBe(0);
+    expect(blame.stdout.trim().split('\n').map((line) => JSON.parse(line)).map((line) => [line.seq, line.kind])[0]).toEqual([25, 'base']);
     const restoreEarly = cli(['restore', path, '--at', '3', '-o', out, '--json']);
     expect(restoreEarly.code).toBe(1);
     expect(JSON.parse(restoreEarly.stderr).error).toMatchObject({ code: 'HISTORY_PRUNED', details: { earliestSeq: 26 } });
