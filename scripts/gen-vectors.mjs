@@ -529,6 +529,69 @@ function damageVectors(work) {
     const { state: _state, ...rest } = expected;
     vectors['bad-snapshot'] = { files, expected: { ...rest, description: 'the journal of `kinds` with one byte of snapshot-5.db changed: reading entries succeeds, verification (and replay) fail with JOURNAL_CHECKSUM_MISMATCH.', verify: null, verifyError: error('JOURNAL_CHECKSUM_MISMATCH') } };
   }
+  Object.assign(vectors, outboxVectors(work));
+  return vectors;
+}
+
+// ---- outbox vectors (FORMAT.md §7.1) ------------------------------------------------------------------
+
+/**
+ * A database file holding the head row (format 2) for `headSeq` and outbox rows for `rowSeqs` of a small
+ * single-segment journal (VACUUM INTO, version field fixed, like the snapshots). `frames` overrides a row's
+ * frame bytes by seq.
+ */
+function outboxDatabase(work, journal, headSeq, rowSeqs, frames = {}) {
+  const frameOf = (seq) => frames[seq] ?? encodeFrame(seq, encodeEntryBody(journal.entries[seq - 1].body));
+  const tailOffset = frameOffset(journal, headSeq);
+  const path = join(work, `db-${Math.random().toString(16).slice(2)}.db`);
+  const db = new DatabaseSync(path);
+  db.exec(`PRAGMA page_size = 4096;
+    CREATE TABLE _changetrail_head (id INTEGER PRIMARY KEY CHECK (id = 1), format INTEGER NOT NULL, journal_id TEXT NOT NULL,
+      seq INTEGER NOT NULL, hash BLOB NOT NULL, segment INTEGER NOT NULL, tail_offset INTEGER NOT NULL, segment_size INTEGER NOT NULL,
+      epoch INTEGER NOT NULL, holder TEXT, change_counter INTEGER);
+    CREATE TABLE _changetrail_outbox (seq INTEGER PRIMARY KEY, segment INTEGER NOT NULL, offset INTEGER NOT NULL, frame BLOB NOT NULL);`);
+  db.prepare('INSERT INTO _changetrail_head VALUES (1, 2, ?, ?, ?, 1, ?, ?, 1, ?, NULL)')
+    .run(toHex(JOURNAL_ID), headSeq, journal.entries[headSeq - 1].hash, tailOffset, tailOffset + frameOf(headSeq).byteLength, 'writer');
+  const insert = db.prepare('INSERT INTO _changetrail_outbox VALUES (?, 1, ?, ?)');
+  for (const seq of rowSeqs) insert.run(seq, frameOffset(journal, seq), frameOf(seq));
+  const snapshot = join(work, `db-${Math.random().toString(16).slice(2)}.snapshot`);
+  db.prepare('VACUUM INTO ?').run(snapshot);
+  db.close();
+  const bytes = new Uint8Array(readFileSync(snapshot));
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(96, SNAPSHOT_SQLITE_VERSION);
+  return bytes;
+}
+
+function outboxVectors(work) {
+  const vectors = {};
+  const SEG = formatSegmentName(1);
+  const base = () => smallJournal(mkdtempSync(join(work, 'o-')), 4).journal;
+  {
+    const { journal, state } = smallJournal(mkdtempSync(join(work, 'o-')), 4);
+    const files = withHead(journal, 2);
+    files[SEG] = files[SEG].subarray(0, frameOffset(journal, 3) + 16 + 7);
+    files['database.db'] = outboxDatabase(work, journal, 4, [2, 3, 4]);
+    vectors['outbox-tail'] = { files, expected: expectation('the database commits entry 4 but the segment ends inside entry 3 (a writer killed after COMMIT, mid-append; the head marker still names 2): a reader of the database takes entries 3 and 4 from its outbox (row 2 is also in the segment) and yields 1..4; a follower reproduces the state.', journal, committedHead(journal, 4), 4, null, { state }) };
+  }
+  {
+    const journal = base();
+    const files = withHead(journal, 2);
+    const offset = frameOffset(journal, 3);
+    const segment = files[SEG].slice(0, frameOffset(journal, 4));
+    segment[offset + 16 + 3] ^= 0x01;
+    files[SEG] = segment;
+    files['database.db'] = outboxDatabase(work, journal, 4, [3, 4]);
+    vectors['outbox-damaged-segment'] = { files, expected: expectation('the outbox holds entries 3 and 4; the segment holds all of entry 3 with one byte changed: damage is never read around, JOURNAL_CHECKSUM_MISMATCH (seq 3).', journal, committedHead(journal, 4), 0, error('JOURNAL_CHECKSUM_MISMATCH', 3)) };
+  }
+  {
+    const journal = base();
+    const files = withHead(journal, 2);
+    files[SEG] = files[SEG].subarray(0, frameOffset(journal, 3));
+    const corrupt = encodeFrame(3, encodeEntryBody(journal.entries[2].body));
+    corrupt[16 + 3] ^= 0x01;
+    files['database.db'] = outboxDatabase(work, journal, 4, [3, 4], { 3: corrupt });
+    vectors['outbox-corrupt-row'] = { files, expected: expectation('the segment ends after entry 2; the outbox row of entry 3 has one byte changed: JOURNAL_CHECKSUM_MISMATCH (seq 3).', journal, committedHead(journal, 4), 0, error('JOURNAL_CHECKSUM_MISMATCH', 3)) };
+  }
   return vectors;
 }
 

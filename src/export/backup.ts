@@ -8,6 +8,7 @@ import { ChangetrailError } from '../errors.js';
 import { openDatabaseReader } from '../journal/database-reader.js';
 import { openJournal, readCommittedHead } from '../journal/journal.js';
 import { positionOf, type Position } from '../journal/position.js';
+import { OUTBOX_TABLE } from '../journal/outbox.js';
 import { OutputFile } from './output-file.js';
 import { sourcePaths, type TrailSource } from './journal-source.js';
 
@@ -121,5 +122,5 @@ export function readBackupStamp(path: string): BackupStamp | null {
 
 /** Removes changetrail's own tables from a copy (restore output holds user tables only, like genesis.db). */
 export function dropChangetrailTables(db: DatabaseSync): void {
-  db.exec(`DROP TABLE IF EXISTS ${HEAD_TABLE}; DROP TABLE IF EXISTS ${BACKUP_STAMP_TABLE}`);
+  db.exec(`DROP TABLE IF EXISTS ${HEAD_TABLE}; DROP TABLE IF EXISTS ${OUTBOX_TABLE}; DROP TABLE IF EXISTS ${BACKUP_STAMP_TABLE}`);
 }

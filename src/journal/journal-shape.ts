@@ -28,6 +28,7 @@ import { decodeFrame, readFrameSize } from './frame.js';
 import { readBase, startingState } from './retention-base.js';
 import type { SnapshotRef } from './entry.js';
 import { listSegments, readManifest, withSeq, type JournalIdentity } from './journal-reader.js';
+import { segmentsHeadBelowOutbox, type OutboxFrame } from './outbox.js';
 import type { Position } from './position.js';
 import { SegmentFile } from './segment-file.js';
 import { formatSegmentName } from './segment.js';
@@ -47,6 +48,8 @@ export type GenesisCheck = 'digest' | 'header' | 'auto';
 /** Options of {@link checkJournalShape}. */
 export interface JournalShapeOptions {
   genesis?: GenesisCheck;
+  /** The database's outbox rows: committed frames the segments may not hold yet (FORMAT.md §7.1). */
+  outbox?: readonly OutboxFrame[];
 }
 
 /** 'auto' hashes genesis.db up to this size: 64 MiB takes about 40 ms (SHA-256 at ~1.5 GB/s). */
@@ -63,7 +66,8 @@ const SQLITE_MAGIC = 'SQLite format 3\0';
  *   segment or committed frames missing), JOURNAL_CHECKSUM_MISMATCH (a header, first/last frame or
  *   genesis.db damaged), JOURNAL_MALFORMED, JOURNAL_GAP, JOURNAL_CHAIN_BROKEN, JOURNAL_VERSION_UNSUPPORTED, IO_ERROR.
  */
-export function checkJournalShape(dir: string, head: Position, options: JournalShapeOptions = {}): void {
+export function checkJournalShape(dir: string, committed: Position, options: JournalShapeOptions = {}): void {
+  const head = options.outbox === undefined ? committed : segmentsHeadBelowOutbox(committed, options.outbox);
   const identity = readManifest(dir);
   if (identity === null) {
     throw new ChangetrailError('JOURNAL_MISMATCH', `check journal ${dir}: no manifest`, {

@@ -13,6 +13,7 @@
  * first window, a ranged read of an old entry the entries up to the next checkpoint.
  */
 import type { DatabaseSync } from 'node:sqlite';
+import { resolve } from 'node:path';
 import { ChangetrailError } from '../errors.js';
 import { openDatabaseReader } from './database-reader.js';
 import { bytesEqual, fromHex, readSafeU64, toHex, view } from './bytes.js';
@@ -24,8 +25,10 @@ import { SegmentFile } from './segment-file.js';
 import { readFrameSize } from './frame.js';
 import { formatSegmentName } from './segment.js';
 import { historyPruned, readBase, type RetainedBase } from './retention-base.js';
+import { readOutbox, type OutboxFrame, type OutboxSource } from './outbox.js';
 
 export type { JournalIdentity } from './journal-reader.js';
+export type { OutboxSource } from './outbox.js';
 
 /** A verified entry as read from the journal: the body, its hash, and where its frame starts. */
 export interface JournalEntry extends EntryBody {
@@ -107,15 +110,44 @@ type MissingData = 'behind' | 'torn';
  * @throws ChangetrailError JOURNAL_MISMATCH (no manifest, or another journal's head), JOURNAL_CHAIN_BROKEN
  *   (a head at seq 0 whose hash is not the root), JOURNAL_MALFORMED / JOURNAL_CHECKSUM_MISMATCH (manifest), IO_ERROR.
  */
-export function openJournal(dir: string, head: Position, limits: WindowLimits = DEFAULT_WINDOW_LIMITS): Journal {
+export function openJournal(dir: string, head: Position, options: OpenJournalOptions = {}): Journal {
   const identity = readManifest(dir);
   if (identity === null) {
     throw new ChangetrailError('JOURNAL_MISMATCH', `open journal ${dir}: no manifest (not a changetrail journal directory)`, {
       databaseJournalId: head.journalId, journalJournalId: null, reason: 'journal directory missing',
     });
   }
-  return new AnchoredJournal(dir, identity, head, limits);
+  const limits = options.entryCount === undefined && options.bytesMax === undefined ? DEFAULT_WINDOW_LIMITS
+    : { entryCount: options.entryCount ?? WINDOW_ENTRY_COUNT, bytesMax: options.bytesMax ?? WINDOW_BYTES_MAX };
+  return new AnchoredJournal(dir, identity, head, limits, outboxFor(dir, head, options.outbox));
 }
+
+/**
+ * The outbox a journal opened at `head` reads from: the one given, else the one of the database `head`
+ * was read from, else the last one this process used for `dir` (a position derived from a committed head,
+ * e.g. an older entry's). Any of them is safe: rows read after a head cover every entry the segments lack
+ * up to it, and every row is checked against the chain to the head like a segment frame.
+ */
+function outboxFor(dir: string, head: Position, given: OutboxSource | undefined): OutboxSource | null {
+  const key = resolve(dir);
+  const outbox = given ?? committedOutboxes.get(head) ?? outboxesByDir.get(key) ?? null;
+  if (outbox !== null) outboxesByDir.set(key, outbox);
+  return outbox;
+}
+
+/** Options of {@link openJournal}: window limits (tests make them small), and the outbox. */
+export interface OpenJournalOptions extends Partial<WindowLimits> {
+  /**
+   * Where committed frames the segments do not hold yet are (the database's outbox, FORMAT.md §7.1). Read
+   * only when the segments end before the head. Heads from {@link readCommittedHead} bring their own.
+   */
+  outbox?: OutboxSource;
+}
+
+/** The outbox of the database each head returned by {@link readCommittedHead} was read from. */
+const committedOutboxes = new WeakMap<Position, OutboxSource>();
+/** The outbox last used for each journal directory (by resolved path). */
+const outboxesByDir = new Map<string, OutboxSource>();
 
 /**
  * Reads the committed head from the database's `_changetrail_head` row. Opens the database read-only and
@@ -138,7 +170,9 @@ export function readCommittedHead(databasePath: string, options: { timeoutMs?: n
         databaseJournalId: null, journalJournalId: null, reason: 'head row missing or malformed',
       });
     }
-    return positionOf(row.journal_id, row.seq, row.hash);
+    const head = positionOf(row.journal_id, row.seq, row.hash);
+    committedOutboxes.set(head, () => readOutboxOf(databasePath, options.timeoutMs ?? 5_000));
+    return head;
   } catch (cause) {
     if (cause instanceof ChangetrailError || cause instanceof TypeError) throw cause;
     throw sqliteError('read committed head', cause);
@@ -154,6 +188,24 @@ export function readCommittedHead(databasePath: string, options: { timeoutMs?: n
 export function readHeadMarkerPosition(dir: string): Position | null {
   const marker = readHeadMarker(dir);
   return marker === null ? null : positionOf(marker.journalId, marker.seq, marker.hash);
+}
+
+/** The outbox rows of a database, read through a read-only connection of their own (after the head: safe). */
+function readOutboxOf(databasePath: string, timeoutMs: number): OutboxFrame[] {
+  let db: DatabaseSync;
+  try {
+    db = openDatabaseReader(databasePath, { timeoutMs });
+  } catch (cause) {
+    throw sqliteError('open database', cause);
+  }
+  try {
+    return readOutbox(db);
+  } catch (cause) {
+    if (cause instanceof ChangetrailError) throw cause;
+    throw sqliteError('read outbox', cause);
+  } finally {
+    db.close();
+  }
 }
 
 function sqliteError(operation: string, cause: unknown): ChangetrailError {
@@ -180,8 +232,9 @@ class AnchoredJournal implements Journal {
   readonly base: RetainedBase | null;
   readonly #proven: ProvenHashes;
   readonly #limits: WindowLimits;
+  readonly #outbox: OutboxSource | null;
 
-  constructor(dir: string, identity: JournalIdentity, head: Position, limits: WindowLimits) {
+  constructor(dir: string, identity: JournalIdentity, head: Position, limits: WindowLimits, outbox: OutboxSource | null) {
     this.dir = dir;
     this.identity = identity;
     const journalId = toHex(identity.manifest.journalId);
@@ -199,6 +252,7 @@ class AnchoredJournal implements Journal {
     this.#proven = new ProvenHashes(head);
     this.#proven.know(0, identity.rootHash);
     this.#limits = limits;
+    this.#outbox = outbox;
   }
 
   *entries(range: EntryRange = {}): Generator<JournalEntry> {
@@ -206,7 +260,7 @@ class AnchoredJournal implements Journal {
     if (this.base !== null && range.from !== undefined && range.from < earliest && (range.to ?? this.head.seq) >= range.from) throw historyPruned('read journal', Math.max(1, range.from), this.base);
     const from = Math.max(earliest, range.from ?? earliest);
     const to = Math.min(range.to ?? this.head.seq, this.head.seq);
-    const context: ReadContext = { dir: this.dir, identity: this.identity, head: this.head, proven: this.#proven, missing: 'behind', limits: this.#limits };
+    const context: ReadContext = { dir: this.dir, identity: this.identity, head: this.head, proven: this.#proven, missing: 'behind', limits: this.#limits, outbox: this.#outbox };
     for (const [entry] of readProven(context, from, to, this.#proven.hash(from - 1) ?? null, this.#proven.location(from), null)) yield entry;
   }
 
@@ -226,7 +280,7 @@ class AnchoredJournal implements Journal {
 
   cursorAfter(position: Position, location?: ByteLocation): JournalCursor {
     if (this.base !== null && position.seq < this.base.seq) throw historyPruned('resume journal', position.seq + 1, this.base);
-    return new JournalCursor(this.dir, this.identity, position, this.head, location, this.#limits);
+    return new JournalCursor(this.dir, this.identity, position, this.head, location, this.#limits, this.#outbox);
   }
 
   /** The base entry's position, proven by the first retained entry naming it (or by the head). */
@@ -335,6 +389,8 @@ interface ReadContext {
   readonly proven: ProvenHashes;
   readonly missing: MissingData;
   readonly limits: WindowLimits;
+  /** Committed frames the segments may lack (FORMAT.md §7.1), or null (a reader of the directory alone). */
+  readonly outbox: OutboxSource | null;
 }
 
 /**
@@ -387,7 +443,7 @@ function readWindow(
   const window: Window = { entries: [], nexts: [] };
   let bytes = 0;
   let linkTo = prevHash;
-  for (const frame of scanFrames(context.dir, context.identity, start, end, at, context.missing)) {
+  for (const frame of scanFrames(context.dir, context.identity, start, end, at, context.missing, context.outbox)) {
     const entry = decodeFrameEntry(frame);
     if (resume !== null && frame.seq === start) checkResume(entry, resume);
     else checkLink(entry, linkTo);
@@ -411,7 +467,7 @@ function proveForward(context: ReadContext, from: number, anchor: number, prevHa
   let hash = prevHash;
   let bytes = 0;
   let count = 0;
-  for (const frame of scanFrames(context.dir, context.identity, from, anchor, at, context.missing)) {
+  for (const frame of scanFrames(context.dir, context.identity, from, anchor, at, context.missing, context.outbox)) {
     const body = decodeFrameBody(frame);
     checkLink({ seq: frame.seq, prevHash: body.prevHash, file: frame.file }, hash);
     hash = hashEntryBody(frame.body);
@@ -463,6 +519,56 @@ function notCommitted(seq: number, head: Position, file?: string): ChangetrailEr
  * JOURNAL_TORN_TAIL (not there yet: a follower waits).
  */
 function* scanFrames(
+  dir: string, identity: JournalIdentity, from: number, to: number, at: ByteLocation | null, missing: MissingData, outbox: OutboxSource | null,
+): Generator<ScannedFrame> {
+  let next = from;
+  try {
+    for (const frame of scanSegmentFrames(dir, identity, from, to, at, missing)) {
+      next = frame.seq + 1;
+      yield frame;
+    }
+  } catch (error) {
+    if (outbox === null || !isMissingData(error)) throw error;
+    yield* outboxFrames(dir, outbox(), next, to, error);
+  }
+}
+
+/**
+ * The segments end before the head (a writer between COMMIT and its append, or one that crashed there):
+ * the rest comes from the outbox (FORMAT.md §7.1), `next..to`, or the segments' error stands. What the
+ * segment holds of each frame must be the start of the committed frame (a torn or missing append), so
+ * damage inside a segment is never read around.
+ */
+function* outboxFrames(dir: string, rows: readonly OutboxFrame[], next: number, to: number, segmentsEnd: unknown): Generator<ScannedFrame> {
+  const bySeq = new Map(rows.map((row) => [row.seq, row]));
+  for (let seq = next; seq <= to; seq++) {
+    const row = bySeq.get(seq);
+    if (row === undefined || !segmentHoldsPrefixOf(dir, row)) throw segmentsEnd;
+    const body = row.frame.subarray(FRAME_HEADER_SIZE);
+    yield { seq, body, file: formatSegmentName(row.segment), offset: row.offset, next: { segment: row.segment, offset: row.offset + row.frame.byteLength } };
+  }
+}
+
+/**
+ * Whether the row's segment exists and holds a prefix of the row's frame (none of it, part of it, or all
+ * of it: an append that finished since the segment was read).
+ */
+function segmentHoldsPrefixOf(dir: string, row: OutboxFrame): boolean {
+  const segment = SegmentFile.open(dir, row.segment, false);
+  if (segment === null) return false;
+  try {
+    const present = segment.readBytes(row.offset, row.frame.byteLength);
+    return bytesEqual(present, row.frame.subarray(0, present.byteLength));
+  } finally {
+    segment.close();
+  }
+}
+
+function isMissingData(error: unknown): boolean {
+  return error instanceof ChangetrailError && (error.code === 'JOURNAL_TORN_TAIL' || error.code === 'JOURNAL_BEHIND_DATABASE');
+}
+
+function* scanSegmentFrames(
   dir: string, identity: JournalIdentity, from: number, to: number, at: ByteLocation | null, missing: MissingData,
 ): Generator<ScannedFrame> {
   if (from > to) return;
@@ -623,9 +729,11 @@ export class JournalCursor {
   #proven: ProvenHashes;
 
   readonly #limits: WindowLimits;
+  #outbox: OutboxSource | null;
 
   /** @internal Use `journal.cursorAfter`. */
-  constructor(dir: string, identity: JournalIdentity, position: Position, head: Position, location?: ByteLocation, limits: WindowLimits = DEFAULT_WINDOW_LIMITS) {
+  constructor(dir: string, identity: JournalIdentity, position: Position, head: Position, location?: ByteLocation, limits: WindowLimits = DEFAULT_WINDOW_LIMITS,
+    outbox: OutboxSource | null = null) {
     const journalId = toHex(identity.manifest.journalId);
     if (position.journalId !== journalId) {
       throw new ChangetrailError('JOURNAL_MISMATCH', `resume journal ${dir}: the position names journal ${position.journalId}, the directory holds ${journalId}`, {
@@ -644,6 +752,7 @@ export class JournalCursor {
     this.#head = head;
     this.#proven = new ProvenHashes(head);
     this.#limits = limits;
+    this.#outbox = outbox ?? committedOutboxes.get(head) ?? null;
     this.#checkAgainstHead(head);
   }
 
@@ -680,6 +789,7 @@ export class JournalCursor {
     // Checkpoints were proven against the old head; entries are proven against the current one.
     if (head.seq !== this.#head.seq) this.#proven = new ProvenHashes(head);
     this.#head = head;
+    this.#outbox = committedOutboxes.get(head) ?? this.#outbox;
   }
 
   /**
@@ -692,7 +802,7 @@ export class JournalCursor {
     this.#reading = true;
     try {
       if (this.#seq >= this.#head.seq) return;
-      const context: ReadContext = { dir: this.#dir, identity: this.#identity, head: this.#head, proven: this.#proven, missing: 'torn', limits: this.#limits };
+      const context: ReadContext = { dir: this.#dir, identity: this.#identity, head: this.#head, proven: this.#proven, missing: 'torn', limits: this.#limits, outbox: this.#outbox };
       for (const [entry, next] of readProven(context, this.#seq + 1, this.#head.seq, this.#hash, this.#location, this.position)) {
         this.#seq = entry.seq;
         this.#hash = entry.hash;

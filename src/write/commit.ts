@@ -1,13 +1,17 @@
 /**
- * The synchronous heart of an admitted write (write-admission.md §5.4), run while this process holds the
- * admission lock:
+ * The synchronous heart of an admitted write (write-admission.md §5.4, journal/LOCK.md "Write protocol"),
+ * run while this process holds the admission lock:
  *
- *   BEGIN IMMEDIATE → read head → fence (epoch) → reconcile journal → session + body → changeset
- *   → frame written and fsynced at the committed offset → head row updated → COMMIT → head marker.
+ *   BEGIN IMMEDIATE → read head → fence (epoch) → reconcile journal (complete it from the outbox) →
+ *   session + body → changeset → frame INSERTed into the outbox, durable rows deleted, head row updated
+ *   → COMMIT → frame appended to its segment → head marker → segment fdatasync'd in the background.
  *
- * Everything between BEGIN and COMMIT runs under SQLite's RESERVED lock, so the journal append is fenced:
- * a writer that lost its admission is refused before it touches the database or the journal, and a
- * crash anywhere leaves at most one uncommitted frame, which the next writer truncates.
+ * The entry is durable at COMMIT, through the database's own fsync: no fsync of the journal precedes it
+ * (outbox-writer.ts). Frames above OUTBOX_FRAME_BYTES_MAX are instead written and fsynced at the committed
+ * offset before COMMIT (the direct path), which can leave one uncommitted frame for the next writer to
+ * truncate. Everything between BEGIN and COMMIT runs under SQLite's RESERVED lock, so a writer that lost
+ * its admission is refused before it touches the database or the journal; the append after COMMIT
+ * writes exactly the committed bytes at their committed offset, so a late one changes nothing.
  */
 import { closeSync, constants, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +36,7 @@ import { toEntry, type Entry } from './entry-view.js';
 import { HeadStore, type HeadRow } from './head-row.js';
 import { findFramesBeyondHead, readForwardEntry } from './roll-forward.js';
 import { databaseBehind, inspectBeyondHead, openTailSegment, repairUncommittedTail, verifyCommittedTail, type BeyondHead } from './reconcile.js';
+import { OUTBOX_FRAME_BYTES_MAX, OutboxWriter, type PendingAppend } from './outbox-writer.js';
 import { RowidCapture } from './rowid-capture.js';
 import { collectMigrationRowids, readTableRoots } from './migration-rowids.js';
 import { encodeRowids } from '../journal/rowids.js';
@@ -89,6 +94,8 @@ interface Appended {
   /** Written (and fsynced) before COMMIT: a crash may leave it past the committed head. */
   direct: boolean;
   frameSize: number;
+  /** Outbox path: the frame to append after COMMIT. Null on the direct path (written before COMMIT). */
+  pending: PendingAppend | null;
 }
 
 /** An entry encoded, not yet written. */
@@ -134,7 +141,12 @@ export class JournalWriter {
   readonly #segmentBytesTarget: number;
   readonly #changeCounter: ChangeCounterReader;
   readonly #rowids: RowidCapture;
+  readonly #outbox: OutboxWriter;
   #tail: SegmentFile | null = null;
+  /** The tail as opened ends before the committed head; the outbox holds the rest. */
+  #tailShort = false;
+  /** The head the open transaction started from: every frame up to it is in its segment (completed). */
+  #inSegmentsThrough = 0;
   #headFd: number | null = null;
   /**
    * The admission and head of this writer's last commit. While the database's head is still that one and
@@ -153,6 +165,7 @@ export class JournalWriter {
     this.#segmentBytesTarget = segmentBytesTarget;
     this.#changeCounter = changeCounter;
     this.#rowids = new RowidCapture(db);
+    this.#outbox = new OutboxWriter(db, dir, identity.manifest.journalId);
   }
 
   /** Runs one admitted write. Returns null (and journals nothing) when the body changed nothing. */
@@ -202,7 +215,7 @@ export class JournalWriter {
       let bytes = 0;
       for (const request of requests) {
         const tail = appended.at(-1)?.rotated ?? appended.at(-1)?.tail ?? this.#tail!;
-        const member = this.#runMember(request, head, tail, admission, guards, requests.length > 1);
+        const member = this.#runMember(request, head, tail, admission, guards, requests.length > 1, appended.length === 0);
         outcomes.push(member.outcome);
         if (member.appended === null) continue;
         appended.push(member.appended);
@@ -215,17 +228,23 @@ export class JournalWriter {
         return { outcomes };
       }
       if (appended.length === 0) return this.#commitEmpty(head, admission, epochBefore, guards, outcomes);
+      this.#outbox.dropDurable();
       crashpoint('after-head-update');
       this.#commitTransaction();
+      this.#outbox.committed();
       crashpoint('after-commit');
       for (const entry of appended) this.#adoptTail(entry);
-      this.#trust(admission, head);
+      const inSegments = this.#appendCommitted(appended);
+      // A failed append left the tail short: the next write inspects it (and completes it from the outbox).
+      if (inSegments) this.#trust(admission, head);
       guards.afterCommit(head);
-      this.publishHead(head);
+      // Followers that read only the directory wait for the marker; it never names a frame not yet appended.
+      if (inSegments) this.publishHead(head);
       crashpoint('after-publish');
       return { outcomes };
     } catch (error) {
       admission.epoch = epochBefore;
+      this.#outbox.rolledBack();
       this.#abort(appended);
       throw wrapSqliteError('write', this.#databasePath, error);
     }
@@ -247,8 +266,12 @@ export class JournalWriter {
     guards.beforeBody(head, first, counter);
     // Whatever this transaction commits bumps the file's counter once: record the value it will leave.
     head.changeCounter = counter === null ? null : nextChangeCounter(counter);
+    const admitted = admission.epoch === null;
     this.#fence(head, admission);
+    this.#outbox.ensureTable();
+    this.#complete(head, admitted);
     if (repair) this.#repair(head);
+    this.#inSegmentsThrough = head.seq;
     return head;
   }
 
@@ -276,7 +299,7 @@ export class JournalWriter {
    * rolls the transaction back. A failure after its frame is written, or one that ended the transaction,
    * is the group's and is thrown.
    */
-  #runMember(request: CommitRequest, head: HeadRow, tail: SegmentFile, admission: Admission, guards: CommitGuards, isolated: boolean): { outcome: MemberOutcome; appended: Appended | null } {
+  #runMember(request: CommitRequest, head: HeadRow, tail: SegmentFile, admission: Admission, guards: CommitGuards, isolated: boolean, first: boolean): { outcome: MemberOutcome; appended: Appended | null } {
     if (isolated) this.#db.exec(`SAVEPOINT ${MEMBER_SAVEPOINT}`);
     let prepared: Prepared | null;
     try {
@@ -286,7 +309,7 @@ export class JournalWriter {
       this.#db.exec(`ROLLBACK TO ${MEMBER_SAVEPOINT}; RELEASE ${MEMBER_SAVEPOINT}`);
       return { outcome: { ok: false, error: wrapSqliteError('write', this.#databasePath, error) }, appended: null };
     }
-    const appended = prepared === null ? null : this.#append(head, prepared, tail);
+    const appended = prepared === null ? null : this.#append(head, prepared, tail, first);
     if (appended !== null) this.#heads.updatePosition(appended.head);
     if (isolated) this.#db.exec(`RELEASE ${MEMBER_SAVEPOINT}`);
     return { outcome: { ok: true, entry: appended === null ? null : toEntry(appended.body, appended.head.hash) }, appended };
@@ -346,6 +369,7 @@ export class JournalWriter {
       return { from: head.seq + 1, to: last.seq };
     } catch (error) {
       admission.epoch = epochBefore;
+      this.#outbox.rolledBack();
       this.#abort([]);
       throw wrapSqliteError('recover', this.#databasePath, error);
     }
@@ -376,7 +400,7 @@ export class JournalWriter {
   }
 
   close(): void {
-    this.#tail?.close();
+    if (this.#tail !== null) this.#outbox.release(this.#tail);
     this.#tail = null;
     this.#closeHeadFd();
   }
@@ -433,6 +457,9 @@ export class JournalWriter {
    */
   #inspectTail(head: HeadRow): boolean {
     const tail = this.#openTail(head);
+    // Committed frames not in the segment yet (a writer crashed after COMMIT): the outbox must hold them.
+    if (tail.size() < head.segmentSize) this.#tailShort = verifyCommittedTail(tail, head, () => this.#outbox.rows()) === 'short';
+    if (this.#tailShort) return false;
     const orphan = head.segment !== head.seq + 1 && existsQuietly(join(this.#dir, formatSegmentName(head.seq + 1)));
     if (tail.size() === head.segmentSize && !orphan) return false;
     const beyond = inspectBeyondHead(this.#dir, tail, head, this.#identity);
@@ -447,17 +474,30 @@ export class JournalWriter {
 
   #openTail(head: HeadRow): SegmentFile {
     if (this.#tail !== null && this.#tail.firstSeq === head.segment && this.#tail.isStillAtPath()) return this.#tail;
-    this.#tail?.close();
-    this.#tail = null;
+    this.#dropTail();
     const tail = openTailSegment(this.#dir, head);
     try {
-      verifyCommittedTail(tail, head);
+      this.#tailShort = verifyCommittedTail(tail, head, () => this.#outbox.rows()) === 'short';
     } catch (error) {
       tail.close();
       throw error;
     }
     this.#tail = tail;
     return tail;
+  }
+
+  /**
+   * Under RESERVED, after the fence: writes into the segments every outbox frame they lack — what a
+   * writer that crashed after COMMIT did not append. Checked at every admission (another process may have
+   * left rows), and whenever the tail is short; within one admission this process's own appends keep them
+   * complete. Readers never do this: they read the missing frames from the outbox instead.
+   */
+  #complete(head: HeadRow, admitted: boolean): void {
+    if (!admitted && !this.#tailShort && !this.#outbox.mustRewrite) return;
+    const tail = this.#tail!;
+    this.#outbox.complete(tail);
+    this.#tailShort = false;
+    verifyCommittedTail(tail, head);
   }
 
   /**
@@ -508,10 +548,12 @@ export class JournalWriter {
   }
 
   /**
-   * Writes the entry's frame at the head's offset (in a new segment when the tail is full). Today every
-   * frame is written and fsynced before COMMIT (`direct`), so it closes its group.
+   * Places the entry's frame at the head's offset (in a new segment when the tail is full). Frames up to
+   * OUTBOX_FRAME_BYTES_MAX go into the outbox, to be appended after COMMIT. A larger one, when it is the
+   * group's first entry, is written and fsynced now (the direct path) and closes its group; later in a
+   * group it goes through the outbox too, since the frames before it are not in the segment yet.
    */
-  #append(head: HeadRow, prepared: Prepared, current: SegmentFile): Appended {
+  #append(head: HeadRow, prepared: Prepared, current: SegmentFile, first: boolean): Appended {
     const { body, bodyBytes } = prepared;
     const frame = encodeFrame(body.seq, bodyBytes);
     let tail = current;
@@ -519,22 +561,61 @@ export class JournalWriter {
     let rotated: SegmentFile | null = null;
     // A checkpoint starts a segment: the ones before it then hold only entries a prune can drop (src/write/prune.ts).
     if (offset > SEGMENT_HEADER_SIZE && (offset + frame.byteLength > this.#segmentBytesTarget || body.kind === 'checkpoint')) {
+      this.#syncSegmentFrames(current);
       rotated = SegmentFile.create(this.#dir, { journalId: this.#identity.manifest.journalId, firstSeq: body.seq });
       crashpoint('after-rotate');
       tail = rotated;
       offset = SEGMENT_HEADER_SIZE;
     }
-    const appended: Appended = {
-      body, previous: head, tail, rotated, direct: true, frameSize: frame.byteLength,
-      head: { ...head, seq: body.seq, hash: hashEntryBody(bodyBytes), segment: tail.firstSeq, tailOffset: offset, segmentSize: offset + frame.byteLength },
-    };
+    const next: HeadRow = { ...head, seq: body.seq, hash: hashEntryBody(bodyBytes), segment: tail.firstSeq, tailOffset: offset, segmentSize: offset + frame.byteLength };
+    if (frame.byteLength <= OUTBOX_FRAME_BYTES_MAX || !first) {
+      if (this.#outbox.overdue && rotated === null) this.#syncSegmentFrames(current);
+      this.#outbox.insert(body.seq, tail.firstSeq, offset, frame);
+      return { body, previous: head, tail, rotated, direct: false, frameSize: frame.byteLength, head: next, pending: { seq: body.seq, tail, offset, frame } };
+    }
+    const appended: Appended = { body, previous: head, tail, rotated, direct: true, frameSize: frame.byteLength, head: next, pending: null };
     try {
       this.#writeFrame(tail, frame, offset);
     } catch (error) {
       this.#abortAppend(appended);
       throw error;
     }
+    // Its fsync also made every earlier frame of the tail durable.
+    this.#outbox.markDurable(this.#inSegmentsThrough);
     return appended;
+  }
+
+  /**
+   * fdatasyncs a segment that holds every frame up to the transaction's starting head: before a rotation
+   * (the background fsyncs follow the tail only), or when the outbox has grown past its bound.
+   */
+  #syncSegmentFrames(segment: SegmentFile): void {
+    segment.sync();
+    this.#outbox.markDurable(this.#inSegmentsThrough);
+  }
+
+  /**
+   * After COMMIT: the group's outbox frames are appended now, in order; a segment the group leaves (a
+   * rotation) is fsynced at once, the last one in the background. An I/O error here does not fail the
+   * writes — they are committed — and leaves the segments short, which the outbox covers until the next
+   * write completes them.
+   */
+  #appendCommitted(appended: readonly Appended[]): boolean {
+    try {
+      for (let i = 0; i < appended.length; i++) {
+        const entry = appended[i]!;
+        if (entry.pending === null) {
+          this.#outbox.markDurable(entry.body.seq);
+          continue;
+        }
+        const leaves = i + 1 < appended.length && appended[i + 1]!.tail !== entry.tail;
+        this.#outbox.append(entry.pending, leaves ? 'now' : 'background');
+      }
+      return true;
+    } catch {
+      this.#dropTail();
+      return false;
+    }
   }
 
   #writeFrame(tail: SegmentFile, frame: Uint8Array, offset: number): void {
@@ -567,7 +648,7 @@ export class JournalWriter {
 
   #adoptTail(appended: Appended): void {
     if (appended.rotated === null) return;
-    this.#tail?.close();
+    if (this.#tail !== null) this.#outbox.release(this.#tail);
     this.#tail = appended.rotated;
   }
 
@@ -600,8 +681,9 @@ export class JournalWriter {
         rmSync(segment.path, { force: true });
       }
       if (created.length > 0) fsyncDirectory(this.#dir);
+      // Only a direct-path frame (the group's first entry) was written before COMMIT.
       const first = appended[0]!;
-      if (first.rotated === null) this.#tail?.truncateDurably(first.previous.segmentSize);
+      if (first.rotated === null && first.direct) this.#tail?.truncateDurably(first.previous.segmentSize);
     } catch {
       // Left for reconcile, which truncates anything past the committed head under RESERVED.
     } finally {
@@ -613,7 +695,7 @@ export class JournalWriter {
   /** After an I/O failure the descriptor is not trusted (a failed fsync may have lost pages): reopen. */
   #dropTail(): void {
     this.#trusted = null;
-    this.#tail?.close();
+    if (this.#tail !== null) this.#outbox.release(this.#tail);
     this.#tail = null;
   }
 

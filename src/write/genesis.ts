@@ -22,6 +22,7 @@ import { digestSnapshotFile } from '../apply/snapshot-digest.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { crashpoint } from './crashpoint.js';
 import { CREATE_HEAD_TABLE, HEAD_TABLE, insertHead, type HeadRow } from './head-row.js';
+import { CREATE_OUTBOX_TABLE, OUTBOX_TABLE } from '../journal/outbox.js';
 
 export interface Genesis {
   identity: JournalIdentity;
@@ -44,6 +45,7 @@ export function startJournal(db: DatabaseSync, databasePath: string, dir: string
     segmentSize: SEGMENT_HEADER_SIZE, epoch: 1, holder, changeCounter,
   };
   db.exec(CREATE_HEAD_TABLE);
+  db.exec(CREATE_OUTBOX_TABLE);
   insertHead(db, head);
   const identity = readManifest(dir);
   if (identity === null) throw new Error('manifest vanished after it was written');
@@ -186,7 +188,7 @@ function withoutChangetrailTables(path: string): void {
   const copy = new DatabaseSync(path);
   try {
     // No VACUUM: the table's one freed page is not worth rewriting a large snapshot.
-    copy.exec(`DROP TABLE IF EXISTS ${HEAD_TABLE}`);
+    copy.exec(`DROP TABLE IF EXISTS ${HEAD_TABLE}; DROP TABLE IF EXISTS ${OUTBOX_TABLE}`);
   } finally {
     copy.close();
   }

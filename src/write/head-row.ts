@@ -7,8 +7,12 @@ import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 
 export const HEAD_TABLE = '_changetrail_head';
-/** Version of the head table's layout (journal/FORMAT.md). */
-export const HEAD_TABLE_FORMAT = 1;
+/**
+ * Version of the head table's layout and protocol (journal/FORMAT.md §7): 2 = committed frames may be in
+ * the outbox table (§7.1). Format 1 databases are read as they are and upgraded by their next writer.
+ */
+export const HEAD_TABLE_FORMAT = 2;
+const HEAD_TABLE_FORMATS_READ: ReadonlySet<unknown> = new Set([1, 2]);
 
 export interface HeadRow {
   journalId: string;
@@ -95,8 +99,8 @@ export function readHead(db: DatabaseSync): HeadRow {
 }
 
 function parseHeadRow(row: Record<string, SQLOutputValue> | undefined): HeadRow {
-  if (row === undefined || row.format !== HEAD_TABLE_FORMAT || !(row.hash instanceof Uint8Array) || row.hash.byteLength !== 32) {
-    throw new ChangetrailError('JOURNAL_MISMATCH', `read ${HEAD_TABLE}: the head row is missing or not in format ${HEAD_TABLE_FORMAT}`, {
+  if (row === undefined || !HEAD_TABLE_FORMATS_READ.has(row.format) || !(row.hash instanceof Uint8Array) || row.hash.byteLength !== 32) {
+    throw new ChangetrailError('JOURNAL_MISMATCH', `read ${HEAD_TABLE}: the head row is missing or not in format 1 or ${HEAD_TABLE_FORMAT}`, {
       databaseJournalId: null, journalJournalId: null, reason: 'head row missing or malformed',
     });
   }

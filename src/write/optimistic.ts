@@ -8,6 +8,7 @@ import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { z } from 'zod';
 import { iterateChangeset, SqlText, type Value } from '../changeset/index.js';
 import { ChangetrailError, type ErrorDetails } from '../errors.js';
+import { readOutbox } from '../journal/outbox.js';
 import { openJournal } from '../journal/journal.js';
 import { positionOf } from '../journal/position.js';
 import { foldName } from '../apply/schema.js';
@@ -178,7 +179,7 @@ function planOnce<V>(host: OptimisticHost, plan: (db: DatabaseSync) => Optimisti
 export function checkSince(dir: string, db: DatabaseSync, reads: ReadSet, after: number, plannedAt = after): { conflict: Conflict | null; checkedAt: number } {
   const head = readHead(db);
   if (head.seq !== after) {
-    const journal = openJournal(dir, positionOf(head.journalId, head.seq, head.hash));
+    const journal = openJournal(dir, positionOf(head.journalId, head.seq, head.hash), { outbox: () => readOutbox(db) });
     for (const entry of journal.entries({ from: after + 1 })) {
       const conflict = entryConflict(reads, entry.seq, entry.kind, entry.changeset);
       if (conflict !== null) return { conflict, checkedAt: head.seq };

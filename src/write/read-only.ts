@@ -20,6 +20,7 @@ import { checkJournalFiles, io } from '../journal/files.js';
 import { verifyStartingState } from '../journal/retention-checkpoints.js';
 import { listSegments } from '../journal/journal-reader.js';
 import { openJournal, type EntryRange, type Journal } from '../journal/journal.js';
+import { readOutbox, type OutboxFrame } from '../journal/outbox.js';
 import { positionOf } from '../journal/position.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { digestTables } from '../apply/digest.js';
@@ -121,7 +122,7 @@ export class TrailReader {
       }
       let beyond: BeyondHead;
       try {
-        verifyCommittedTail(tail, head);
+        verifyCommittedTail(tail, head, () => this.#read(() => readOutbox(this.#db)));
         beyond = inspectBeyondHead(this.journalDir, tail, head, identity);
       } finally {
         tail.close();
@@ -160,7 +161,7 @@ export class TrailReader {
       entries += 1;
       options.signal?.throwIfAborted();
     }
-    if (digests !== null) await compareReplay(journal, digests, options);
+    if (digests !== null) await compareReplay(journal, digests, options, this.#read(() => readOutbox(this.#db)));
     return { headSeq: head.seq, headHash: toHex(head.hash), head: journal.head, entries, replayed: digests !== null, ...(retainedAfter === 0 ? {} : { retainedAfter }) };
   }
 
@@ -169,7 +170,7 @@ export class TrailReader {
   }
 
   #journal(head: HeadRow): Journal {
-    return openJournal(this.journalDir, positionOf(head.journalId, head.seq, head.hash));
+    return openJournal(this.journalDir, positionOf(head.journalId, head.seq, head.hash), { outbox: () => this.#read(() => readOutbox(this.#db)) });
   }
 
   /** Runs `fn` in one read transaction (a consistent snapshot of the database). */
@@ -192,10 +193,10 @@ export class TrailReader {
  * runs in a worker thread when the built package has one, so an abort (Ctrl-C) is handled at once and
  * the scratch directory is removed; otherwise in this thread.
  */
-async function compareReplay(journal: Journal, digests: Map<string, string>, options: ReaderVerifyOptions): Promise<void> {
+async function compareReplay(journal: Journal, digests: Map<string, string>, options: ReaderVerifyOptions, outbox: readonly OutboxFrame[]): Promise<void> {
   const dir = io('create scratch directory', options.scratchDir ?? tmpdir(), () => mkdtempSync(join(resolve(options.scratchDir ?? tmpdir()), 'changetrail-verify-')));
   try {
-    const replayed = await replayDigests(journal, join(dir, 'replay.db'), options.signal);
+    const replayed = await replayDigests(journal, join(dir, 'replay.db'), options.signal, outbox);
     const differing = [...new Set([...digests.keys(), ...replayed.keys()])].filter((t) => digests.get(t) !== replayed.get(t)).sort();
     if (differing.length > 0) {
       throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
@@ -209,11 +210,11 @@ async function compareReplay(journal: Journal, digests: Map<string, string>, opt
 
 const WORKER_URL = new URL('./replay-worker.js', import.meta.url);
 
-function replayDigests(journal: Journal, target: string, signal: AbortSignal | undefined): Promise<Map<string, string>> {
+function replayDigests(journal: Journal, target: string, signal: AbortSignal | undefined, outbox: readonly OutboxFrame[]): Promise<Map<string, string>> {
   signal?.throwIfAborted();
   if (import.meta.url.endsWith('.ts')) return Promise.resolve(replayInThread(journal, target));
   return new Promise((resolvePromise, reject) => {
-    const worker = new Worker(WORKER_URL, { workerData: { dir: journal.dir, head: journal.head, target } });
+    const worker = new Worker(WORKER_URL, { workerData: { dir: journal.dir, head: journal.head, target, outbox } });
     const onAbort = (): void => {
       void worker.terminate();
       reject(signal!.reason);

@@ -14,7 +14,8 @@ import { ChangetrailError } from '../errors.js';
 import { bytesEqual } from '../journal/bytes.js';
 import { hashEntryBody } from '../journal/entry.js';
 import { fsyncDirectory, io } from '../journal/files.js';
-import { SEGMENT_HEADER_SIZE } from '../journal/format.js';
+import { FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE } from '../journal/format.js';
+import type { OutboxFrame, OutboxSource } from '../journal/outbox.js';
 import { listSegments, readHeadMarker, withSeq, type JournalIdentity } from '../journal/journal-reader.js';
 import { SegmentFile } from '../journal/segment-file.js';
 import { formatSegmentName } from '../journal/segment.js';
@@ -37,8 +38,9 @@ export function openTailSegment(dir: string, head: HeadRow): SegmentFile {
  * the last committed frame is the one the database names. Safe without any lock: committed bytes never
  * change, and concurrent writers only add bytes past them.
  */
-export function verifyCommittedTail(tail: SegmentFile, head: HeadRow): void {
+export function verifyCommittedTail(tail: SegmentFile, head: HeadRow, outbox?: OutboxSource): TailState {
   const size = tail.size();
+  if (size < head.segmentSize && outbox !== undefined && outboxCoversTail(outbox(), tail, size, head)) return 'short';
   if (size < head.segmentSize) {
     throw new ChangetrailError('JOURNAL_BEHIND_DATABASE',
       `verify journal: ${tail.name} has ${size} bytes but the database committed ${head.segmentSize} (entry ${head.seq})`,
@@ -46,7 +48,7 @@ export function verifyCommittedTail(tail: SegmentFile, head: HeadRow): void {
   }
   if (head.tailOffset === 0) {
     if (head.segmentSize !== SEGMENT_HEADER_SIZE || head.seq !== head.segment - 1) throw chainBroken(head, tail, 'empty tail segment');
-    return;
+    return 'complete';
   }
   let frame;
   try {
@@ -56,6 +58,30 @@ export function verifyCommittedTail(tail: SegmentFile, head: HeadRow): void {
   }
   if (frame.seq !== head.seq || frame.offset + frame.size !== head.segmentSize) throw chainBroken(head, tail, 'frame position');
   if (!bytesEqual(hashEntryBody(frame.body), head.hash)) throw chainBroken(head, tail, 'hash');
+  return 'complete';
+}
+
+/**
+ * `complete`: the tail segment holds every committed byte; `short`: it ends early and the outbox holds the
+ * rest. Bytes that are there but differ are damage, whatever the outbox holds.
+ */
+export type TailState = 'complete' | 'short';
+
+/**
+ * Whether outbox rows hold the committed frames the tail segment lacks: contiguous frames of this segment
+ * ending with entry `head.seq` at `head.tailOffset` (whose hash is the head's), the first starting at or
+ * before the segment's end.
+ */
+function outboxCoversTail(rows: readonly OutboxFrame[], tail: SegmentFile, size: number, head: HeadRow): boolean {
+  const inTail = rows.filter((row) => row.segment === tail.firstSeq && row.seq <= head.seq);
+  const last = inTail.at(-1);
+  if (last === undefined || last.seq !== head.seq || last.offset !== head.tailOffset || last.offset + last.frame.byteLength !== head.segmentSize) return false;
+  for (let i = 1; i < inTail.length; i++) {
+    const before = inTail[i - 1]!;
+    if (inTail[i]!.seq !== before.seq + 1 || inTail[i]!.offset !== before.offset + before.frame.byteLength) return false;
+  }
+  if (inTail[0]!.offset > size) return false;
+  return bytesEqual(hashEntryBody(last.frame.subarray(FRAME_HEADER_SIZE)), head.hash);
 }
 
 /**

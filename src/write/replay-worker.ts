@@ -6,12 +6,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ChangetrailError } from '../errors.js';
 import { openJournal } from '../journal/journal.js';
+import type { OutboxFrame } from '../journal/outbox.js';
 import type { Position } from '../journal/position.js';
 import { replayInThread } from './read-only.js';
 
-const { dir, head, target } = workerData as { dir: string; head: Position; target: string };
+const { dir, head, target, outbox } = workerData as { dir: string; head: Position; target: string; outbox: OutboxFrame[] };
 try {
-  const digests = replayInThread(openJournal(dir, head), target);
+  // The outbox rows read with the head: committed frames a crashed writer did not append yet.
+  const digests = replayInThread(openJournal(dir, head, { outbox: () => outbox }), target);
   parentPort!.postMessage({ digests: [...digests] });
 } catch (error) {
   if (!(error instanceof ChangetrailError)) throw error;

@@ -10,6 +10,7 @@ import { ChangetrailError } from '../errors.js';
 import { toHex } from '../journal/bytes.js';
 import { checkJournalFiles, io, journalDirectoryMode, restrictJournalPermissions } from '../journal/files.js';
 import { listSegments, readManifest, type JournalIdentity } from '../journal/journal-reader.js';
+import { readOutbox } from '../journal/outbox.js';
 import { openJournal, type Journal, type JournalEntry } from '../journal/journal.js';
 import { positionOf, type Position } from '../journal/position.js';
 import { checkJournalShape } from '../journal/journal-shape.js';
@@ -370,7 +371,7 @@ export class Trail {
 
   /** The journal anchored to a head row read under the caller's transaction. */
   #openJournal(head: HeadRow): Journal {
-    return openJournal(this.journalDir, positionOf(head.journalId, head.seq, head.hash));
+    return openJournal(this.journalDir, positionOf(head.journalId, head.seq, head.hash), { outbox: () => readOutbox(this.#db) });
   }
 
   /**
@@ -588,7 +589,7 @@ export class Trail {
         const head = readHead(this.#db);
         const beyond = this.#writer.verify(head);
         // Refuse a history that cannot be verified (issue 8 item 7): cheap shape check, see journal-shape.ts.
-        checkJournalShape(this.journalDir, positionOf(head.journalId, head.seq, head.hash));
+        checkJournalShape(this.journalDir, positionOf(head.journalId, head.seq, head.hash), { outbox: readOutbox(this.#db) });
         this.#guards.observe(head);
         return { head, beyond };
       });

@@ -35,7 +35,10 @@ export function rewriteHistory(databasePath: string, seq: number, change: (body:
   // The UPDATE is itself a commit: record the change counter it will leave, as changetrail would.
   const counter = Buffer.from(readFileSync(databasePath).subarray(24, 28)).readUInt32BE(0);
   const db = new DatabaseSync(databasePath);
+  db.exec('BEGIN');
   db.prepare('UPDATE _changetrail_head SET hash = ?, segment = 1, tail_offset = ?, segment_size = ?, change_counter = ? WHERE id = 1')
     .run(prevHash, tailOffset, offset, (counter + 1) % 2 ** 32);
+  // The outbox's frames name the history being replaced: whoever rewrites the head rewrites them too.
+  db.exec('DELETE FROM _changetrail_outbox; COMMIT');
   db.close();
 }

@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,23 @@ function journalModeOf(path: string): string {
 }
 
 describe('reading commands leave every byte as it was', () => {
+  for (const mode of ['delete', 'wal'] as const) {
+    it(`ok: ${mode}: a segment lacking committed frames (a writer killed after COMMIT, mid-append) is read from the outbox, unchanged`, async () => {
+      const path = await trackedWithEntries(mode === 'wal' ? 'wal' : undefined);
+      const segment = join(`${path}.changes`, '00000000000000000001.seg');
+      truncateSync(segment, statSync(segment).size - 9);
+      const before = fileBytes(path);
+      for (const command of READING_COMMANDS) {
+        const result = cli([command[0]!, path, ...command.slice(1), '--json']);
+        expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(0);
+        expectUnchanged(path, before, command.join(' '));
+      }
+      const log = cli(['log', path, '--json']).stdout.trim().split('\n').map((line) => JSON.parse(line) as { seq: number });
+      expect(log.map((entry) => entry.seq).sort()).toEqual([1, 2]);
+      expect(JSON.parse(cli(['verify', path, '--replay', '--json']).stdout)).toMatchObject({ headSeq: 2, entries: 2, replayed: true });
+    });
+  }
+
   it('ok: rollback-journal database', async () => {
     const path = await trackedWithEntries();
     const before = fileBytes(path);

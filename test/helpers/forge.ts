@@ -84,13 +84,19 @@ export function forgeEntry(dbPath: string, seq: number, mutate: (raw: RawBody) =
   writeFileSync(join(dir, 'head'), encodeHead({ journalId, seq: first + bodies.length - 1, hash }));
 }
 
-/** Sets the head row as an attacker controlling the database would, keeping the change counter consistent. */
+/**
+ * Sets the head row as an attacker controlling the database would, keeping the change counter consistent
+ * (one commit: the UPDATE and the DELETE in one transaction).
+ */
 function moveHead(dbPath: string, hash: Uint8Array, tailOffset: number, segmentSize: number): void {
   const counter = readFileSync(dbPath).readUInt32BE(24);
   const db = new DatabaseSync(dbPath);
   try {
+    db.exec('BEGIN');
     db.prepare('UPDATE _changetrail_head SET hash = ?, tail_offset = ?, segment_size = ?, change_counter = CASE WHEN change_counter IS NULL THEN NULL ELSE ? END WHERE id = 1')
       .run(hash, tailOffset, segmentSize, (counter + 1) % 2 ** 32);
+    // The outbox holds frames of the history being replaced (FORMAT.md §7.1): an attacker rewrites them too.
+    db.exec('DELETE FROM _changetrail_outbox; COMMIT');
   } finally {
     db.close();
   }

@@ -4,12 +4,13 @@
  * error it then reports, and the verification (genesis and resync snapshots, every entry) as
  * `changetrail verify --json` reports it.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChangetrailError } from '../../src/errors.js';
 import { toHex } from '../../src/journal/bytes.js';
 import { verifyStartingState } from '../../src/journal/retention-checkpoints.js';
 import { readManifest } from '../../src/journal/journal-reader.js';
-import { openJournal, readHeadMarkerPosition, type Journal, type JournalEntry } from '../../src/journal/journal.js';
+import { openJournal, readCommittedHead, readHeadMarkerPosition, type Journal, type JournalEntry } from '../../src/journal/journal.js';
 import { positionOf } from '../../src/journal/position.js';
 import { verifySnapshot } from '../../src/apply/replay.js';
 import { entryJson as entryLine } from '../../src/cli/helpers.js';
@@ -48,12 +49,23 @@ export function readError(error: unknown): ReadError {
   return { code: error.code, ...(typeof seq === 'number' ? { seq } : {}) };
 }
 
-/** The journal anchored to its `head` marker (the chain root when there is none). */
+/**
+ * The journal anchored to its committed head: the head row of `database.db` when the vector has one (its
+ * outbox then holds committed frames, FORMAT.md §7.1), else its `head` marker (the chain root when none).
+ */
 export function openVectorJournal(dir: string): Journal {
   const identity = readManifest(dir);
   if (identity === null) throw new Error(`${dir} has no manifest`);
+  const database = vectorDatabase(dir);
+  if (database !== null) return openJournal(dir, readCommittedHead(database));
   const head = readHeadMarkerPosition(dir) ?? positionOf(toHex(identity.manifest.journalId), 0, identity.rootHash);
   return openJournal(dir, head);
+}
+
+/** The vector's `database.db` (head row and outbox), or null. */
+export function vectorDatabase(dir: string): string | null {
+  const path = join(dir, 'database.db');
+  return existsSync(path) ? path : null;
 }
 
 function* committedEntries(dir: string): Generator<JournalEntry> {

@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { replayJournal } from '../../src/apply/replay.js';
 import { readHeadMarker, readManifest } from '../../src/journal/journal-reader.js';
+import { readCommittedHead } from '../../src/journal/journal.js';
 import { tempDir } from '../helpers/db.js';
-import { openVectorJournal, projectError, readError, readVectorWithNode, type ReadError } from './node-reader.js';
+import { openVectorJournal, projectError, readError, readVectorWithNode, vectorDatabase, type ReadError } from './node-reader.js';
 import { runPython, type PythonResult } from './python.js';
 import { dumpState } from './state.js';
 
@@ -50,7 +51,8 @@ describe('journal/vectors', () => {
     for (const name of ['basic', 'kinds', 'segment-rotation', 'torn-tail', 'uncommitted-frame', 'torn-committed', 'corrupt-frame', 'broken-chain',
       'head-mismatch', 'sequence-gap', 'unknown-segment-version', 'unknown-manifest-version', 'unknown-body-version', 'unknown-body-key',
       'missing-segment', 'bad-snapshot', 'rowids-malformed', 'rowids-in-v1', 'schema-without-sql', 'resync-wrong-snapshot',
-      'undoes-later-entry', 'time-out-of-range', 'meta-too-deep', 'message-too-long', 'replay-refused', 'migration-rowids']) expect(names).toContain(name);
+      'undoes-later-entry', 'time-out-of-range', 'meta-too-deep', 'message-too-long', 'replay-refused', 'migration-rowids',
+      'outbox-tail', 'outbox-damaged-segment', 'outbox-corrupt-row']) expect(names).toContain(name);
     const kinds = expectedOf('kinds').entries as { kind: string; undoes?: number }[];
     expect(new Set(kinds.map((e) => e.kind))).toEqual(new Set(['write', 'schema', 'resync']));
     expect(kinds.some((e) => e.undoes !== undefined)).toBe(true);
@@ -87,14 +89,16 @@ describe('journal/vectors', () => {
     });
 
     it(`ok: the Python reader agrees with ${name}/expected.json`, () => {
-      const bodies = runPython(['log', '--bodies', dir]);
+      const database = vectorDatabase(dir);
+      const source = database === null ? [dir] : [dir, '--database', database];
+      const bodies = runPython(['log', '--bodies', ...source]);
       expect(bodies.lines).toEqual(expected.entries);
       if (!isFull(expected)) return expect(bodies.error).toBeNull();
-      const log = runPython(['log', dir]);
+      const log = runPython(['log', ...source]);
       expect(log.lines).toEqual(expected.log);
       expect(projectError(pythonError(log), expected.error)).toEqual(expected.error);
       expect(log.status).toBe(expected.error === null ? 0 : 1);
-      const verify = runPython(['verify', dir]);
+      const verify = runPython(['verify', ...source]);
       expect(verify.lines).toEqual(expected.verify === null ? [] : [expected.verify]);
       expect(projectError(pythonError(verify), expected.verifyError)).toEqual(expected.verifyError);
     });
@@ -120,12 +124,14 @@ describe('journal/vectors', () => {
       it(`ok: followers reproduce ${name}'s state (Python replicate, Node replayJournal)`, () => {
         const work = tempDir('ct-vector-replica-');
         const replica = join(work, 'python.db');
-        const run = runPython(['replicate', dir, replica]);
+        const database = vectorDatabase(dir);
+        const source = database === null ? [dir] : [dir, '--database', database];
+        const run = runPython(['replicate', ...source, replica]);
         expect(run.error).toBeNull();
-        const head = readHeadMarker(dir)!;
+        const head = database === null ? readHeadMarker(dir)! : { seq: readCommittedHead(database).seq, hash: Buffer.from(readCommittedHead(database).hash, 'hex') };
         expect(run.lines).toEqual([{ journalId: readManifest(dir)!.manifest.journalId.reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''), seq: head.seq, hash: Buffer.from(head.hash).toString('hex'), applied: head.seq - ((expected.verify as { retainedAfter?: number } | null)?.retainedAfter ?? 0) }]);
         expect(dumpState(replica)).toEqual(expected.state);
-        const again = runPython(['replicate', dir, replica]);
+        const again = runPython(['replicate', ...source, replica]);
         expect((again.lines[0] as { applied: number }).applied).toBe(0);
         const nodeReplay = join(work, 'node.db');
         replayJournal(openVectorJournal(dir), nodeReplay);

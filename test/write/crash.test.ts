@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { openTrail } from '../../src/index.js';
-import { CRASH_POINTS } from '../../src/write/crashpoint.js';
+import { CRASH_POINTS, DIRECT_CRASH_POINTS } from '../../src/write/crashpoint.js';
 import { checkInvariants, WORKLOAD_SCHEMA } from '../helpers/checker.js';
 import { tempDir } from '../helpers/db.js';
 
@@ -38,11 +38,16 @@ function freshDatabase(): string {
 }
 
 describe('crash consistency (SIGKILL at every write-path point)', () => {
-  for (const point of CRASH_POINTS) {
+  // The outbox path (every frame up to OUTBOX_FRAME_BYTES_MAX) and the direct path (larger frames, forced
+  // here by a threshold of 0). A pause between writes lets background fsyncs report back, so that
+  // after-sync and after-outbox-delete are reached on every run.
+  const points = [...CRASH_POINTS.map((point) => [point, { CT_WRITE_GAP_MS: '3' }] as const),
+    ...DIRECT_CRASH_POINTS.map((point) => [point, { CHANGETRAIL_OUTBOX_FRAME_BYTES_MAX: '0' }] as const)];
+  for (const [point, pathEnv] of points) {
     it(`ok: killed at ${point}`, async () => {
       for (const hit of [1, 3]) {
         const path = freshDatabase();
-        const crashed = await runWriter(path, 6, { CHANGETRAIL_CRASH_AT: `${point}:${hit}` });
+        const crashed = await runWriter(path, 8, { ...pathEnv, CHANGETRAIL_CRASH_AT: `${point}:${hit}` });
         expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
         const before = await checkInvariants(path, crashed.acked, ROWS);
         // The first write after the crash recovers the journal; everything must still agree.
@@ -66,9 +71,9 @@ describe('crash consistency (SIGKILL at every write-path point)', () => {
   });
 
   it('ok: killed right after creating a new segment (rotation), and mid-frame in it', async () => {
-    for (const point of ['after-rotate:2', 'mid-frame:5']) {
+    for (const [point, pathEnv] of [['after-rotate:2', {}], ['mid-append:5', {}], ['mid-frame:5', { CHANGETRAIL_OUTBOX_FRAME_BYTES_MAX: '0' }]] as const) {
       const path = freshDatabase();
-      const crashed = await runWriter(path, 8, { CHANGETRAIL_CRASH_AT: point, CT_SEGMENT_BYTES: '512' });
+      const crashed = await runWriter(path, 8, { ...pathEnv, CHANGETRAIL_CRASH_AT: point, CT_SEGMENT_BYTES: '512' });
       expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
       await checkInvariants(path, crashed.acked, ROWS);
       const after = await runWriter(path, 3, { CT_SEGMENT_BYTES: '512' });

@@ -72,6 +72,8 @@ describe('file size limit (ulimit -f): SQLite fails after the journal append and
 });
 
 describe('injected I/O faults on the journal (fail the n-th call once)', () => {
+  // The direct path (frames above the outbox threshold, forced here with a threshold of 0): the journal
+  // is written before COMMIT, so a failure there fails the write.
   for (const fault of ['journal-write:3:EIO', 'journal-write:5:ENOSPC', 'journal-fsync:3:EIO', 'journal-fsync:4:EACCES']) {
     it(`ok: ${fault} fails that write with IO_ERROR; every other write lands and the journal agrees`, async () => {
       const { DatabaseSync } = await import('node:sqlite');
@@ -81,7 +83,7 @@ describe('injected I/O faults on the journal (fail the n-th call once)', () => {
       db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)');
       db.close();
       const fixture = new URL('./fixtures/file-limit.mjs', import.meta.url).pathname;
-      const result = spawnSync(process.execPath, [fixture, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault } });
+      const result = spawnSync(process.execPath, [fixture, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault, CHANGETRAIL_OUTBOX_FRAME_BYTES_MAX: '0' } });
       expect(result.status, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout);
       const [, hit, errno] = fault.split(':');
@@ -92,6 +94,35 @@ describe('injected I/O faults on the journal (fail the n-th call once)', () => {
         const messages = [];
         for await (const entry of trail.entries()) messages.push(entry.message);
         expect(messages).toEqual(report.acked.map((id: number) => `w${id}`));
+      } finally {
+        await trail.close();
+      }
+    });
+  }
+
+  // The outbox path: the entry is durable at COMMIT, so a failed append or fsync after it fails no write.
+  // The segment is completed from the outbox by the next write (append), or every outbox frame is
+  // rewritten before any row counts as durable again (fsync, never retried as if nothing happened).
+  for (const fault of ['journal-append:3:EIO', 'journal-append:7:ENOSPC', 'journal-sync:2:EIO', 'journal-sync:5:EIO']) {
+    it(`ok: ${fault} after COMMIT fails no write; the journal agrees (read, verified, replayed)`, async () => {
+      const { DatabaseSync } = await import('node:sqlite');
+      const { openTrail } = await import('../../src/index.js');
+      const path = join(mkdtempSync(join(tmpdir(), 'ct-fault-')), 'app.db');
+      const db = new DatabaseSync(path);
+      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)');
+      db.close();
+      const fixture = new URL('./fixtures/file-limit.mjs', import.meta.url).pathname;
+      const result = spawnSync(process.execPath, [fixture, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault } });
+      expect(result.status, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout);
+      expect(report.failures).toEqual([]);
+      expect(report.acked).toHaveLength(40);
+      const trail = await openTrail(path);
+      try {
+        const messages = [];
+        for await (const entry of trail.entries()) messages.push(entry.message);
+        expect(messages).toEqual(report.acked.map((id: number) => `w${id}`));
+        expect((await trail.verify({ replay: true })).entries).toBe(40);
       } finally {
         await trail.close();
       }

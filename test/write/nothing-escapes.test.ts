@@ -31,11 +31,12 @@ function ftsAnswers(db: DatabaseSync): string[] {
   return FTS_QUERIES.map((query) => `${query}=${statement.all(query).map((row) => String(row.rowid)).join(',')}`);
 }
 
-/** The user-visible state: every table but changetrail's own head row. */
+/** The user-visible state: every table but changetrail's own (the head row and the outbox). */
 function userState(db: DatabaseSync): Record<string, string[]> {
   const dump = dumpDatabase(db);
   delete dump._changetrail_head;
-  dump['#schema'] = dump['#schema']!.filter((row) => !row.includes('_changetrail_head'));
+  delete dump._changetrail_outbox;
+  dump['#schema'] = dump['#schema']!.filter((row) => !row.includes('_changetrail_head') && !row.includes('_changetrail_outbox'));
   return dump;
 }
 
@@ -100,6 +101,7 @@ describe('nothing escapes the journal (through trail.write and trail.migrate)', 
     ['a NULL primary key', 'NULL_PRIMARY_KEY', `INSERT INTO textpk VALUES (NULL, 'v')`],
     ['DDL inside a write', 'SCHEMA_CHANGE_IN_WRITE', `CREATE INDEX i ON textpk(v)`],
     ['changetrail\'s own head row', 'TABLE_NOT_CAPTURABLE', `UPDATE _changetrail_head SET seq = 99`],
+    ['changetrail\'s outbox', 'TABLE_NOT_CAPTURABLE', `DELETE FROM _changetrail_outbox`],
   ];
   for (const [what, code, sql] of refusals) {
     it(`err: ${what} is refused with ${code}; database and journal unchanged`, async () => {

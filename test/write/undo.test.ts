@@ -18,6 +18,7 @@ async function setup(sql: string) {
 function state(trail: Trail): Record<string, string[]> {
   const dump = trail.read((db) => dumpDatabase(db));
   delete dump._changetrail_head;
+  delete dump._changetrail_outbox;
   return dump;
 }
 

@@ -9,11 +9,14 @@ import signal
 import sys
 
 from .errors import ChangetrailError
-from .journal import GENESIS_FILE, SEGMENT_HEADER_SIZE, Cursor, starting_state, body_line, count_whole_frames, list_segments, log_line, read_head_marker, read_identity, verify_snapshot
+from .journal import (GENESIS_FILE, OUTBOX_TABLE, SEGMENT_HEADER_SIZE, Cursor, starting_state, body_line, count_whole_frames, decode_outbox_row,
+                      list_segments, log_line, read_head_marker, read_identity, verify_snapshot)
 from .replica import Follower, marker_head
 from .sqlite import Connection
 
 HEAD_TABLE = "_changetrail_head"
+# FORMAT.md §7: 1, or 2 when committed frames may be in the outbox (§7.1).
+HEAD_TABLE_FORMATS = (1, 2)
 
 
 def resolve(path):
@@ -35,7 +38,10 @@ def committed_head(directory, database, identity):
     def read_row():
         with Connection(database, readonly=True) as db:
             exists = db.one("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?", (HEAD_TABLE,))
-            row = None if exists is None else db.one(f"SELECT journal_id, seq, hash, segment, segment_size FROM {HEAD_TABLE} WHERE id = 1")
+            row = None if exists is None else db.one(f"SELECT journal_id, seq, hash, segment, segment_size, format FROM {HEAD_TABLE} WHERE id = 1")
+        if row is not None and row[5] not in HEAD_TABLE_FORMATS:
+            raise ChangetrailError("JOURNAL_MISMATCH", f"open {database}: head row format {row[5]} is not one this reader knows",
+                                   {"databaseJournalId": row[0], "journalJournalId": identity.journal_id.hex(), "reason": "head row format"})
         if row is None or row[0] != identity.journal_id.hex():
             found = None if row is None else row[0]
             raise ChangetrailError("JOURNAL_MISMATCH", f"open {database}: it does not record journal {identity.journal_id.hex()}",
@@ -54,9 +60,18 @@ def committed_head(directory, database, identity):
                 if again[1] == row[1]:
                     raise
                 row = again
-        return {"seq": row[1], "hash": bytes(row[2])}
+        return {"seq": row[1], "hash": bytes(row[2]), "outbox": lambda: read_outbox(database)}
 
     return head
+
+
+def read_outbox(database):
+    """The outbox rows by seq (FORMAT.md §7.1), read after the head row: they cover every committed frame
+    the segments lack."""
+    with Connection(database, readonly=True) as db:
+        exists = db.one("SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?", (OUTBOX_TABLE,))
+        rows = [] if exists is None else db.rows(f"SELECT seq, segment, offset, frame FROM {OUTBOX_TABLE} ORDER BY seq")
+    return {row.seq: row for row in map(decode_outbox_row, rows)}
 
 
 def refuse_if_database_behind(directory, identity, seq, segment, segment_size):
@@ -78,24 +93,30 @@ def emit(value):
     sys.stdout.flush()
 
 
-def command_log(args):
+def source_of(args):
+    """(journal directory, database or None): `--database` names the database of a journal directory."""
     directory, database = resolve(args.source)
+    return directory, args.database if args.database is not None else database
+
+
+def command_log(args):
+    directory, database = source_of(args)
     identity = read_identity(directory)
     head = committed_head(directory, database, identity)()
-    for entry in Cursor(directory, identity).read(head["seq"], head["hash"]):
+    for entry in Cursor(directory, identity).read(head["seq"], head["hash"], head.get("outbox")):
         if entry.seq >= args.from_seq and (args.to_seq is None or entry.seq <= args.to_seq):
             emit(body_line(entry) if args.bodies else log_line(entry))
     return 0
 
 
 def command_verify(args):
-    directory, database = resolve(args.source)
+    directory, database = source_of(args)
     identity = read_identity(directory)
     head = committed_head(directory, database, identity)()
     start, base_seq, _, base = starting_state(directory, identity)
     verify_snapshot(directory, start["file"], start["sha256"], start["size"])
     count = 0
-    for entry in Cursor(directory, identity).read(head["seq"], head["hash"]):
+    for entry in Cursor(directory, identity).read(head["seq"], head["hash"], head.get("outbox")):
         snapshot = entry.body.get("snapshot")
         if snapshot is not None:
             verify_snapshot(directory, snapshot["file"], snapshot["sha256"], snapshot["size"])
@@ -119,7 +140,7 @@ def check_base_checkpoint(entry, base):
 
 
 def command_replicate(args):
-    directory, database = resolve(args.source)
+    directory, database = source_of(args)
     identity = read_identity(directory)
     follower = Follower(directory, args.replica, committed_head(directory, database, identity)).open()
     stop = {"now": False}
@@ -159,6 +180,7 @@ def parser():
     replicate.add_argument("--poll-ms", type=int, default=50)
     for sub in (log, verify, replicate):
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="errors as JSON on stderr")
+        sub.add_argument("--database", default=None, help="the database of a journal directory given as source (head row and outbox)")
     return top
 
 

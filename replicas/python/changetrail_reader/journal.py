@@ -445,8 +445,12 @@ class Cursor:
         self.prev_hash = base_hash
         self.segment = None  # first seq of the segment holding entry next_seq (None: not known yet)
         self.offset = SEGMENT_HEADER_SIZE
+        self.outbox = _Lazy(None)
 
-    def read(self, head_seq, head_hash):
+    def read(self, head_seq, head_hash, outbox=None):
+        """`outbox`, when the head came from the database: a callable returning its outbox rows
+        ({seq: OutboxRow}), read only if the segments end before the head (FORMAT.md §7.1)."""
+        self.outbox = _Lazy(outbox)
         if head_seq == 0 and head_hash != self.identity.root_hash:
             raise ChangetrailError("JOURNAL_CHAIN_BROKEN", "read journal: the head at entry 0 is not the chain root", {"seq": 0})
         if self.next_seq > head_seq:
@@ -478,6 +482,30 @@ class Cursor:
             raise
 
     def _next_entry(self, head_seq):
+        try:
+            return self._next_segment_entry(head_seq)
+        except ChangetrailError as error:
+            if error.code not in ("JOURNAL_TORN_TAIL", "JOURNAL_BEHIND_DATABASE"):
+                raise
+            row = self.outbox.get().get(self.next_seq)
+            if row is None or not segment_holds_prefix(self.directory, row):
+                raise
+            return self._outbox_entry(row)
+
+    def _outbox_entry(self, row):
+        """Entry next_seq from the outbox: the same checks as a segment frame (FORMAT.md §7.1)."""
+        name = segment_name(row.segment)
+        frame = row.frame
+        if len(frame) < FRAME_HEADER_SIZE:
+            raise malformed(OUTBOX_TABLE, 0, "frame is torn", row.seq)
+        (size,) = struct.unpack_from(">I", frame, 0)
+        if size < 1 or size > BODY_SIZE_MAX or len(frame) != FRAME_HEADER_SIZE + size:
+            raise malformed(OUTBOX_TABLE, 0, "frame size out of range", row.seq)
+        entry = self._verified_entry(frame[:FRAME_HEADER_SIZE], frame[FRAME_HEADER_SIZE:], name, row.offset, row.seq)
+        self.segment = row.segment
+        return entry
+
+    def _next_segment_entry(self, head_seq):
         seq = self.next_seq
         if self.segment is None and self.base is not None:
             self._locate(seq, head_seq)
@@ -501,6 +529,12 @@ class Cursor:
         if len(body) < size:
             raise ChangetrailError("JOURNAL_TORN_TAIL", f"decode frame in {name} at {self.offset}: body is torn",
                                    {"file": name, "offset": self.offset, "seq": seq})
+        return self._verified_entry(header, body, name, self.offset, seq)
+
+    def _verified_entry(self, header, body, name, offset, seq):
+        """CRC, seq, body shape and prevHash of the frame of entry `seq` at `offset` of segment `name`;
+        advances the cursor past it."""
+        self.offset = offset
         if struct.unpack_from(">I", header, 12)[0] != crc32(header[:12], body):
             raise ChangetrailError("JOURNAL_CHECKSUM_MISMATCH", f"decode frame in {name} at {self.offset}: checksum mismatch (entry {seq})",
                                    {"file": name, "offset": self.offset, "seq": seq})
@@ -513,7 +547,7 @@ class Cursor:
             raise malformed(name, self.offset, "frame and body seq differ", seq)
         if decoded["prevHash"] != self.prev_hash:
             raise ChangetrailError("JOURNAL_CHAIN_BROKEN", f"read {name}: entry {seq} does not chain to entry {seq - 1}", {"seq": seq, "file": name})
-        entry = Entry(decoded, sha256(body), name, self.offset, self.offset + FRAME_HEADER_SIZE + size)
+        entry = Entry(decoded, sha256(body), name, self.offset, self.offset + FRAME_HEADER_SIZE + len(body))
         self.offset = entry.end
         self.prev_hash = entry.hash
         self.next_seq = seq + 1
@@ -560,6 +594,55 @@ class Cursor:
                             message=f"read {name}: header names journal {journal_id.hex()} seq {first_seq}")
         self.segment = seq
         self.offset = SEGMENT_HEADER_SIZE
+
+
+OUTBOX_TABLE = "_changetrail_outbox"
+
+
+class OutboxRow:
+    """One row of the database's outbox: a committed frame and where it belongs (FORMAT.md §7.1)."""
+
+    def __init__(self, seq, segment, offset, frame):
+        self.seq, self.segment, self.offset, self.frame = seq, segment, offset, frame
+
+
+def decode_outbox_row(row):
+    """Checks one (seq, segment, offset, frame) row as stored; the frame itself is checked when read."""
+    seq, segment, offset, frame = row
+    if not _is_int(seq) or not 1 <= seq <= SEQ_MAX:
+        raise malformed(OUTBOX_TABLE, 0, "seq is not a positive integer")
+    if not _is_int(segment) or not 1 <= segment <= seq:
+        raise malformed(OUTBOX_TABLE, 0, "segment out of range", seq)
+    if not _is_int(offset) or offset < SEGMENT_HEADER_SIZE or (segment == seq and offset != SEGMENT_HEADER_SIZE):
+        raise malformed(OUTBOX_TABLE, 0, "offset out of range", seq)
+    if not isinstance(frame, (bytes, bytearray, memoryview)):
+        raise malformed(OUTBOX_TABLE, 0, "frame is not a blob", seq)
+    return OutboxRow(seq, segment, offset, bytes(frame))
+
+
+def segment_holds_prefix(directory, row):
+    """Whether the row's segment exists and holds a prefix (none, part or all) of the row's frame at its
+    offset: the segment lacks it, it was never damaged (FORMAT.md §7.1)."""
+    handle = open_journal_file(os.path.join(directory, segment_name(row.segment)))
+    if handle is None:
+        return False
+    with handle:
+        handle.seek(row.offset)
+        present = handle.read(len(row.frame))
+    return row.frame.startswith(present)
+
+
+class _Lazy:
+    """Calls `load` once, on first use; {} without one."""
+
+    def __init__(self, load):
+        self.load = load
+        self.value = None
+
+    def get(self):
+        if self.value is None:
+            self.value = {} if self.load is None else self.load()
+        return self.value
 
 
 def count_whole_frames(directory, first_seq, start):

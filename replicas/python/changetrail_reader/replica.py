@@ -141,7 +141,7 @@ class Follower:
             self.install_starting_state()
             self.db = Connection(self.replica_path)
             self.position = {"journalId": self.journal_id, "seq": base["seq"], "hash": base["hash"]}
-        for entry in self.cursor.read(head["seq"], head["hash"]):
+        for entry in self.cursor.read(head["seq"], head["hash"], head.get("outbox")):
             if entry.seq < self.position["seq"]:
                 continue
             if entry.seq == self.position["seq"]:

@@ -5,6 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { io } from '../../journal/files.js';
 import { MANIFEST_FILE } from '../../journal/format.js';
 import { HEAD_TABLE } from '../../write/head-row.js';
+import { OUTBOX_TABLE } from '../../journal/outbox.js';
 import { canonicalDatabasePath, openTrail } from '../../write/trail.js';
 import { defineCommand, usage } from '../command.js';
 import { escapeControl } from '../format.js';
@@ -72,7 +73,7 @@ function forgetHistory(databasePath: string): true {
   }
   const db = new DatabaseSync(databasePath);
   try {
-    db.exec(`DROP TABLE IF EXISTS ${HEAD_TABLE}`);
+    db.exec(`DROP TABLE IF EXISTS ${HEAD_TABLE}; DROP TABLE IF EXISTS ${OUTBOX_TABLE}`);
   } finally {
     db.close();
   }
