@@ -67,7 +67,24 @@ const SQLITE_MAGIC = 'SQLite format 3\0';
  *   genesis.db damaged), JOURNAL_MALFORMED, JOURNAL_GAP, JOURNAL_CHAIN_BROKEN, JOURNAL_VERSION_UNSUPPORTED, IO_ERROR.
  */
 export function checkJournalShape(dir: string, committed: Position, options: JournalShapeOptions = {}): void {
-  const head = options.outbox === undefined ? committed : segmentsHeadBelowOutbox(committed, options.outbox);
+  const outbox = options.outbox ?? [];
+  try {
+    checkShape(dir, committed, options);
+  } catch (error) {
+    // Segments that end before the head while the outbox holds the rest (FORMAT.md §7.1): the segments must
+    // hold everything up to the outbox's run, which is verified up to the head.
+    if (outbox.length === 0 || !isMissingData(error)) throw error;
+    const below = segmentsHeadBelowOutbox(committed, outbox);
+    if (below.seq === committed.seq) throw error;
+    checkShape(dir, below, options);
+  }
+}
+
+function isMissingData(error: unknown): boolean {
+  return error instanceof ChangetrailError && (error.code === 'JOURNAL_BEHIND_DATABASE' || error.code === 'JOURNAL_TORN_TAIL');
+}
+
+function checkShape(dir: string, head: Position, options: JournalShapeOptions): void {
   const identity = readManifest(dir);
   if (identity === null) {
     throw new ChangetrailError('JOURNAL_MISMATCH', `check journal ${dir}: no manifest`, {

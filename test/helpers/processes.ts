@@ -3,6 +3,42 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const WRITER = new URL('../write/fixtures/writer.mjs', import.meta.url).pathname;
+const READER = new URL('../write/fixtures/reader-loop.mjs', import.meta.url).pathname;
+
+export interface ReaderRun {
+  /** Lines it printed: "obs <seq> <hash>", "err <code>", "bad ...", "reads <n>" (see reader-loop.mjs). */
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+/** A read-only reader polling `path` until `stopFile` exists (test/write/fixtures/reader-loop.mjs). */
+export function startReader(path: string, stopFile: string): ReaderRun {
+  const child = spawn(process.execPath, [READER, path, stopFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let pending = '';
+  child.stdout!.on('data', (data) => {
+    pending += data;
+    const parts = pending.split('\n');
+    pending = parts.pop()!;
+    lines.push(...parts);
+  });
+  return { lines, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+}
+
+/**
+ * What a reader saw that the committed journal does not hold: entries whose hash differs from the committed
+ * entry of that seq (an uncommitted entry), its own "bad" findings (gaps, broken links, entries that
+ * changed), and errors other than `allowed`.
+ */
+export function readerProblems(reader: ReaderRun, committed: Map<number, string>, allowed: ReadonlySet<string>): string[] {
+  const problems = reader.lines.filter((line) => line.startsWith('bad '));
+  for (const line of reader.lines.filter((l) => l.startsWith('obs '))) {
+    const [, seq, hash] = line.split(' ');
+    if (committed.get(Number(seq)) !== hash) problems.push(`uncommitted ${seq} ${hash}`);
+  }
+  for (const line of reader.lines.filter((l) => l.startsWith('err '))) if (!allowed.has(line.slice(4))) problems.push(line);
+  return problems;
+}
 
 export interface WriterRun {
   child: ChildProcess;

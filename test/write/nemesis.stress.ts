@@ -8,6 +8,8 @@ describe('nemesis (stress)', () => {
     console.log(`nemesis: ${JSON.stringify({ ...report, errors: report.errors.length })}`);
     expect(report.errors).toEqual([]);
     expect(report.falseForeignWrites).toBe(0);
+    expect(report.readerProblems).toEqual([]);
+    expect(report.readerObserved).toBeGreaterThan(0);
     expect(report.kills).toBeGreaterThanOrEqual(300);
   }, 1_800_000);
 });

@@ -7,6 +7,8 @@ describe('nemesis (sample)', () => {
     const report = await runNemesis({ kills: 12, victims: 2 });
     expect(report.errors).toEqual([]);
     expect(report.falseForeignWrites).toBe(0);
+    expect(report.readerProblems).toEqual([]);
+    expect(report.readerObserved).toBeGreaterThan(0);
     expect(report.kills).toBeGreaterThanOrEqual(12);
     expect(report.acked).toBeGreaterThan(0);
   });

@@ -12,7 +12,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { openTrail } from '../../src/index.js';
 import { checkInvariants, WORKLOAD_SCHEMA } from '../helpers/checker.js';
 import { tempDir } from '../helpers/db.js';
-import { startWriter, waitFor, type WriterRun } from '../helpers/processes.js';
+import { readerProblems, startReader, startWriter, waitFor, type WriterRun } from '../helpers/processes.js';
+import { openTrailReader } from '../../src/index.js';
 
 const ROWS = 4;
 
@@ -29,6 +30,10 @@ export interface NemesisReport {
   falseForeignWrites: number;
   errors: string[];
   headSeq: number;
+  /** Entries a read-only reader polling throughout saw (each checked against the committed journal). */
+  readerObserved: number;
+  /** What it saw that was not committed history, or errors other than RECOVERY_NEEDED. */
+  readerProblems: string[];
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,6 +48,7 @@ export async function runNemesis(options: { kills: number; victims: number }): P
   const stopFile = join(dir, 'stop');
   const env = { CT_STALE_MS: '800', CT_HEARTBEAT_MS: '200', CT_NOOP_EVERY: '3', CT_STOP_FILE: stopFile };
   const healthy = startWriter(path, 1_000_000, ROWS, env);
+  const reader = startReader(path, stopFile);
   const runs: WriterRun[] = [healthy];
   const report = { kills: 0, killedWriting: 0, killedInFirstBody: 0, stops: 0, resumed: 0 };
   const victimLoop = async (): Promise<void> => {
@@ -86,12 +92,19 @@ export async function runNemesis(options: { kills: number; victims: number }): P
   await waitFor(() => healthy.acked.length > before || healthy.child.exitCode !== null, 30_000, 'the healthy writer to write again');
   writeFileSync(stopFile, '');
   const exit = await healthy.exited;
+  await reader.exited;
   const errors = runs.map((r) => r.stderr().trim()).filter((text) => text.length > 0);
   if (exit.code !== 0) errors.push(`healthy writer exited with ${exit.code ?? exit.signal}`);
   const acked = runs.flatMap((r) => r.acked);
   const { headSeq } = await checkInvariants(path, acked, ROWS);
+  const committed = new Map<number, string>();
+  const final = await openTrailReader(path);
+  for (const entry of final.entries()) committed.set(entry.seq, entry.hash);
+  final.close();
   return {
     ...report, acked: acked.length, fenced: runs.reduce((n, r) => n + r.fenced.length, 0),
     falseForeignWrites: errors.filter((e) => e.includes('FOREIGN_WRITE_DETECTED')).length, errors, headSeq,
+    readerObserved: reader.lines.filter((line) => line.startsWith('obs ')).length,
+    readerProblems: readerProblems(reader, committed, new Set(['RECOVERY_NEEDED'])),
   };
 }
