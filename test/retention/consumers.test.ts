@@ -2,7 +2,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChangetrailError, openReplica, restoreTo, exportChanges, type Replica, type Trail } from '../../src/index.js';
+import { ChangetrailError, listFollowers, openReplica, restoreTo, exportChanges, type Replica, type Trail } from '../../src/index.js';
 import { dumpFile, dumpTables, tempDir, tempTrail } from '../helpers/db.js';
 import { cli } from '../cli/run-cli.js';
 
@@ -134,6 +134,12 @@ describe('CLI checkpoint/prune', () => {
     const restoreEarly = cli(['restore', path, '--at', '3', '-o', out, '--json']);
     expect(restoreEarly.code).toBe(1);
     expect(JSON.parse(restoreEarly.stderr).error).toMatchObject({ code: 'HISTORY_PRUNED', details: { earliestSeq: 26 } });
+    // replicate --register: the replica's position is held for in the source journal.
+    const replicaPath = join(tempDir('ct-cli-replica-'), 'r.db');
+    const replicate = cli(['replicate', path, replicaPath, '--register', 'r1', '--json']);
+    expect(replicate.code, replicate.stderr).toBe(0);
+    const journalId = JSON.parse(cli(['status', path, '--json']).stdout).journalId;
+    expect(listFollowers(`${path}.changes`, journalId).map((f) => [f.name, f.seq])).toEqual([['r1', 26]]);
     const none = cli(['prune', path, '--json']);
     expect(none.code).toBe(2);
   });
