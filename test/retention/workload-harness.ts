@@ -53,7 +53,8 @@ export async function runRetentionWorkload(seed: number, writes: number): Promis
   const keepEntries = 40;
   const checkpointEvery = 30;
   // The stopped follower is held for a third of the run, then left behind.
-  writeRetentionPolicy(journalDir, { keepEntries, checkpointEveryEntries: checkpointEvery, followers: { entriesMax: Math.min(200, Math.floor(writes / 3)) } });
+  const holdEntriesMax = Math.min(200, Math.floor(writes / 3));
+  writeRetentionPolicy(journalDir, { keepEntries, checkpointEveryEntries: checkpointEvery, followers: { entriesMax: holdEntriesMax } });
   const followers: Replica[] = [];
   const stopped = join(dir, 'stopped.db');
   try {
@@ -92,9 +93,11 @@ export async function runRetentionWorkload(seed: number, writes: number): Promis
       maxSnapshotBytes = Math.max(maxSnapshotBytes, ...checkpointSizes(journalDir));
     }
     expect(prunes).toBeGreaterThan(0);
-    // Bounded by the policy, not by the number of writes: the retained entries (keepEntries plus up to two
-    // checkpoint intervals, at most ~600 bytes a frame here), a few checkpoint snapshots, two partial segments.
-    const bound = (keepEntries + 2 * checkpointEvery + 10) * 600 + 5 * maxSnapshotBytes + 2 * 8 * 1024;
+    // Bounded by the policy, not by the number of writes: the retained entries (the keep limit, or what the
+    // followers' hold limit lets them hold back, plus up to two checkpoint intervals; at most ~600 bytes a
+    // frame here), the checkpoint snapshots among them, two partial segments.
+    const retainedEntries = Math.max(keepEntries, holdEntriesMax) + 2 * checkpointEvery + 10;
+    const bound = retainedEntries * 600 + (Math.ceil(retainedEntries / checkpointEvery) + 2) * maxSnapshotBytes + 2 * 8 * 1024;
     expect(maxJournalBytes, `journal grew to ${maxJournalBytes} bytes (bound ${bound})`).toBeLessThanOrEqual(bound);
     // Followers ran throughout and were never stranded; they catch up to equal.
     const head = (await trail.status()).head;
