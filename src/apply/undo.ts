@@ -73,7 +73,8 @@ const SAVEPOINT = 'changetrail_undo';
  * Undoes `source` inside the caller's transaction (foreign keys off, capture guard in 'internal').
  *
  * @throws ChangetrailError CHANGESET_CONFLICT ('ROW_CHANGED_LATER' with `laterSeq` and `key` when a later
- *   entry changed a row being restored; the apply's own conflicts otherwise), UNDO_UNSUPPORTED (an index
+ *   entry changed a row being restored; the apply's own conflicts otherwise), UNDO_UNSUPPORTED (a later
+ *   migration changed the shape of a table the entry wrote: reason 'schema changed since'; an index
  *   that undo cannot maintain row by row: contentless FTS5, FTS3/4, R*Tree, other modules).
  */
 export function undoEntryInTransaction(db: DatabaseSync, source: UndoSource, later: () => Iterable<LaterEntry>): UndoReport {
@@ -88,6 +89,7 @@ export function undoEntryInTransaction(db: DatabaseSync, source: UndoSource, lat
     const table = error.details.table;
     // A rowid that a later entry gave to another row: restore the row at a new rowid (below), and let
     // indexes follow the rowid it gets.
+    if (isShapeConflict(error.details.conflict)) throw schemaChangedSince(source, error);
     const byRows = error.details.conflict === 'ROWID_TAKEN' || (table !== undefined && owners.has(foldName(table)));
     if (!byRows) throw blame(schema, source, later, error);
   }
@@ -243,6 +245,19 @@ function restoreThroughTable(
 }
 
 /** Turns a conflict into ROW_CHANGED_LATER when a later entry changed one of the entry's rows of that table. */
+/** The live table no longer has the entry's shape: only a later migration (or resync) can have done that. */
+function isShapeConflict(conflict: string | undefined): boolean {
+  return conflict === 'NO_SUCH_TABLE' || conflict === 'COLUMN_COUNT' || conflict === 'PRIMARY_KEY';
+}
+
+function schemaChangedSince(source: UndoSource, error: ChangetrailError<'CHANGESET_CONFLICT'>): ChangetrailError<'UNDO_UNSUPPORTED'> {
+  const table = error.details.table ?? '?';
+  return new ChangetrailError('UNDO_UNSUPPORTED', `undo: entry ${source.seq} changed "${table}", whose schema a later entry changed `
+    + `(${error.details.conflict}); write the change you want as a new entry`, {
+    seq: source.seq, kind: 'write', table, reason: 'schema changed since',
+  }, { cause: error });
+}
+
 function blame(schema: DatabaseSchema, source: UndoSource, later: () => Iterable<LaterEntry>, error: ChangetrailError<'CHANGESET_CONFLICT'>): ChangetrailError {
   const table = error.details.table;
   if (table === undefined) return error;

@@ -1,5 +1,5 @@
 /** Argument helpers shared by the commands: the database argument, sequence numbers, audit options, SQL input. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChangetrailError } from '../errors.js';
 import { io } from '../journal/files.js';
@@ -21,6 +21,9 @@ export function trackedDatabase(command: string, path: string): string {
   const stat = statSync(databasePath, { throwIfNoEntry: false });
   if (stat === undefined) throw new ChangetrailError('NOT_A_DATABASE', `${command}: ${databasePath} does not exist`, { path: databasePath, reason: 'missing' });
   if (stat.isDirectory()) throw new ChangetrailError('NOT_A_DATABASE', `${command}: ${databasePath} is a directory, not a database file`, { path: databasePath, reason: 'directory' });
+  if (stat.size > 0 && !hasSqliteHeader(databasePath)) {
+    throw new ChangetrailError('NOT_A_DATABASE', `${command}: ${databasePath} is not a SQLite database`, { path: databasePath, reason: 'not a SQLite database' });
+  }
   const journalDir = `${databasePath}.changes`;
   if (existsSync(join(journalDir, MANIFEST_FILE))) return databasePath;
   let head: Position;
@@ -35,6 +38,29 @@ export function trackedDatabase(command: string, path: string): string {
   throw new ChangetrailError('JOURNAL_MISMATCH',
     `${command}: ${databasePath} records journal ${head.journalId} at entry ${head.seq}, but its journal directory ${journalDir}/ is missing or empty`,
     { databaseJournalId: head.journalId, journalJournalId: null, reason: 'journal directory missing' });
+}
+
+/** The 16 bytes every SQLite database file starts with (an empty file is an empty database too). */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * Whether the file starts like a SQLite database, so that reading commands say NOT_A_DATABASE as init does
+ * (SQLite itself only says "file is not a database" at the first read). A file this process cannot read
+ * passes: opening it reports that with its own code.
+ */
+function hasSqliteHeader(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return true;
+  }
+  try {
+    const header = Buffer.alloc(SQLITE_HEADER.length);
+    return readSync(fd, header, 0, header.length, 0) === header.length && header.equals(SQLITE_HEADER);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A sequence number argument: a non-negative integer. */

@@ -39,7 +39,11 @@ const HINTS: Partial<Record<ErrorCode, Hint>> = {
   },
   SIGNATURE_INVALID: () => 'the note is not signed by that key, or was altered; check --key (a PEM public key or a C2SP verifier key)',
   SIGNING_KEY_INVALID: () => 'give an Ed25519 key in PEM (openssl genpkey -algorithm ed25519), or make one with `changetrail sign --generate-key <file>`',
-  UNDO_UNSUPPORTED: () => 'only data writes can be undone; reverse a migration with another migration',
+  UNDO_UNSUPPORTED: (db, error) => {
+    const { kind, reason } = error.details as { kind?: string; reason?: string };
+    if (kind === 'schema' || kind === 'resync' || reason === undefined) return 'only data writes can be undone; reverse a migration with another migration';
+    return `this entry cannot be reversed row by row (${reason}); write the change you want as a new entry with \`changetrail exec ${db} "<sql>"\``;
+  },
   HISTORY_PRUNED: (db, error) => `history before entry ${(error.details as { earliestSeq?: number }).earliestSeq ?? '?'} was pruned; ask for a later point (\`changetrail retention ${db}\` shows what is retained), or restore an older backup`,
   CHECKPOINT_NOT_FOUND: (db) => `take a checkpoint first: \`changetrail checkpoint ${db}\``,
   ENTRY_NOT_FOUND: (db) => `\`changetrail log ${db}\` lists the entries`,

@@ -53,6 +53,23 @@ describe('changetrail CLI', () => {
     expect(JSON.parse(again.stderr).error).toMatchObject({ code: 'CHANGESET_CONFLICT', details: { table: 't' } });
   });
 
+  it('err: undo across a later migration of its table is UNDO_UNSUPPORTED, with a hint that fits', () => {
+    const path = database();
+    cli('init', path);
+    cli('exec', path, `INSERT INTO t VALUES (1, 'ada')`);
+    const migration = join(tempDir('ct-cli-'), 'v2.sql');
+    writeFileSync(migration, 'ALTER TABLE t ADD COLUMN email TEXT');
+    expect(cli('migrate', path, migration).code).toBe(0);
+    const undo = cli('undo', path, '1', '--json');
+    expect(undo.code).toBe(1);
+    const { error } = JSON.parse(undo.stderr);
+    expect(error).toMatchObject({ code: 'UNDO_UNSUPPORTED', details: { seq: 1, table: 't', reason: 'schema changed since' } });
+    expect(error.hint).toContain(`changetrail exec ${path}`);
+    const human = cli('undo', path, '1');
+    expect(human.stderr).toMatch(/^changetrail: UNDO_UNSUPPORTED: .*\nhint: this entry cannot be reversed row by row/);
+    expect(human.stderr).not.toMatch(/undo those first|reverse a migration/);
+  });
+
   it('ok: human output and a write that changes nothing', () => {
     const path = database();
     cli('init', path);

@@ -158,6 +158,21 @@ describe('pipes and SQL input', () => {
     }
   });
 
+  it('ok: `export | head` stops quietly (EPIPE), in every streamed format', async () => {
+    const path = tracked();
+    const trail = await openTrail(path);
+    const name = 'n'.repeat(2000);
+    for (let i = 0; i < 120; i++) await trail.write((db) => db.prepare('INSERT INTO t VALUES (?, ?)').run(i, name));
+    await trail.close();
+    for (const format of ['ndjson', 'debezium', 'sql']) {
+      // 240 KB of output against a 64 KiB pipe: the reader is gone long before the export ends.
+      const script = `{ "${process.execPath}" "${MAIN}" export "${path}" --since 0 --format ${format} --each; echo "exit=$?" >&2; } | head -c 100 >/dev/null`;
+      const result = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+      expect(result.stderr, format).not.toMatch(/internal error|EPIPE/);
+      expect(result.stderr, format).toMatch(/exit=0/);
+    }
+  });
+
   it('ok: exec reads SQL from stdin (-) or --file; exactly one source', () => {
     const path = tracked();
     const stdin = cli(['exec', path, '-', '--json'], { input: `INSERT INTO t VALUES (1, 'from stdin');\nINSERT INTO t VALUES (2, 'two');\n` });

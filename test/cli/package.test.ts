@@ -4,7 +4,7 @@
  * dist/ is built by `npm test` before vitest runs, so the pack skips the prepack build.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +46,21 @@ describe('installed package', () => {
     const verify = installed(['verify', join(work, 'nonexistent.db')]);
     expect(verify.code).toBe(1);
     expect(verify.stderr).toMatch(/^changetrail: NOT_A_DATABASE: /);
+  });
+
+  it('err: a file that is not a SQLite database is NOT_A_DATABASE for every command, journal beside it or not', () => {
+    const junk = join(work, 'notes.db');
+    writeFileSync(junk, 'not a database\n');
+    const commands = [['status'], ['log'], ['verify'], ['show', '1'], ['export', '--since', '0'], ['backup', 'copy.db'], ['history', 't', '1'], ['exec', 'SELECT 1']];
+    for (const journal of [false, true]) {
+      if (journal) mkdirSync(`${junk}.changes`);
+      for (const [command, ...rest] of commands) {
+        const result = installed([command!, junk, ...rest, '--json']);
+        expect(result.code, `${command} ${result.stderr}`).toBe(1);
+        expect(JSON.parse(result.stderr).error, command).toMatchObject({ code: 'NOT_A_DATABASE', details: { reason: 'not a SQLite database' } });
+      }
+    }
+    expect(existsSync(join(work, 'copy.db'))).toBe(false);
   });
 
   it('ok: init, exec (argument and stdin), log --json, verify as the README shows them', () => {

@@ -97,4 +97,20 @@ describe('Trail.undo', () => {
     expect(() => trail.undo(0)).toThrow(RangeError);
     expect(await journal(trail)).toEqual([[1, null]]);
   });
+
+  it('err: a table a later migration reshaped is UNDO_UNSUPPORTED (schema changed since), not a row conflict', async () => {
+    const trail = await setup(`CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER); CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1, 0)`);
+    await trail.write((db) => db.exec('UPDATE t SET n = 1'));
+    await trail.write((db) => db.exec('INSERT INTO u VALUES (1)'));
+    await trail.migrate('ALTER TABLE t ADD COLUMN email TEXT');
+    await trail.migrate('DROP TABLE u');
+    const before = state(trail);
+    for (const [seq, table] of [[1, 't'], [2, 'u']] as const) {
+      const error = await trail.undo(seq).then(() => null, (e: unknown) => e);
+      expect(ChangetrailError.is(error, 'UNDO_UNSUPPORTED') && error.details).toEqual({ seq, kind: 'write', table, reason: 'schema changed since' });
+      expect((await trail.previewUndo(seq)).refusal).toMatchObject({ code: 'UNDO_UNSUPPORTED' });
+    }
+    expect(state(trail)).toEqual(before);
+    expect((await journal(trail)).length).toBe(4);
+  });
 });

@@ -7,6 +7,7 @@ import { EXPORT_FORMATS, type ExportFormat } from '../../export/export-format.js
 import type { ResolvedPosition } from '../../export/resolve-position.js';
 import { defineCommand, usage } from '../command.js';
 import { requireJournal } from '../helpers.js';
+import { OutputClosed } from '../output.js';
 
 export const exportCommand = defineCommand({
   name: 'export',
@@ -52,11 +53,21 @@ export const exportCommand = defineCommand({
     out.notice(out.json ? JSON.stringify(range) : `export ${format}: the entries after ${range.since.seq} through ${range.until.seq}`
       + (stream.since.by === 'seq' ? '' : ` (--since ${stream.since.spec} is entry ${range.since.seq})`)
       + (stream.until.by === 'seq' || stream.until.spec === 'head' ? '' : ` (--until ${stream.until.spec} is entry ${range.until.seq})`));
-    if (options.output === undefined) await pipeline(stream, process.stdout, { end: false });
+    if (options.output === undefined) await writeToStdout(stream);
     else await writeAtomically(options.output, stream);
     return 0;
   },
 });
+
+/** `export ... | head` stops quietly like every command (main exits 0 on OutputClosed), not as an internal error. */
+async function writeToStdout(stream: NodeJS.ReadableStream): Promise<void> {
+  try {
+    await pipeline(stream, process.stdout, { end: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException | null)?.code === 'EPIPE') throw new OutputClosed();
+    throw error;
+  }
+}
 
 function describe(resolved: ResolvedPosition): { seq: number; hash: string; spec: string } {
   return { seq: resolved.position.seq, hash: resolved.position.hash, spec: resolved.spec };
