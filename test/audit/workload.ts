@@ -164,7 +164,8 @@ async function tryUndo(trail: Trail, recorded: Recorded[], rand: () => number, a
   try {
     return await trail.undo(target.seq, { actor });
   } catch (error) {
-    if (ChangetrailError.is(error, 'CHANGESET_CONFLICT')) return null;
+    // Refused: a later entry changed the row, or a later migration reshaped the table.
+    if (ChangetrailError.is(error, 'CHANGESET_CONFLICT') || ChangetrailError.is(error, 'UNDO_UNSUPPORTED')) return null;
     throw error;
   }
 }
