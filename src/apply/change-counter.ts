@@ -10,10 +10,10 @@
  * (where the counter is not bumped per commit), `read` returns null and detection relies on
  * `PRAGMA data_version` and `verify --replay`.
  */
-import { fstatSync, readdirSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { readSync, statSync, type BigIntStats } from 'node:fs';
+import { findHeldDescriptor, isDescriptorOf } from '../journal/held-descriptor.js';
 
 const CHANGE_COUNTER_OFFSET = 24;
-const FD_DIR = '/proc/self/fd';
 
 export class ChangeCounterReader {
   readonly #path: string;
@@ -34,7 +34,7 @@ export class ChangeCounterReader {
     if (!this.#enabled) return null;
     const target = statQuietly(this.#path);
     if (target === null) return null;
-    if (this.#fd === null || !sameFile(this.#fd, target)) this.#fd = findDescriptor(target);
+    if (this.#fd === null || !isDescriptorOf(this.#fd, target)) this.#fd = findHeldDescriptor(target);
     if (this.#fd === null) return null;
     const counter = this.#readAt(this.#fd, target);
     if (counter !== null) this.#target = target;
@@ -50,15 +50,15 @@ export class ChangeCounterReader {
   readAgain(): number | null {
     if (this.#fd === null || this.#target === null) return this.read();
     // Nothing runs between the check and the read (both synchronous): one fstat proves the descriptor.
-    if (!sameFile(this.#fd, this.#target)) return this.read();
+    if (!isDescriptorOf(this.#fd, this.#target)) return this.read();
     return this.#readCounter(this.#fd);
   }
 
   #readAt(fd: number, target: BigIntStats): number | null {
-    if (!sameFile(fd, target)) return null;
+    if (!isDescriptorOf(fd, target)) return null;
     const counter = this.#readCounter(fd);
     // The descriptor was checked before the read and is checked after it: the value is this file's.
-    return counter !== null && sameFile(fd, target) ? counter : null;
+    return counter !== null && isDescriptorOf(fd, target) ? counter : null;
   }
 
   #readCounter(fd: number): number | null {
@@ -70,29 +70,6 @@ export class ChangeCounterReader {
 /** The value SQLite leaves after one more committed write transaction. */
 export function nextChangeCounter(counter: number): number {
   return (counter + 1) >>> 0;
-}
-
-function findDescriptor(target: BigIntStats): number | null {
-  let names: string[];
-  try {
-    names = readdirSync(FD_DIR);
-  } catch {
-    return null;
-  }
-  for (const name of names) {
-    const fd = Number(name);
-    if (Number.isInteger(fd) && sameFile(fd, target)) return fd;
-  }
-  return null;
-}
-
-function sameFile(fd: number, target: BigIntStats): boolean {
-  try {
-    const stats = fstatSync(fd, { bigint: true });
-    return stats.isFile() && stats.ino === target.ino && stats.dev === target.dev;
-  } catch {
-    return false;
-  }
 }
 
 function statQuietly(path: string): BigIntStats | null {

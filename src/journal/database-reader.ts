@@ -16,10 +16,11 @@
  * with a `-wal` (their files exist already), files this process may not write, and platforms without
  * `/proc/self/fd`.
  */
-import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { pathToFileURL } from 'node:url';
+import { findHeldDescriptor, isDescriptorOf } from './held-descriptor.js';
 
 export interface DatabaseReaderOptions {
   /** SQLite's busy timeout in milliseconds. */
@@ -29,7 +30,6 @@ export interface DatabaseReaderOptions {
 /** Offsets of the file format's write and read versions in the database header: 2 means WAL. */
 const WRITE_VERSION_OFFSET = 18;
 const WAL_FORMAT_VERSION = 2;
-const FD_DIR = '/proc/self/fd';
 
 /**
  * Write version by file (device:inode), so the header is read once per file and process: finding SQLite's
@@ -103,7 +103,7 @@ function readWriteVersion(path: string): number | null {
 }
 
 function readWriteVersionOnce(path: string, target: BigIntStats): number | null {
-  const held = findDescriptor(target);
+  const held = findHeldDescriptor(target);
   if (held !== null) return readByte(held, target);
   let fd: number;
   try {
@@ -125,28 +125,6 @@ function readByte(fd: number, target: BigIntStats): number | null {
   } catch {
     return null;
   }
-  return sameFile(fd, target) ? byte[0]! : null;
+  return isDescriptorOf(fd, target) ? byte[0]! : null;
 }
 
-function findDescriptor(target: BigIntStats): number | null {
-  let names: string[];
-  try {
-    names = readdirSync(FD_DIR);
-  } catch {
-    return null;
-  }
-  for (const name of names) {
-    const fd = Number(name);
-    if (Number.isInteger(fd) && sameFile(fd, target)) return fd;
-  }
-  return null;
-}
-
-function sameFile(fd: number, target: BigIntStats): boolean {
-  try {
-    const stats = fstatSync(fd, { bigint: true });
-    return stats.isFile() && stats.ino === target.ino && stats.dev === target.dev;
-  } catch {
-    return false;
-  }
-}
