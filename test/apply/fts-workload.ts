@@ -12,6 +12,7 @@ import { ChangetrailError, type Trail } from '../../src/index.js';
 import { replayJournal } from '../../src/apply/replay.js';
 import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
 import { tempTrail } from '../helpers/db.js';
+import { mulberry32 as random } from '../helpers/random.js';
 
 export const SCHEMA = `
   CREATE TABLE p(sku TEXT PRIMARY KEY NOT NULL, title TEXT);
@@ -35,17 +36,6 @@ export const SCHEMA = `
 const WORDS = ['alpha', 'beta', 'gamma', 'delta', 'omega', 'sigma', 'kappa', 'zeta'];
 const INDEXES = ['p_fts', 'c_fts', 'docs'];
 
-/** mulberry32: a small seeded PRNG, so a failure replays. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function answers(db: DatabaseSync): unknown {
   const result: Record<string, unknown> = {};

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync, type DatabaseSyncOptions } from 'node:sqlite';
+import { mulberry32 } from '../helpers/random.js';
 
 export function tempPath(name = 'db.sqlite'): string {
   return join(mkdtempSync(join(tmpdir(), 'ct-apply-')), name);
@@ -55,14 +56,7 @@ export function dumpDatabase(db: DatabaseSync): Record<string, string[]> {
 
 /** mulberry32: a small, fast, seedable PRNG (deterministic across platforms). */
 export function createRandom(seed: number): { next(): number; int(max: number): number; pick<T>(items: readonly T[]): T; chance(p: number): boolean } {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     int: (max) => Math.floor(next() * max),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ChangetrailError, openTrail, type Trail } from '../../src/index.js';
 import { formatRowKey } from '../../src/audit/row-key.js';
 import { tempDir } from '../helpers/db.js';
+import { mulberry32 } from '../helpers/random.js';
 
 export type Row = Record<string, unknown>;
 /** table → key → row (all columns by name). */
@@ -54,16 +55,7 @@ export interface Workload {
 
 export const ACTORS = ['alice', 'bob', 'carol'];
 
-export function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const random = mulberry32;
 
 export function readState(db: DatabaseSync): State {
   const state: State = new Map();

@@ -4,21 +4,14 @@
  * failing seed reproduces (set CHANGESET_SEED to rerun one).
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { mulberry32 } from '../helpers/random.js';
 
-/** mulberry32: small, fast, good enough for test inputs. */
+/** Seeded random choices for test inputs (mulberry32 underneath). */
 export class Rng {
-  #state: number;
+  readonly next: () => number;
 
   constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) | 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
 
   int(count: number): number {
