@@ -162,7 +162,7 @@ const formatShares = (shares) => [...shares].sort((a, b) => a - b).map((s) => s.
 
 await latency(Number(process.env.BENCH_WRITES ?? 400), 'delete');
 await latency(Number(process.env.BENCH_WRITES ?? 400), 'wal');
-await groupCommit(Number(process.env.BENCH_ROUNDS ?? 3), Number(process.env.BENCH_GROUP_WRITES ?? 200));
+await groupCommit(Number(process.env.BENCH_ROUNDS ?? 5), Number(process.env.BENCH_GROUP_WRITES ?? 100));
 await bytesPerRow();
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
 console.log('| writer processes | raw tx/s (BEGIN IMMEDIATE + busy timeout) | changetrail tx/s | ratio (goal ≥ 0.85× at 4 and 8) | shares of an equal share, raw | shares, changetrail (goal: none < 0.5) |');
