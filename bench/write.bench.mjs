@@ -167,11 +167,26 @@ await bytesPerRow();
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
 console.log('| writer processes | raw tx/s (BEGIN IMMEDIATE + busy timeout) | changetrail tx/s | ratio (goal ≥ 0.85× at 4 and 8) | shares of an equal share, raw | shares, changetrail (goal: none < 0.5) |');
 console.log('|---|---|---|---|---|---|');
+/**
+ * Raw and changetrail alternately, in `rounds` runs of `durationMs / rounds` each (the disk's speed drifts
+ * within seconds on a shared machine); rates are totals over the rounds, shares over all commits.
+ */
+async function interleaved(processes, inFlight, rounds = Number(process.env.BENCH_MP_ROUNDS ?? 3)) {
+  const results = { raw: [], trail: [] };
+  for (let round = 0; round < rounds; round++) {
+    results.raw.push(await throughput('raw', processes, durationMs / rounds));
+    results.trail.push(await throughput('trail', processes, durationMs / rounds, inFlight));
+  }
+  const merge = (runs) => ({
+    rate: runs.reduce((n, run) => n + run.rate, 0) / runs.length,
+    shares: runs[0].shares.map((_, i) => runs.reduce((n, run) => n + run.shares[i], 0) / runs.length),
+  });
+  return { raw: merge(results.raw), trail: merge(results.trail) };
+}
+
 for (const processes of [1, 2, 4, 8]) {
-  const raw = await throughput('raw', processes, durationMs);
-  const trail = await throughput('trail', processes, durationMs);
+  const { raw, trail } = await interleaved(processes, 1);
   console.log(`| ${processes} | ${raw.rate.toFixed(0)} | ${trail.rate.toFixed(0)} | ${(trail.rate / raw.rate).toFixed(2)}× | ${formatShares(raw.shares)} | ${formatShares(trail.shares)} |`);
 }
-const raw4 = await throughput('raw', 4, durationMs);
-const grouped4 = await throughput('trail', 4, durationMs, 16);
+const { raw: raw4, trail: grouped4 } = await interleaved(4, 16);
 console.log(`| 4, 16 writes in flight each | ${raw4.rate.toFixed(0)} | ${grouped4.rate.toFixed(0)} | ${(grouped4.rate / raw4.rate).toFixed(2)}× | ${formatShares(raw4.shares)} | ${formatShares(grouped4.shares)} |`);

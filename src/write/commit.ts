@@ -560,7 +560,11 @@ export class JournalWriter {
     let offset = head.segmentSize;
     let rotated: SegmentFile | null = null;
     // A checkpoint starts a segment: the ones before it then hold only entries a prune can drop (src/write/prune.ts).
-    if (offset > SEGMENT_HEADER_SIZE && (offset + frame.byteLength > this.#segmentBytesTarget || body.kind === 'checkpoint')) {
+    // Only a group's first entry rotates (a checkpoint runs alone): a segment created later in a group
+    // would be, at a crash before COMMIT, a segment past the head not starting at head + 1, which is how a
+    // database behind its journal shows (DATABASE_BEHIND_JOURNAL). The group's other entries stay in its
+    // segment, which may pass its target by up to GROUP_BYTES_MAX and one frame; the next group rotates.
+    if (first && offset > SEGMENT_HEADER_SIZE && (offset + frame.byteLength > this.#segmentBytesTarget || body.kind === 'checkpoint')) {
       this.#syncSegmentFrames(current);
       rotated = SegmentFile.create(this.#dir, { journalId: this.#identity.manifest.journalId, firstSeq: body.seq });
       crashpoint('after-rotate');

@@ -56,7 +56,8 @@ export async function runNemesis(options: { kills: number; victims: number }): P
       const spill = Math.random() < 0.5;
       const victim = spill
         ? startWriter(path, 1_000_000, ROWS, { ...env, CT_CACHE_PAGES: '2', CT_PAYLOAD_BYTES: '1500', CT_TRACE_BODY: '1' }, 40)
-        : startWriter(path, 1_000_000, ROWS, env, 0);
+        // Half of the plain victims keep 4 writes in flight: killed mid-group, or while their group commits.
+        : startWriter(path, 1_000_000, ROWS, Math.random() < 0.5 ? { ...env, CT_IN_FLIGHT: '4' } : env, 0);
       runs.push(victim);
       if (spill) {
         // Inside the body of its first write (the first of its admission), its pages already spilled: a
