@@ -522,28 +522,46 @@ function* scanFrames(
   dir: string, identity: JournalIdentity, from: number, to: number, at: ByteLocation | null, missing: MissingData, outbox: OutboxSource | null,
 ): Generator<ScannedFrame> {
   let next = from;
-  try {
-    for (const frame of scanSegmentFrames(dir, identity, from, to, at, missing)) {
-      next = frame.seq + 1;
-      yield frame;
+  let location = at;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for (const frame of scanSegmentFrames(dir, identity, next, to, location, missing)) {
+        next = frame.seq + 1;
+        location = frame.next;
+        yield frame;
+      }
+      return;
+    } catch (error) {
+      if (outbox === null || !isMissingData(error) || attempt > OUTBOX_RESCANS) throw error;
+      for (const frame of outboxFrames(dir, outbox(), next, to, error)) {
+        next = frame.seq + 1;
+        location = frame.next;
+        yield frame;
+      }
+      if (next > to) return;
     }
-  } catch (error) {
-    if (outbox === null || !isMissingData(error)) throw error;
-    yield* outboxFrames(dir, outbox(), next, to, error);
   }
 }
 
 /**
+ * How often a read alternates between segments and outbox: a row deleted after the segments were read
+ * (its frame durable in them by then) sends the read back to the segments, which hold it now.
+ */
+const OUTBOX_RESCANS = 3;
+
+/**
  * The segments end before the head (a writer between COMMIT and its append, or one that crashed there):
- * the rest comes from the outbox (FORMAT.md §7.1), `next..to`, or the segments' error stands. What the
- * segment holds of each frame must be the start of the committed frame (a torn or missing append), so
- * damage inside a segment is never read around.
+ * frames `next..` come from the outbox rows (FORMAT.md §7.1) while they are there; a missing row ends the
+ * run (rows are deleted only once their frames are in the segments). What the segment holds of each frame
+ * must be the start of the committed frame (a torn or missing append), so damage inside a segment is never
+ * read around: then the segments' error stands.
  */
 function* outboxFrames(dir: string, rows: readonly OutboxFrame[], next: number, to: number, segmentsEnd: unknown): Generator<ScannedFrame> {
   const bySeq = new Map(rows.map((row) => [row.seq, row]));
   for (let seq = next; seq <= to; seq++) {
     const row = bySeq.get(seq);
-    if (row === undefined || !segmentHoldsPrefixOf(dir, row)) throw segmentsEnd;
+    if (row === undefined) return;
+    if (!segmentHoldsPrefixOf(dir, row)) throw segmentsEnd;
     const body = row.frame.subarray(FRAME_HEADER_SIZE);
     yield { seq, body, file: formatSegmentName(row.segment), offset: row.offset, next: { segment: row.segment, offset: row.offset + row.frame.byteLength } };
   }

@@ -39,8 +39,12 @@ export function openTailSegment(dir: string, head: HeadRow): SegmentFile {
  * change, and concurrent writers only add bytes past them.
  */
 export function verifyCommittedTail(tail: SegmentFile, head: HeadRow, outbox?: OutboxSource): TailState {
-  const size = tail.size();
-  if (size < head.segmentSize && outbox !== undefined && outboxCoversTail(outbox(), tail, size, head)) return 'short';
+  let size = tail.size();
+  if (size < head.segmentSize && outbox !== undefined) {
+    if (outboxCoversTail(outbox(), tail, size, head)) return 'short';
+    // Rows are deleted only once their frames are in the segment: it may have caught up since it was measured.
+    size = tail.size();
+  }
   if (size < head.segmentSize) {
     throw new ChangetrailError('JOURNAL_BEHIND_DATABASE',
       `verify journal: ${tail.name} has ${size} bytes but the database committed ${head.segmentSize} (entry ${head.seq})`,

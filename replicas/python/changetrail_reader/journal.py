@@ -487,8 +487,14 @@ class Cursor:
         except ChangetrailError as error:
             if error.code not in ("JOURNAL_TORN_TAIL", "JOURNAL_BEHIND_DATABASE"):
                 raise
-            row = self.outbox.get().get(self.next_seq)
-            if row is None or not segment_holds_prefix(self.directory, row):
+            rows = self.outbox.get()
+            if not rows:
+                raise
+            row = rows.get(self.next_seq)
+            if row is None:
+                # Deleted since the segment was read: rows go only once their frames are in the segments.
+                return self._next_segment_entry(head_seq)
+            if not segment_holds_prefix(self.directory, row):
                 raise
             return self._outbox_entry(row)
 
