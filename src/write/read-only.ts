@@ -35,6 +35,8 @@ import { canonicalDatabasePath, type TrailStatus, type VerifyReport } from './tr
 const BUSY_TIMEOUT_MS = 5_000;
 /** SQLITE_READONLY: its extended codes (ROLLBACK 776, RECOVERY 264, CANTINIT 1288...) mean "a writer must repair this first". */
 const SQLITE_READONLY = 8;
+/** SQLITE_NOTADB: the file is not a database (reported at the first read, not at open). */
+const SQLITE_NOTADB = 26;
 
 export interface TrailReaderOptions {
   journalDir?: string;
@@ -88,6 +90,10 @@ function readError(databasePath: string, operation: string, error: unknown): unk
     return new ChangetrailError('RECOVERY_NEEDED',
       `${operation} ${databasePath}: a writer crashed and left changes that must be rolled back (${message}); reading commands never write, so nothing was changed`,
       { path: databasePath, reason: message }, { cause: error });
+  }
+  if (typeof errcode === 'number' && (errcode & 0xff) === SQLITE_NOTADB) {
+    // As openTrail says it; SQLite only notices at the first read, not at open.
+    return new ChangetrailError('NOT_A_DATABASE', `${operation} ${databasePath}: the file is not a SQLite database`, { path: databasePath, reason: 'not a SQLite database' }, { cause: error });
   }
   return new ChangetrailError('SQLITE_ERROR', `${operation} ${databasePath}: ${message}`, { operation, ...(typeof errcode === 'number' ? { errcode } : {}) }, { cause: error });
 }

@@ -1,6 +1,6 @@
 /** The command line, run as a real process against the built package (dist/cli/main.js). */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +68,18 @@ describe('changetrail CLI', () => {
     const human = cli('undo', path, '1');
     expect(human.stderr).toMatch(/^changetrail: UNDO_UNSUPPORTED: .*\nhint: this entry cannot be reversed row by row/);
     expect(human.stderr).not.toMatch(/undo those first|reverse a migration/);
+  });
+
+  it('ok: recover of a database one entry behind says "1 entry replayed"', () => {
+    const path = database();
+    cli('init', path);
+    const copy = join(tempDir('ct-cli-'), 'nightly.db');
+    expect(cli('backup', path, copy).code).toBe(0);
+    cli('exec', path, `INSERT INTO t VALUES (1, 'ada')`);
+    copyFileSync(copy, path);
+    const recovered = cli('recover', path);
+    expect(recovered.code, recovered.stderr).toBe(0);
+    expect(recovered.stdout).toMatch(/rolled forward from entry 0 to entry 1 \(1 entry replayed\)/);
   });
 
   it('ok: human output and a write that changes nothing', () => {

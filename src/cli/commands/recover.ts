@@ -2,6 +2,7 @@
 import { recover as rollForward } from '../../export/recover.js';
 import { openTrailForRecovery } from '../../write/trail.js';
 import { defineCommand } from '../command.js';
+import { plural } from '../format.js';
 import { requireJournal } from '../helpers.js';
 
 export const recover = defineCommand({
@@ -24,7 +25,7 @@ export const recover = defineCommand({
       const { applied } = await rollForward(trail);
       out.emit({ behind, applied }, () => (applied === null
         ? `${args[0]}: not behind its journal; nothing to recover`
-        : `${args[0]}: rolled forward from entry ${applied.from - 1} to entry ${applied.to} (${applied.to - applied.from + 1} entries replayed)`));
+        : `${args[0]}: rolled forward from entry ${applied.from - 1} to entry ${applied.to} (${plural(applied.to - applied.from + 1, 'entry', 'entries')} replayed)`));
       return 0;
     } finally {
       await trail.close();
