@@ -4,11 +4,11 @@
  * Decoding validates the shape (one check for writer and readers: a hand-written check of the shape writers
  * produce, the zod schema for everything else), so nothing read from disk is trusted unchecked.
  */
+import { hash } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 import { assert } from '../assert.js';
 import { ChangetrailError } from '../errors.js';
-import { sha256 } from './bytes.js';
 import { decodeRowids } from './rowids.js';
 import { BODY_SIZE_MAX, HASH_SIZE, SEQ_MAX } from './format.js';
 
@@ -125,7 +125,7 @@ const bodySchema = z.object({
   rowids: bytes.optional(),
   at: z.object({ seq: count, hash: bytes.refine((b) => b.byteLength === HASH_SIZE, 'hash is 32 bytes') }).strict().optional(),
 }).strict().superRefine((body, ctx) => {
-  for (const [path, message] of kindIssues(body)) ctx.addIssue({ code: 'custom', path: [path], message });
+  for (const [path, message] of kindIssues(body.v, body)) ctx.addIssue({ code: 'custom', path: [path], message });
 });
 
 const metaSchema = z.record(text, json);
@@ -212,7 +212,7 @@ function acceptMeta(value: unknown): { meta: Record<string, JsonValue> | null } 
  * (keys in the schema's order, bytes as plain Uint8Array views, meta as {@link normalizeBinary} makes it);
  * null when anything is unusual, for the schema to decide. It never rejects on its own.
  */
-function acceptCanonical(candidate: unknown): (EntryBody & { v: number }) | null {
+function acceptCanonical(candidate: unknown): EntryBody | null {
   const fields = fieldsOf(candidate);
   if (fields === null) return null;
   let optional = 0;
@@ -234,14 +234,224 @@ function acceptCanonical(candidate: unknown): (EntryBody & { v: number }) | null
   const tables = acceptTables(fields.get('tables'));
   const meta = acceptMeta(fields.get('meta'));
   if (prevHash === null || changeset === null || tables === null || meta === null) return null;
-  const body: EntryBody & { v: number } = {
-    v, seq, kind: kind as EntryKind, time, epoch, actor: actor as string | null, message: message as string | null, meta: meta.meta, prevHash, tables, changeset,
+  const body: EntryBody = {
+    seq, kind: kind as EntryKind, time, epoch, actor: actor as string | null, message: message as string | null, meta: meta.meta, prevHash, tables, changeset,
   };
-  return (optional === 0 || acceptOptional(fields, body)) && kindIssues(body).length === 0 ? body : null;
+  return (optional === 0 || acceptOptional(fields, body)) && kindIssues(v, body).length === 0 ? body : null;
+}
+
+/** Strings are decoded strictly: invalid UTF-8 leaves the body to msgpackr and the schema. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A position in the bytes of a body being decoded by {@link decodeCanonicalBody}. */
+interface BodyBytes {
+  readonly bytes: Uint8Array;
+  readonly data: DataView;
+  at: number;
+}
+
+/** A key as the writer encodes it: fixstr, ASCII. */
+function encodedKey(key: string): Uint8Array {
+  return Uint8Array.from([0xa0 | key.length, ...Buffer.from(key, 'latin1')]);
+}
+
+const K = Object.fromEntries([...REQUIRED_KEYS, ...OPTIONAL_KEYS, 'table', 'inserts', 'updates', 'deletes', 'file', 'sha256', 'size']
+  .map((key) => [key, encodedKey(key)])) as Record<string, Uint8Array>;
+
+/**
+ * Decodes a body laid out exactly as the writer lays it out (a msgpack map with the keys in
+ * {@link encodeEntryBody}'s order, `meta` nil, integers and float64 numbers, valid UTF-8, bins) straight
+ * from its bytes, with the result msgpackr and {@link acceptCanonical} give it; null for any other body,
+ * which msgpackr and the schema then decide.
+ */
+function decodeCanonicalBody(bytes: Uint8Array): EntryBody | null {
+  const r: BodyBytes = { bytes, data: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), at: 0 };
+  const size = readMapHeader(r);
+  if (size < REQUIRED_KEYS.length || size > REQUIRED_KEYS.length + OPTIONAL_KEYS.length) return null;
+  const v = readKey(r, K.v!) ? readNumber(r) : NaN;
+  const seq = readKey(r, K.seq!) ? readNumber(r) : NaN;
+  const kind = readKey(r, K.kind!) ? readKind(r) : null;
+  const time = readKey(r, K.time!) ? readNumber(r) : NaN;
+  const epoch = readKey(r, K.epoch!) ? readNumber(r) : NaN;
+  if ((v !== ENTRY_BODY_VERSION && v !== ENTRY_BODY_VERSION_ROWIDS) || kind === null) return null;
+  if (!isCount(seq, 1, SEQ_MAX) || !isCount(time, 0, TIME_MAX_MS) || !isCount(epoch, 0, SEQ_MAX)) return null;
+  const actor = readKey(r, K.actor!) ? readNullableString(r, ACTORS) : undefined;
+  const message = readKey(r, K.message!) ? readNullableString(r, null) : undefined;
+  if ((actor !== null && !isText(actor, TEXT_BYTES_MAX)) || (message !== null && !isText(message, TEXT_BYTES_MAX))) return null;
+  if (!readKey(r, K.meta!) || !readNil(r)) return null;
+  const prevHash = readKey(r, K.prevHash!) ? readBin(r) : null;
+  const tables = readKey(r, K.tables!) ? readTables(r) : null;
+  const changeset = readKey(r, K.changeset!) ? readBin(r) : null;
+  if (prevHash === null || prevHash.byteLength !== HASH_SIZE || tables === null || changeset === null) return null;
+  const body: EntryBody = { seq, kind, time, epoch, actor, message, meta: null, prevHash, tables, changeset };
+  if (size > REQUIRED_KEYS.length && !readOptionalFields(r, body, size - REQUIRED_KEYS.length)) return null;
+  return r.at === bytes.byteLength && kindIssues(v, body).length === 0 ? body : null;
+}
+
+function readOptionalFields(r: BodyBytes, body: EntryBody, count: number): boolean {
+  let left = count;
+  if (left > 0 && readKey(r, K.sql!)) {
+    const sql = readString(r);
+    if (!isText(sql, SQL_BYTES_MAX)) return false;
+    body.sql = sql;
+    left -= 1;
+  }
+  if (left > 0 && readKey(r, K.snapshot!)) {
+    const snapshot = readSnapshot(r);
+    if (snapshot === null) return false;
+    body.snapshot = snapshot;
+    left -= 1;
+  }
+  if (left > 0 && readKey(r, K.undoes!)) {
+    const undoes = readNumber(r);
+    if (!isCount(undoes, 1, SEQ_MAX)) return false;
+    body.undoes = undoes;
+    left -= 1;
+  }
+  if (left > 0 && readKey(r, K.rowids!)) {
+    const rowids = readBin(r);
+    if (rowids === null) return false;
+    body.rowids = rowids;
+    left -= 1;
+  }
+  return left === 0;
+}
+
+function readTables(r: BodyBytes): TableCounts[] | null {
+  const count = readArrayHeader(r);
+  if (count < 0) return null;
+  const tables: TableCounts[] = [];
+  for (let i = 0; i < count; i++) {
+    if (readMapHeader(r) !== 4 || !readKey(r, K.table!)) return null;
+    const table = readCachedString(r, TABLE_NAMES);
+    const inserts = readKey(r, K.inserts!) ? readNumber(r) : NaN;
+    const updates = readKey(r, K.updates!) ? readNumber(r) : NaN;
+    const deletes = readKey(r, K.deletes!) ? readNumber(r) : NaN;
+    if (!isText(table, Infinity) || !isCount(inserts, 0, SEQ_MAX) || !isCount(updates, 0, SEQ_MAX) || !isCount(deletes, 0, SEQ_MAX)) return null;
+    tables.push({ table, inserts, updates, deletes });
+  }
+  return tables;
+}
+
+function readSnapshot(r: BodyBytes): SnapshotRef | null {
+  if (readMapHeader(r) !== 3 || !readKey(r, K.file!)) return null;
+  const file = readString(r);
+  const sha256 = readKey(r, K.sha256!) ? readBin(r) : null;
+  const size = readKey(r, K.size!) ? readNumber(r) : NaN;
+  if (file === null || sha256 === null || sha256.byteLength !== HASH_SIZE || !isCount(size, 0, SEQ_MAX)) return null;
+  return { file, sha256, size };
+}
+
+/** Consumes `key` when it comes next; leaves the position alone otherwise. */
+function readKey(r: BodyBytes, key: Uint8Array): boolean {
+  if (r.at + key.byteLength > r.bytes.byteLength) return false;
+  for (let i = 0; i < key.byteLength; i++) if (r.bytes[r.at + i] !== key[i]) return false;
+  r.at += key.byteLength;
+  return true;
+}
+
+function readByte(r: BodyBytes): number {
+  return r.at < r.bytes.byteLength ? r.bytes[r.at++]! : -1;
+}
+
+/** Reads an unsigned big-endian length of `size` bytes; -1 past the end. */
+function readLength(r: BodyBytes, size: 1 | 2 | 4): number {
+  if (r.at + size > r.bytes.byteLength) return -1;
+  const value = size === 1 ? r.data.getUint8(r.at) : size === 2 ? r.data.getUint16(r.at) : r.data.getUint32(r.at);
+  r.at += size;
+  return value;
+}
+
+function readMapHeader(r: BodyBytes): number {
+  const type = readByte(r);
+  if (type >= 0x80 && type <= 0x8f) return type & 0x0f;
+  return type === 0xde ? readLength(r, 2) : type === 0xdf ? readLength(r, 4) : -1;
+}
+
+function readArrayHeader(r: BodyBytes): number {
+  const type = readByte(r);
+  if (type >= 0x90 && type <= 0x9f) return type & 0x0f;
+  return type === 0xdc ? readLength(r, 2) : type === 0xdd ? readLength(r, 4) : -1;
+}
+
+function readNil(r: BodyBytes): boolean {
+  return readByte(r) === 0xc0;
+}
+
+/** Non-negative integers and float64s; anything else (negative, float32, 64-bit) is NaN: not a count. */
+function readNumber(r: BodyBytes): number {
+  const type = readByte(r);
+  if (type >= 0 && type <= 0x7f) return type;
+  if (type === 0xcc) return readLength(r, 1);
+  if (type === 0xcd) return readLength(r, 2);
+  if (type === 0xce) return readLength(r, 4);
+  if (type !== 0xcb || r.at + 8 > r.bytes.byteLength) return NaN;
+  const value = r.data.getFloat64(r.at);
+  r.at += 8;
+  return value;
+}
+
+const KIND_BYTES: [Uint8Array, EntryKind][] = (['write', 'schema', 'resync'] as const).map((kind) => [encodedKey(kind), kind]);
+
+function readKind(r: BodyBytes): EntryKind | null {
+  for (const [bytes, kind] of KIND_BYTES) if (readKey(r, bytes)) return kind;
+  return null;
+}
+
+/** The last string decoded for one field, with its encoded bytes (a catch-up repeats table names and actors). */
+interface StringCache {
+  bytes: Uint8Array;
+  value: string;
+}
+
+// 0xc1 is never used by msgpack: no string matches the empty caches.
+const TABLE_NAMES: StringCache = { bytes: Uint8Array.of(0xc1), value: '' };
+const ACTORS: StringCache = { bytes: Uint8Array.of(0xc1), value: '' };
+
+/** {@link readString}, reusing the cached string when the same bytes come again (a TextDecoder call is ~1 µs). */
+function readCachedString(r: BodyBytes, cache: StringCache): string | null {
+  if (readKey(r, cache.bytes)) return cache.value;
+  const start = r.at;
+  const value = readString(r);
+  if (value !== null && r.at - start <= 256) {
+    cache.bytes = r.bytes.slice(start, r.at);
+    cache.value = value;
+  }
+  return value;
+}
+
+function readString(r: BodyBytes): string | null {
+  const type = readByte(r);
+  const length = type >= 0xa0 && type <= 0xbf ? type & 0x1f : type === 0xd9 ? readLength(r, 1) : type === 0xda ? readLength(r, 2) : type === 0xdb ? readLength(r, 4) : -1;
+  if (length < 0 || r.at + length > r.bytes.byteLength) return null;
+  const text = r.bytes.subarray(r.at, r.at + length);
+  r.at += length;
+  try {
+    return UTF8.decode(text);
+  } catch {
+    return null;
+  }
+}
+
+function readNullableString(r: BodyBytes, cache: StringCache | null): string | null | undefined {
+  if (r.bytes[r.at] === 0xc0) {
+    r.at += 1;
+    return null;
+  }
+  return (cache === null ? readString(r) : readCachedString(r, cache)) ?? undefined;
+}
+
+function readBin(r: BodyBytes): Uint8Array | null {
+  const type = readByte(r);
+  const length = type === 0xc4 ? readLength(r, 1) : type === 0xc5 ? readLength(r, 2) : type === 0xc6 ? readLength(r, 4) : -1;
+  if (length < 0 || r.at + length > r.bytes.byteLength) return null;
+  const bin = new Uint8Array(r.bytes.buffer, r.bytes.byteOffset + r.at, length);
+  r.at += length;
+  return bin;
 }
 
 /** Adds the optional fields present to `body`; false when one is not plainly valid. */
-function acceptOptional(fields: Fields, body: EntryBody & { v: number }): boolean {
+function acceptOptional(fields: Fields, body: EntryBody): boolean {
   if (fields.has('sql')) {
     const sql = fields.get('sql');
     if (!isText(sql, SQL_BYTES_MAX)) return false;
@@ -266,11 +476,11 @@ function acceptOptional(fields: Fields, body: EntryBody & { v: number }): boolea
 }
 
 /** The fields each kind requires and forbids (FORMAT.md §6.1). */
-function kindIssues(body: { v: number; seq: number; kind: EntryKind; sql?: string; snapshot?: { file: string }; undoes?: number; rowids?: Uint8Array; at?: { seq: number }; changeset: Uint8Array; tables: unknown[] }): [string, string][] {
+function kindIssues(v: number, body: { seq: number; kind: EntryKind; sql?: string; snapshot?: { file: string }; undoes?: number; rowids?: Uint8Array; at?: { seq: number }; changeset: Uint8Array; tables: unknown[] }): [string, string][] {
   const issues: [string, string][] = [];
   const hasSnapshot = body.kind === 'resync' || body.kind === 'checkpoint';
-  if ((body.rowids !== undefined) !== (body.v === ENTRY_BODY_VERSION_ROWIDS)) issues.push(['rowids', 'rowids are present exactly in version-2 bodies']);
-  if ((body.kind === 'checkpoint') !== (body.v === ENTRY_BODY_VERSION_CHECKPOINT)) issues.push(['v', 'checkpoint entries are exactly the version-3 bodies']);
+  if ((body.rowids !== undefined) !== (v === ENTRY_BODY_VERSION_ROWIDS)) issues.push(['rowids', 'rowids are present exactly in version-2 bodies']);
+  if ((body.kind === 'checkpoint') !== (v === ENTRY_BODY_VERSION_CHECKPOINT)) issues.push(['v', 'checkpoint entries are exactly the version-3 bodies']);
   if ((body.kind === 'schema') !== (body.sql !== undefined)) issues.push(['sql', body.kind === 'schema' ? 'a schema entry needs sql' : `a ${body.kind} entry has no sql`]);
   if (hasSnapshot !== (body.snapshot !== undefined)) issues.push(['snapshot', hasSnapshot ? `a ${body.kind} entry needs a snapshot` : `a ${body.kind} entry has no snapshot`]);
   const file = body.kind === 'checkpoint' ? checkpointFileName(body.seq) : snapshotFileName(body.seq);
@@ -339,7 +549,12 @@ export function validateMetaDepth(meta: unknown): void {
   }
 }
 
-type Checked = { data: z.infer<typeof bodySchema>; issues: null } | { data: null; issues: { path: string; message: string }[] };
+interface Issue {
+  path: string;
+  message: string;
+}
+
+type Checked = { data: z.infer<typeof bodySchema>; issues: null } | { data: null; issues: Issue[] };
 
 /**
  * Validates a body about to be written or just read: the one validation of both sides (exported for the
@@ -350,9 +565,8 @@ type Checked = { data: z.infer<typeof bodySchema>; issues: null } | { data: null
  * anything else — every rejection included — is decided by the schema. The schema alone cost about
  * 15 µs per entry, the check below about 1 µs (measured, bench/replica).
  */
-export function checkEntryBody(candidate: unknown): Checked {
-  const accepted = acceptCanonical(candidate);
-  if (accepted !== null) return { data: accepted as z.infer<typeof bodySchema>, issues: null };
+export function checkEntryBody(candidate: unknown): { issues: Issue[] | null } {
+  if (acceptCanonical(candidate) !== null) return { issues: null };
   return checkBodyBySchema((candidate instanceof Map ? normalizeBinary(candidate) : candidate) as Record<string, unknown>);
 }
 
@@ -413,19 +627,26 @@ function bodyVersion(body: EntryBody): number {
 }
 
 export function decodeEntryBody(encoded: Uint8Array, file: string, offset: number, seq?: number): EntryBody {
-  let raw: unknown;
+  const canonical = decodeCanonicalBody(encoded);
+  if (canonical !== null) return withRowidsChecked(canonical, file, offset, seq);
+  const raw = unpackBody(encoded, file, offset, seq);
+  return withRowidsChecked(acceptCanonical(raw) ?? decodeBySchema(raw, file, offset, seq), file, offset, seq);
+}
+
+function unpackBody(encoded: Uint8Array, file: string, offset: number, seq: number | undefined): unknown {
   try {
-    raw = unpackr.unpack(encoded);
+    return unpackr.unpack(encoded);
   } catch (cause) {
     throw new ChangetrailError('JOURNAL_MALFORMED', `decode entry ${seq ?? '?'} in ${file}: not msgpack`, {
       file, offset, reason: 'body is not msgpack', ...(seq === undefined ? {} : { seq }),
     }, { cause });
   }
-  const accepted = acceptCanonical(raw);
-  const body = accepted ?? decodeBySchema(raw, file, offset, seq);
+}
+
+/** A body's `rowids`, when present, must decode (FORMAT.md §6.1). */
+function withRowidsChecked(body: EntryBody, file: string, offset: number, seq: number | undefined): EntryBody {
   if (body.rowids !== undefined) decodeRowids(body.rowids, { file, offset, ...(seq === undefined ? {} : { seq }) });
-  const { v: _version, ...rest } = body as EntryBody & { v?: number };
-  return rest;
+  return body;
 }
 
 /**
@@ -433,11 +654,7 @@ export function decodeEntryBody(encoded: Uint8Array, file: string, offset: numbe
  * @internal
  */
 export function decodeEntryBodyBySchema(encoded: Uint8Array, file: string, offset: number, seq?: number): EntryBody {
-  const raw = unpackr.unpack(encoded);
-  const body = decodeBySchema(raw, file, offset, seq);
-  if (body.rowids !== undefined) decodeRowids(body.rowids, { file, offset, ...(seq === undefined ? {} : { seq }) });
-  const { v: _version, ...rest } = body as EntryBody & { v?: number };
-  return rest;
+  return withRowidsChecked(decodeBySchema(unpackBody(encoded, file, offset, seq), file, offset, seq), file, offset, seq);
 }
 
 /** The schema's path for a body {@link acceptCanonical} left undecided: accepts the unusual, explains rejections. */
@@ -447,7 +664,8 @@ function decodeBySchema(raw: unknown, file: string, offset: number, seq: number 
   const checked = checkBodyBySchema(normalized);
   if (checked.issues !== null) throw malformed(describeIssues(checked.issues), file, offset, seq);
   // zod rebuilds records by assignment, which drops a "__proto__" key; keep the validated original.
-  return { ...checked.data, meta: normalized.meta } as EntryBody;
+  const { v: _version, ...body } = checked.data;
+  return { ...body, meta: normalized.meta } as EntryBody;
 }
 
 function malformed(reason: string, file: string, offset: number, seq: number | undefined): ChangetrailError {
@@ -458,7 +676,9 @@ function malformed(reason: string, file: string, offset: number, seq: number | u
 
 /** The entry hash: SHA-256 of the encoded body. */
 export function hashEntryBody(encoded: Uint8Array): Uint8Array {
-  return sha256(encoded);
+  // crypto.hash, one call instead of createHash/update/digest: 1.3 vs 1.5 µs for a 230-byte body.
+  const digest = hash('sha256', encoded, 'buffer');
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
 /** Maps become plain objects (string keys only), and msgpackr's Buffers plain Uint8Array views. */

@@ -12,13 +12,14 @@
  * so later windows end at one: a long catch-up costs one extra verification of each entry past the
  * first window, a ranged read of an old entry the entries up to the next checkpoint.
  */
-import type { DatabaseSync } from 'node:sqlite';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { openDatabaseReader } from './database-reader.js';
 import { bytesEqual, fromHex, readSafeU64, toHex, view } from './bytes.js';
 import { decodeEntryBody, hashEntryBody, type EntryBody } from './entry.js';
-import { FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE } from './format.js';
+import { FRAME_HEADER_SIZE, HASH_SIZE, SEGMENT_HEADER_SIZE } from './format.js';
 import { listSegments, readHeadMarker, readManifest, withSeq, type JournalIdentity } from './journal-reader.js';
 import { positionOf, type Position } from './position.js';
 import { SegmentFile } from './segment-file.js';
@@ -156,29 +157,119 @@ const outboxesByDir = new Map<string, OutboxSource>();
  * @throws ChangetrailError JOURNAL_MISMATCH (no head row: not a changetrail database), SQLITE_ERROR.
  */
 export function readCommittedHead(databasePath: string, options: { timeoutMs?: number } = {}): Position {
-  let db: DatabaseSync;
+  const reader = new CommittedHeadReader(databasePath, options.timeoutMs ?? 5_000);
   try {
-    db = openDatabaseReader(databasePath, { timeoutMs: options.timeoutMs ?? 5_000 });
-  } catch (cause) {
-    throw sqliteError('open database', cause);
-  }
-  try {
-    const exists = db.prepare(`SELECT 1 AS found FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(HEAD_TABLE);
-    const row = exists === undefined ? undefined : db.prepare(`SELECT journal_id, seq, hash FROM ${HEAD_TABLE} WHERE id = 1`).get();
-    if (row === undefined || typeof row.journal_id !== 'string' || !(row.hash instanceof Uint8Array) || typeof row.seq !== 'number') {
-      throw new ChangetrailError('JOURNAL_MISMATCH', `read ${databasePath}: no ${HEAD_TABLE} row (run changetrail init)`, {
-        databaseJournalId: null, journalJournalId: null, reason: 'head row missing or malformed',
-      });
-    }
-    const head = positionOf(row.journal_id, row.seq, row.hash);
-    committedOutboxes.set(head, () => readOutboxOf(databasePath, options.timeoutMs ?? 5_000));
-    return head;
-  } catch (cause) {
-    if (cause instanceof ChangetrailError || cause instanceof TypeError) throw cause;
-    throw sqliteError('read committed head', cause);
+    return reader.read(options.timeoutMs ?? 5_000)!;
   } finally {
-    db.close();
+    reader.close();
   }
+}
+
+/**
+ * Reads the committed head row again and again through one read-only connection (opening one per read
+ * cost a file open and a schema parse each time; a follower reads the head on every wake-up). The
+ * connection holds no lock between reads; it is reopened when the path names another file (a database
+ * restored over the old one).
+ */
+export class CommittedHeadReader {
+  readonly #path: string;
+  #db: DatabaseSync | null = null;
+  #statement: StatementSync | null = null;
+  #inode: bigint | null = null;
+  #timeoutMs = -1;
+  readonly #outboxTimeoutMs: number;
+
+  /** `outboxTimeoutMs`: how long a read of the outbox rows (when segments lack frames) waits for a lock. */
+  constructor(databasePath: string, outboxTimeoutMs = 5_000) {
+    this.#path = databasePath;
+    this.#outboxTimeoutMs = outboxTimeoutMs;
+  }
+
+  /**
+   * The head row, waiting up to `timeoutMs` for a writer's lock; with 0 it never waits and returns null
+   * when a writer holds the database (a COMMIT in progress: its head marker follows).
+   *
+   * @throws ChangetrailError JOURNAL_MISMATCH (no head row), SQLITE_ERROR.
+   */
+  read(timeoutMs: number): Position | null {
+    try {
+      const db = this.#open();
+      if (timeoutMs !== this.#timeoutMs) {
+        db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`);
+        this.#timeoutMs = timeoutMs;
+      }
+      const statement = this.#prepare(db);
+      return statement === null ? this.#missing() : this.#position(statement.get());
+    } catch (cause) {
+      if (cause instanceof ChangetrailError || cause instanceof TypeError) throw cause;
+      if (timeoutMs === 0 && isBusy(cause)) return null;
+      this.close();
+      throw sqliteError('read committed head', cause);
+    }
+  }
+
+  close(): void {
+    this.#statement = null;
+    this.#inode = null;
+    this.#timeoutMs = -1;
+    this.#db?.close();
+    this.#db = null;
+  }
+
+  /** The connection, (re)opened when the path names another file than the one it has open. */
+  #open(): DatabaseSync {
+    const inode = inodeOf(this.#path);
+    if (this.#db !== null && inode !== this.#inode) this.close();
+    if (this.#db === null) {
+      try {
+        this.#db = openDatabaseReader(this.#path, { timeoutMs: 0 });
+      } catch (cause) {
+        throw sqliteError('open database', cause);
+      }
+      this.#inode = inode;
+    }
+    return this.#db;
+  }
+
+  /** The prepared head-row query; null when the database has no head table. */
+  #prepare(db: DatabaseSync): StatementSync | null {
+    if (this.#statement === null) {
+      const exists = db.prepare(`SELECT 1 AS found FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(HEAD_TABLE);
+      if (exists === undefined) return null;
+      this.#statement = db.prepare(`SELECT journal_id, seq, hash FROM ${HEAD_TABLE} WHERE id = 1`);
+    }
+    return this.#statement;
+  }
+
+  #position(row: Record<string, unknown> | undefined): Position {
+    if (row === undefined || typeof row.journal_id !== 'string' || !(row.hash instanceof Uint8Array) || typeof row.seq !== 'number') return this.#missing();
+    const head = positionOf(row.journal_id, row.seq, row.hash);
+    // A journal opened at this head reads the frames its segments lack from this database's outbox.
+    const path = this.#path;
+    const timeoutMs = this.#outboxTimeoutMs;
+    committedOutboxes.set(head, () => readOutboxOf(path, timeoutMs));
+    return head;
+  }
+
+  #missing(): never {
+    throw new ChangetrailError('JOURNAL_MISMATCH', `read ${this.#path}: no ${HEAD_TABLE} row (run changetrail init)`, {
+      databaseJournalId: null, journalJournalId: null, reason: 'head row missing or malformed',
+    });
+  }
+}
+
+function inodeOf(path: string): bigint | null {
+  try {
+    return statSync(path, { bigint: true }).ino;
+  } catch {
+    return null;
+  }
+}
+
+/** SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included. */
+function isBusy(cause: unknown): boolean {
+  const errcode = (cause as { errcode?: unknown } | null)?.errcode;
+  return typeof errcode === 'number' && ((errcode & 0xff) === 5 || (errcode & 0xff) === 6);
 }
 
 /**
@@ -415,43 +506,105 @@ function* readProven(
   while (start <= to) {
     const anchor = context.proven.anchorAtOrAfter(start);
     const window = readWindow(context, start, Math.min(to, anchor), linkTo, location, resumed);
-    const last = window.entries[window.entries.length - 1]!;
-    const next = window.nexts[window.nexts.length - 1]!;
-    if (last.seq === anchor) {
-      if (!bytesEqual(last.hash, context.proven.hash(anchor)!)) throw notCommitted(anchor, context.head, last.file);
+    const lastSeq = start + window.count - 1;
+    const lastHash = window.hash(window.count - 1);
+    const next = window.next(window.count - 1);
+    if (lastSeq === anchor) {
+      if (!bytesEqual(lastHash, context.proven.hash(anchor)!)) throw notCommitted(anchor, context.head, window.file(window.count - 1));
     } else {
-      proveForward(context, last.seq + 1, anchor, last.hash, next);
+      proveForward(context, lastSeq + 1, anchor, lastHash, next);
     }
-    context.proven.noteLocation(last.seq + 1, next);
-    for (let i = 0; i < window.entries.length; i++) yield [window.entries[i]!, window.nexts[i]!];
-    start = last.seq + 1;
-    linkTo = last.hash;
+    context.proven.noteLocation(lastSeq + 1, next);
+    for (let i = 0; i < window.count; i++) yield [window.entry(i), window.next(i)];
+    start = lastSeq + 1;
+    linkTo = lastHash;
     location = next;
     resumed = null;
   }
 }
 
-/** Entries read and verified, not yet proven to chain to the head; and where the frame after each starts. */
-interface Window {
-  entries: JournalEntry[];
-  nexts: ByteLocation[];
+/**
+ * Frames read and verified, not yet proven to chain to the head, from `firstSeq` on. Held compactly —
+ * where each body lies in the read buffers, the hashes in one array, where each frame and the next start —
+ * and decoded again when yielded: holding 20,000 decoded entries made garbage collection 28% of a
+ * catch-up's CPU time (measured), and decoding a canonical body again costs about 0.4 µs.
+ */
+class Window {
+  readonly firstSeq: number;
+  count = 0;
+  bytes = 0;
+  readonly #buffers: ArrayBufferLike[] = [];
+  readonly #bufferIndex: number[] = [];
+  readonly #bodyOffset: number[] = [];
+  readonly #bodyLength: number[] = [];
+  readonly #frameOffset: number[] = [];
+  readonly #segment: number[] = [];
+  readonly #nextOffset: number[] = [];
+  readonly #files: string[] = [];
+  #hashes = new Uint8Array(HASH_SIZE * 256);
+
+  constructor(firstSeq: number) {
+    this.firstSeq = firstSeq;
+  }
+
+  add(frame: ScannedFrame, hash: Uint8Array): void {
+    const { body } = frame;
+    if (this.#buffers.at(-1) !== body.buffer) this.#buffers.push(body.buffer);
+    this.#bufferIndex.push(this.#buffers.length - 1);
+    this.#bodyOffset.push(body.byteOffset);
+    this.#bodyLength.push(body.byteLength);
+    this.#frameOffset.push(frame.offset);
+    this.#segment.push(frame.next.segment);
+    this.#nextOffset.push(frame.next.offset);
+    this.#files.push(frame.file);
+    if ((this.count + 1) * HASH_SIZE > this.#hashes.byteLength) {
+      const grown = new Uint8Array(this.#hashes.byteLength * 2);
+      grown.set(this.#hashes);
+      this.#hashes = grown;
+    }
+    this.#hashes.set(hash, this.count * HASH_SIZE);
+    this.count += 1;
+    this.bytes += FRAME_HEADER_SIZE + body.byteLength;
+  }
+
+  hash(index: number): Uint8Array {
+    return this.#hashes.slice(index * HASH_SIZE, (index + 1) * HASH_SIZE);
+  }
+
+  file(index: number): string {
+    return this.#files[index]!;
+  }
+
+  /** Where the frame after entry `index` starts. */
+  next(index: number): ByteLocation {
+    return { segment: this.#segment[index]!, offset: this.#nextOffset[index]! };
+  }
+
+  /** Entry `index`, decoded again from its frame's bytes (validated when it was added). */
+  entry(index: number): JournalEntry {
+    const body = new Uint8Array(this.#buffers[this.#bufferIndex[index]!]!, this.#bodyOffset[index]!, this.#bodyLength[index]!);
+    const frame = { seq: this.firstSeq + index, body, file: this.#files[index]!, offset: this.#frameOffset[index]! };
+    const entry = decodeFrameBody(frame) as JournalEntry;
+    entry.hash = this.hash(index);
+    entry.file = frame.file;
+    entry.offset = frame.offset;
+    return entry;
+  }
 }
 
 function readWindow(
   context: ReadContext, start: number, end: number, prevHash: Uint8Array | null, at: ByteLocation | null, resume: Position | null,
 ): Window {
-  const window: Window = { entries: [], nexts: [] };
-  let bytes = 0;
+  const window = new Window(start);
   let linkTo = prevHash;
   for (const frame of scanFrames(context.dir, context.identity, start, end, at, context.missing, context.outbox)) {
-    const entry = decodeFrameEntry(frame);
-    if (resume !== null && frame.seq === start) checkResume(entry, resume);
-    else checkLink(entry, linkTo);
-    window.entries.push(entry);
-    window.nexts.push(frame.next);
-    linkTo = entry.hash;
-    bytes += FRAME_HEADER_SIZE + frame.body.byteLength;
-    if (window.entries.length >= context.limits.entryCount || bytes >= context.limits.bytesMax) break;
+    const body = decodeFrameBody(frame);
+    if (resume !== null && frame.seq === start) checkResume(body, resume);
+    else checkLink({ seq: frame.seq, prevHash: body.prevHash, file: frame.file }, linkTo);
+    const hash = hashEntryBody(frame.body);
+    window.add(frame, hash);
+    linkTo = hash;
+    if (window.count >= context.limits.entryCount || window.bytes >= context.limits.bytesMax) break;
   }
   return window;
 }
@@ -484,7 +637,7 @@ function proveForward(context: ReadContext, from: number, anchor: number, prevHa
 }
 
 /** A frame's body, validated (FORMAT.md §6), naming the frame's own seq. */
-function decodeFrameBody(frame: ScannedFrame): EntryBody {
+function decodeFrameBody(frame: Pick<ScannedFrame, 'seq' | 'body' | 'file' | 'offset'>): EntryBody {
   const body = decodeEntryBody(frame.body, frame.file, frame.offset, frame.seq);
   if (body.seq !== frame.seq) {
     throw new ChangetrailError('JOURNAL_MALFORMED', `read ${frame.file}: frame ${frame.seq} holds entry ${body.seq}`, {
@@ -492,11 +645,6 @@ function decodeFrameBody(frame: ScannedFrame): EntryBody {
     });
   }
   return body;
-}
-
-function decodeFrameEntry(frame: ScannedFrame): JournalEntry {
-  const body = decodeFrameBody(frame);
-  return Object.assign(body, { hash: hashEntryBody(frame.body), file: frame.file, offset: frame.offset });
 }
 
 /** An entry must name the hash of the entry before it (when known). */
@@ -843,7 +991,7 @@ export class JournalCursor {
 }
 
 /** The resume check: the first entry after a position names the position's hash. */
-function checkResume(entry: JournalEntry, position: Position): void {
+function checkResume(entry: EntryBody, position: Position): void {
   if (!bytesEqual(entry.prevHash, fromHex(position.hash))) throw positionMismatch(position, toHex(entry.prevHash));
 }
 

@@ -26,6 +26,13 @@ export interface SourceEntry {
   readonly resume: string | null;
 }
 
+/**
+ * How a head read may wait: 'wait' (default) for whatever the source needs (a writer's lock); 'no-wait'
+ * (after a change hint) returns at once, with the last head known when the current one is not readable
+ * without waiting. A source without locks treats both alike.
+ */
+export type HeadWait = 'wait' | 'no-wait';
+
 /** A base state a replica can start from: genesis (seq 0), a checkpoint's snapshot, or the snapshot of a resync entry. */
 export interface SourceSnapshot {
   /** The position the snapshot's content is the state at. */
@@ -53,7 +60,7 @@ export interface ReplicaSource {
    * swapped for another history shows another `journalId` than {@link root}. An advisory head (a marker
    * file) never goes backwards; an authoritative one (the primary's head row) is reported as it is.
    */
-  readHead(): Position;
+  readHead(wait?: HeadWait): Position;
   /**
    * Committed entries `from.seq + 1 .. to.seq`, each verified to chain from `from` and to `to`.
    * `resume` is a token an earlier entry carried (stored beside the position): where to start reading

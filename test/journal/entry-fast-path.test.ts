@@ -2,7 +2,8 @@
  * The one entry validation has a hand-written fast path (entry.ts `acceptCanonical`) in front of the zod
  * schema. It must accept exactly what the schema accepts, with the same result, on the writer's side
  * (plain objects) and the readers' (msgpack bytes): a seeded fuzz of valid bodies and bodies with fields
- * replaced, removed or added, compared against the schema alone.
+ * replaced, removed or added, laid out by other msgpack encoders and with bytes changed, compared against
+ * the schema alone.
  */
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,12 @@ import { ChangetrailError } from '../../src/index.js';
 import { checkBodyBySchema, checkEntryBody, decodeEntryBody, decodeEntryBodyBySchema, snapshotFileName } from '../../src/journal/entry.js';
 import { encodeRowids } from '../../src/journal/rowids.js';
 
-const packr = new Packr({ useRecords: false, variableMapSize: true, moreTypes: false, int64AsType: 'number' });
+/** The writer's encoder, then others laying the same values out differently (map16 headers, float32). */
+const packers = [
+  new Packr({ useRecords: false, variableMapSize: true, moreTypes: false, int64AsType: 'number' }),
+  new Packr({ useRecords: false, variableMapSize: false, moreTypes: false, int64AsType: 'number' }),
+  new Packr({ useRecords: false, variableMapSize: true, useFloat32: 1, int64AsType: 'number' }),
+];
 const SEED = Number(process.env.CT_ENTRY_FUZZ_SEED ?? 20261201);
 const CASES = Number(process.env.CT_ENTRY_FUZZ_CASES ?? 3000);
 
@@ -59,9 +65,24 @@ function validBody(random: Random): Record<string, unknown> {
   return body;
 }
 
+/** Each numeric field's bounds, for edits just inside and just outside them. */
+const BOUNDS: Record<string, [number, number]> = {
+  seq: [1, 2 ** 53 - 1], time: [0, 253_402_300_799_999], epoch: [0, 2 ** 53 - 1], undoes: [1, 2 ** 53 - 1], v: [1, 2],
+};
+
+function boundaryValue(random: Random, [min, max]: [number, number]): number {
+  return pick(random, [min - 1, min, max, max + 1, min + 0.5, -0, 2 ** 32, 2 ** 32 - 1, 127, 128]);
+}
+
 /** A valid body, then up to three edits: a field replaced by an odd value, removed, or an unknown one added. */
 function candidate(random: Random): Record<string, unknown> {
   const body = validBody(random);
+  if (random() < 0.3) {
+    const key = pick(random, Object.keys(BOUNDS));
+    body[key] = boundaryValue(random, BOUNDS[key]!);
+    if (isObject((body.tables as unknown[])[0]) && random() < 0.3) (body.tables as Record<string, unknown>[])[0]!.inserts = boundaryValue(random, [0, 2 ** 53 - 1]);
+    return body;
+  }
   const edits = Math.floor(random() * 4);
   for (let i = 0; i < edits; i++) {
     const keys = [...Object.keys(body), 'sql', 'snapshot', 'undoes', 'rowids', 'extra'];
@@ -110,7 +131,9 @@ describe('decodeEntryBody (the readers side)', () => {
     const random = generator(SEED + 1);
     let accepted = 0;
     for (let i = 0; i < CASES; i++) {
-      const encoded = new Uint8Array(packr.pack(candidate(random)));
+      const encoded = new Uint8Array(pick(random, [packers[0]!, packers[0]!, ...packers]).pack(candidate(random)));
+      // Now and then a byte changed (most such bodies are not msgpack, or not canonical).
+      if (random() < 0.1) encoded[Math.floor(random() * encoded.byteLength)] = Math.floor(random() * 256);
       const fast = outcome(() => decodeEntryBody(encoded, 'f', 40, 3));
       expect(fast, `case ${i}`).toStrictEqual(outcome(() => decodeEntryBodyBySchema(encoded, 'f', 40, 3)));
       if ((fast as { ok?: unknown }).ok !== undefined) accepted += 1;
@@ -120,7 +143,7 @@ describe('decodeEntryBody (the readers side)', () => {
 
   it('ok: a "__proto__" key in meta stays a plain key on both paths', () => {
     const body = { ...validBody(generator(7)), meta: JSON.parse('{"__proto__": {"x": 1}}') };
-    const encoded = new Uint8Array(packr.pack(body));
+    const encoded = new Uint8Array(packers[0]!.pack(body));
     const decoded = decodeEntryBody(encoded, 'f', 0);
     expect(Object.keys(decoded.meta!)).toEqual(['__proto__']);
     expect(decoded).toStrictEqual(decodeEntryBodyBySchema(encoded, 'f', 0));

@@ -3,12 +3,12 @@
  * committed head, the tail cursor resumes from a byte location and follows the head across segment
  * rotation, and readCommittedHead reads without changing the database.
  */
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError, openTrail } from '../../src/index.js';
-import { CHECKPOINT_INTERVAL, openJournal, readCommittedHead, readHeadMarkerPosition } from '../../src/journal/journal.js';
+import { CHECKPOINT_INTERVAL, CommittedHeadReader, openJournal, readCommittedHead, readHeadMarkerPosition } from '../../src/journal/journal.js';
 import { crc32 } from 'node:zlib';
 import { encodeEntryBody, hashEntryBody } from '../../src/journal/entry.js';
 import { encodeFrame } from '../../src/journal/frame.js';
@@ -127,6 +127,43 @@ describe('readCommittedHead', () => {
     const path = join(tempDir(), 'plain.db');
     new DatabaseSync(path).close();
     expect(codeOf(() => readCommittedHead(path))).toMatchObject({ code: 'JOURNAL_MISMATCH' });
+  });
+});
+
+describe('CommittedHeadReader', () => {
+  it('ok: one connection follows the head; a database restored over the path is read afresh', async () => {
+    const { trail, path } = await trailWith(2);
+    const reader = new CommittedHeadReader(path);
+    try {
+      expect(reader.read(1000)!.seq).toBe(2);
+      const older = readFileSync(path);
+      await trail.write((db) => db.exec(`INSERT INTO t VALUES (3, 'v3')`));
+      expect(reader.read(1000)!.seq).toBe(3);
+      await trail.close();
+      const copy = `${path}.older`;
+      writeFileSync(copy, older);
+      renameSync(copy, path); // another file at the path (a restore)
+      expect(reader.read(1000)!.seq).toBe(2);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('ok: without waiting, a writer holding the database gives null (busy), and the head once it is released', async () => {
+    const { trail, path } = await trailWith(1);
+    await trail.close();
+    const reader = new CommittedHeadReader(path);
+    const writer = new DatabaseSync(path);
+    try {
+      writer.exec('BEGIN EXCLUSIVE');
+      expect(reader.read(0)).toBeNull();
+      expect(codeOf(() => reader.read(50))).toMatchObject({ code: 'SQLITE_ERROR' });
+      writer.exec('ROLLBACK');
+      expect(reader.read(0)!.seq).toBe(1);
+    } finally {
+      writer.close();
+      reader.close();
+    }
   });
 });
 
