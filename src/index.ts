@@ -19,7 +19,7 @@ export { inspectLock, breakStaleLock } from './admission/lock.js';
 export type { LockInspection } from './admission/lock.js';
 export { openReplica, Replica } from './replica/replica.js';
 export type { OpenReplicaOptions, ReplicaStatus, ReplicaState, ReplicaProgress, ReplicaEvents } from './replica/replica.js';
-export type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './replica/source.js';
+export type { HeadWait, ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './replica/source.js';
 export { exportChanges } from './export/export-changes.js';
 export type { ExportOptions, ExportStream } from './export/export-changes.js';
 export type { ExportFormat } from './export/export-format.js';

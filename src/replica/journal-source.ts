@@ -127,8 +127,7 @@ class JournalDirectorySource implements ReplicaSource {
     const watcher = watchFiles(this.#dir, { ignoreInitial: true, depth: 0, persistent: false, atomic: false });
     // 'raw' is the file system's own event (inotify: well under a millisecond); chokidar's 'change' is
     // confirmed by a stat and arrives 1-45 ms later (measured). Either only wakes the follower, and only
-    // for the files that announce entries: the head marker and segments. The writers' lock files changed
-    // ~15 times per commit, each wake a pass of the follower (a core's 20% at 200 commits/s).
+    // for the files that announce entries: the head marker and segments (not the writers' lock files).
     watcher.on('raw', (_event, path) => {
       if (announcesEntries(path)) wake();
     });

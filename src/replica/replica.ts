@@ -474,8 +474,10 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         }
         await this.#wakeup.wait(generation, this.#pollIntervalMs, signal);
         // Woken by a change hint, the head is read without waiting for the primary's lock; by the poll
-        // (no hint for a poll interval), waiting.
+        // (no hint for a poll interval), waiting. The hints already queued (a commit sends 4, and a busy
+        // follower finds dozens) are let in first, so that one pass answers them all.
         wait = this.#wakeup.generation !== generation ? 'no-wait' : 'wait';
+        await yieldToEventLoop();
       }
     } catch (error) {
       this.#fail(error as Error);
