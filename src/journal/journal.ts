@@ -750,7 +750,8 @@ function* scanSegmentFrames(
       // A location hint that does not hold frame `expected` (stale, or from another cursor) is ignored.
       const hinted = offset !== null && holdsFrame(segment, offset, expected) ? offset : null;
       let start = hinted ?? (firstSeq === expected ? SEGMENT_HEADER_SIZE : skipTo(segment, expected));
-      for (const frame of withSeqOf(segment.frames(start), () => expected)) {
+      const frames = segment.frames(start);
+      for (let frame = nextFrame(frames, expected); frame !== null; frame = nextFrame(frames, expected)) {
         if (frame.seq !== expected) {
           throw new ChangetrailError('JOURNAL_GAP', `read ${segment.name}: expected entry ${expected}, found ${frame.seq}`, {
             file: segment.name, expectedSeq: expected, foundSeq: frame.seq,
@@ -787,12 +788,13 @@ function prunedIfThrows<T>(dir: string, identity: JournalIdentity, seq: number, 
   }
 }
 
-/** A damaged frame's own seq is unreadable; name the entry that should have been there. */
-function* withSeqOf<T>(frames: Iterable<T>, expected: () => number): Generator<T> {
+/** The next frame, or null at the end; a damaged frame's own seq is unreadable: its error names `expected`. */
+function nextFrame<T>(frames: Iterator<T>, expected: number): T | null {
   try {
-    yield* frames;
+    const next = frames.next();
+    return next.done === true ? null : next.value;
   } catch (error) {
-    throw withSeq(error, expected());
+    throw withSeq(error, expected);
   }
 }
 

@@ -175,8 +175,10 @@ function parseLocation(token: string | null | undefined): ByteLocation | undefin
 
 function toSourceEntry(entry: JournalEntry, next: ByteLocation | null): SourceEntry {
   // Built field by field: spreading the optional fields cost ~1 µs per entry (measured in a catch-up).
+  // The hash in hex (0.7 µs) and the resume token are made when read: a batch reads only its last entry's.
   const out: { -readonly [K in keyof SourceEntry]: SourceEntry[K] } = {
-    seq: entry.seq, kind: entry.kind, hash: toHex(entry.hash), time: entry.time, changeset: entry.changeset, resume: formatLocation(next),
+    seq: entry.seq, kind: entry.kind, get hash() { return toHex(entry.hash); }, time: entry.time, changeset: entry.changeset,
+    get resume() { return formatLocation(next); },
   };
   if (entry.rowids !== undefined) out.rowids = entry.rowids;
   if (entry.sql !== undefined) out.sql = entry.sql;
