@@ -8,7 +8,7 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/index.js';
-import { checkBodyBySchema, checkEntryBody, decodeEntryBody, decodeEntryBodyBySchema, snapshotFileName } from '../../src/journal/entry.js';
+import { checkBodyBySchema, checkEntryBody, checkpointFileName, decodeEntryBody, decodeEntryBodyBySchema, snapshotFileName } from '../../src/journal/entry.js';
 import { encodeRowids } from '../../src/journal/rowids.js';
 
 /** The writer's encoder, then others laying the same values out differently (map16 headers, float32). */
@@ -61,6 +61,11 @@ function validBody(random: Random): Record<string, unknown> {
   if (kind === 'schema') body.sql = 'CREATE TABLE x(a)';
   if (kind === 'resync') body.snapshot = { file: snapshotFileName(seq), sha256: new Uint8Array(32), size: 4096 };
   if (kind === 'write' && seq > 1 && random() < 0.2) body.undoes = seq - 1;
+  if (kind === 'resync' && random() < 0.3) {
+    // A checkpoint (retention): version 3, its own snapshot name, `at` an earlier entry, no changes.
+    Object.assign(body, { v: 3, kind: 'checkpoint', tables: [], changeset: new Uint8Array(0), at: { seq: seq - 1, hash: new Uint8Array(32) } });
+    body.snapshot = { file: checkpointFileName(seq), sha256: new Uint8Array(32), size: 4096 };
+  }
   if (rowids) body.rowids = encodeRowids([{ table: 't0', keyOrdinals: [1], rows: [{ key: ['k'], before: 1n, after: 5n }] }]);
   return body;
 }
