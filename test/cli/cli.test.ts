@@ -82,6 +82,20 @@ describe('changetrail CLI', () => {
     expect(recovered.stdout).toMatch(/rolled forward from entry 0 to entry 1 \(1 entry replayed\)/);
   });
 
+  it('err: blame of a table the database does not have is a usage error, not an empty answer; a point not found has a hint', () => {
+    const path = database();
+    cli('init', path);
+    cli('exec', path, `INSERT INTO t VALUES (1, 'ada')`);
+    const missing = cli('blame', path, 'nosuch', '--json');
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stderr).error).toMatchObject({ code: 'CLI_USAGE' });
+    expect(cli('blame', path, 't', '--where', '99').stdout).toBe('no row t ["99"] at the head\n');
+    expect(cli('blame', path, 't', '--where', '1', '--json').code).toBe(0);
+    const restore = cli('restore', path, '--at', '99', '-o', join(tempDir('ct-cli-'), 'x.db'), '--json');
+    expect(restore.code).toBe(1);
+    expect(JSON.parse(restore.stderr).error).toMatchObject({ code: 'POSITION_NOT_FOUND', hint: expect.stringContaining(`changetrail log ${path}`) });
+  });
+
   it('ok: human output and a write that changes nothing', () => {
     const path = database();
     cli('init', path);
