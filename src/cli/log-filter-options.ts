@@ -7,7 +7,7 @@ import { usage } from './command.js';
 export const LOG_FILTER_OPTIONS = {
   actor: { type: 'string', value: 'name', description: 'only entries by this actor' },
   table: { type: 'string', value: 'table', description: 'only entries that changed this table (directly, by triggers or cascades, or by resync)' },
-  kind: { type: 'string', value: 'write|schema|resync', description: 'only entries of this kind' },
+  kind: { type: 'string', value: 'write|schema|resync|checkpoint', description: 'only entries of this kind' },
   since: { type: 'string', value: 'point', description: 'from this entry on: a seq, a hash prefix, or @<time> (entries at or after it)' },
   until: { type: 'string', value: 'point', description: 'up to this entry: a seq, a hash prefix, or @<time> (entries at or before it)' },
   grep: { type: 'string', value: 'text', description: 'only entries whose message contains <text>' },

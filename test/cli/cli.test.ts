@@ -86,6 +86,7 @@ describe('changetrail CLI', () => {
     const path = database();
     cli('init', path);
     cli('exec', path, `INSERT INTO t VALUES (1, 'ada')`);
+    expect(cli('log', '--help').stdout).toContain('--kind <write|schema|resync|checkpoint>');
     const missing = cli('blame', path, 'nosuch', '--json');
     expect(missing.code).toBe(2);
     expect(JSON.parse(missing.stderr).error).toMatchObject({ code: 'CLI_USAGE' });
