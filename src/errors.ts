@@ -199,6 +199,23 @@ export interface ErrorDetails {
   HISTORY_PRUNED: { seq: number; earliestSeq: number; baseSeq: number; checkpointSeq: number };
   /** Pruning needs a checkpoint at or before the requested point, and the journal has none. */
   CHECKPOINT_NOT_FOUND: { before: number; headSeq: number };
+  /** No NATS server answered (connect, publish ack, stream read): transient, retried with backoff where a loop runs. */
+  NATS_UNAVAILABLE: { server: string; operation: string; reason: string };
+  /** Another shipper publishes to the stream (it answered the claim, or the stream's last sequence moved under this one). */
+  NATS_STREAM_FENCED: { stream: string; reason: string; seq?: number; holder?: string };
+  /**
+   * The stream holds another history than the local journal: another journal, a different entry at `seq`,
+   * entries past the journal's head, a message that is no changetrail entry, or a last message removed by limits.
+   */
+  NATS_STREAM_MISMATCH: {
+    stream: string;
+    reason: 'other-journal' | 'diverged' | 'ahead' | 'not-changetrail' | 'unverifiable';
+    seq: number | null;
+    streamHash: string | null;
+    journalHash: string | null;
+  };
+  /** An object the stream refers to (manifest, snapshot, large frame) is not in the Object Store bucket. */
+  NATS_OBJECT_MISSING: { bucket: string; name: string };
 }
 
 /** The closed set of error codes. */
@@ -225,6 +242,7 @@ const CODES = new Set<string>([
   'POSITION_NOT_FOUND', 'POSITION_AMBIGUOUS', 'EXPORT_RANGE_UNSUPPORTED', 'OUTPUT_EXISTS', 'BACKUP_MISMATCH', 'INTEGRITY_CHECK_FAILED',
   'SIGNED_NOTE_MALFORMED', 'SIGNATURE_INVALID', 'SIGNED_HEAD_MISMATCH', 'SIGNING_KEY_INVALID',
   'OPTIMISTIC_CONFLICT', 'HISTORY_PRUNED', 'CHECKPOINT_NOT_FOUND',
+  'NATS_UNAVAILABLE', 'NATS_STREAM_FENCED', 'NATS_STREAM_MISMATCH', 'NATS_OBJECT_MISSING',
 ] satisfies ErrorCode[]);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */

@@ -17,8 +17,8 @@ describe('package exports', () => {
   it('ok: "changetrail" exposes the trail API and the error class', () => {
     const names = JSON.parse(importFromPackage(`import * as m from 'changetrail'; console.log(JSON.stringify(Object.keys(m).sort()))`));
     expect(names).toEqual(['ChangetrailError', 'Replica', 'Trail', 'TrailReader', 'backup', 'blame', 'breakStaleLock', 'diffPoints', 'exportChanges', 'filterLog', 'formatPosition', 'formatVerifierKey',
-      'generateSigningKey', 'inspectLock', 'isErrorCode', 'listFollowers', 'openReplica', 'openTrail', 'openTrailReader', 'parseExportLine', 'parsePosition', 'parseSignedNote', 'positionsEqual', 'readBackupStamp', 'readSigningKey', 'readVerifierKey',
-      'registerFollower', 'restoreTo', 'rowHistory', 'signCommittedHead', 'unregisterFollower', 'verifySignedHead']);
+      'generateSigningKey', 'inspectLock', 'isErrorCode', 'listFollowers', 'natsSource', 'openReplica', 'openTrail', 'openTrailReader', 'parseExportLine', 'parsePosition', 'parseSignedNote', 'positionsEqual', 'readBackupStamp', 'readSigningKey', 'readVerifierKey',
+      'registerFollower', 'restoreTo', 'rowHistory', 'shipJournal', 'signCommittedHead', 'unregisterFollower', 'verifySignedHead']);
   });
 
   it('ok: "changetrail/changeset" is the codec, and its built files import no node: built-in', () => {

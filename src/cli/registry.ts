@@ -15,6 +15,7 @@ import { init } from './commands/init.js';
 import { log } from './commands/log.js';
 import { migrate } from './commands/migrate.js';
 import { replicate } from './commands/replicate.js';
+import { ship } from './commands/ship.js';
 import { resync } from './commands/resync.js';
 import { show } from './commands/show.js';
 import { status } from './commands/status.js';
@@ -44,6 +45,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   status,
   verify,
   replicate,
+  ship,
   unlock,
   history,
   blame,

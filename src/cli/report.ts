@@ -58,6 +58,12 @@ const HINTS: Partial<Record<ErrorCode, Hint>> = {
   ENTRY_INVALID: () => 'nothing was committed: the message, actor or meta holds something the journal cannot store (see the message)',
   TABLE_NOT_CAPTURABLE: () => 'changetrail records tables with a PRIMARY KEY (or rowid tables); give the table one with a migration',
   NULL_PRIMARY_KEY: () => 'primary key columns must not be NULL (declare them NOT NULL)',
+  NATS_UNAVAILABLE: () => 'check that nats-server runs with JetStream enabled (-js) and is reachable, and the address, credentials and TLS flags (NATS_URL names the servers of nats:///<name>)',
+  NATS_STREAM_FENCED: (_db, error) => (error.details as { reason?: string }).reason === 'another shipper is active'
+    ? 'one shipper per stream: stop the other `changetrail ship` first (its host and pid are in the message), or ship to another stream name'
+    : 'another shipper wrote to the stream meanwhile; stop it, then run `changetrail ship` again (it resumes after the stream\'s last entry)',
+  NATS_STREAM_MISMATCH: (db) => `the stream belongs to another history than ${db}; ship to a new stream name, or if this primary is the right one, move the old stream aside (nats stream rm) deliberately`,
+  NATS_OBJECT_MISSING: () => 'nothing was shipped to this name yet, or the Object Store bucket <name>-files was removed: run `changetrail ship <db> nats://…/<name>` first',
   IO_ERROR: (_db, error) => {
     const errno = (error.details as { errno?: string }).errno;
     if (errno === 'EACCES' || errno === 'EPERM') return 'check the permissions of the database, its directory and its journal directory';

@@ -39,8 +39,8 @@ export function temporaryPaths(replicaPath: string): string[] {
  * Creates the replica file at `replicaPath` from `snapshot` (replacing whatever is there: the caller
  * decided it may).
  */
-export function createReplicaFile(replicaPath: string, source: ReplicaSource, snapshot: SourceSnapshot): void {
-  const temp = buildBase(replicaPath, source, snapshot, (path) => {
+export async function createReplicaFile(replicaPath: string, source: ReplicaSource, snapshot: SourceSnapshot): Promise<void> {
+  const temp = await buildBase(replicaPath, source, snapshot, (path) => {
     const counter = new ChangeCounterReader(path, 'delete').read();
     return counter === null ? null : nextChangeCounter(counter);
   });
@@ -61,7 +61,7 @@ export async function rebaseReplica(replicaPath: string, source: ReplicaSource, 
   let expected: number | null = null;
   // The backup commits once to the destination, which bumps the destination's counter by one (observed,
   // SQLite 3.53.4); the position row in the copied content must name that value.
-  const temp = buildBase(replicaPath, source, snapshot, () => {
+  const temp = await buildBase(replicaPath, source, snapshot, () => {
     const counter = live.read();
     expected = counter === null ? null : nextChangeCounter(counter);
     return expected;
@@ -79,10 +79,10 @@ export async function rebaseReplica(replicaPath: string, source: ReplicaSource, 
 }
 
 /** Builds snapshot + position row in the temporary file; returns its path. */
-function buildBase(replicaPath: string, source: ReplicaSource, snapshot: SourceSnapshot, counterAfter: (temp: string) => number | null): string {
+async function buildBase(replicaPath: string, source: ReplicaSource, snapshot: SourceSnapshot, counterAfter: (temp: string) => number | null): Promise<string> {
   const [temp] = temporaryPaths(replicaPath) as [string];
   for (const path of temporaryPaths(replicaPath)) rmSync(path, { force: true });
-  source.copySnapshot(snapshot.ref, temp);
+  await source.copySnapshot(snapshot.ref, temp);
   const db = new DatabaseSync(temp, { enableForeignKeyConstraints: false });
   try {
     const mode = db.prepare('PRAGMA journal_mode = DELETE').get();

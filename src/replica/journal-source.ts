@@ -19,6 +19,12 @@ import { nearestBaseState } from '../journal/retention-checkpoints.js';
 import { pinWhileReading, registerFollower } from '../journal/retention-pins.js';
 import type { HeadWait, ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './source.js';
 
+/** A source on this machine: its reads are synchronous. */
+export interface LocalReplicaSource extends ReplicaSource {
+  entriesAfter(from: Position, to: Position, resume?: string | null): Iterable<SourceEntry>;
+  copySnapshot(ref: SnapshotRef, targetPath: string): void;
+}
+
 const SNAPSHOT_NAME = /^snapshot-(\d{1,16})\.db$/;
 /** How long a head read waits for a writer holding the primary's lock. */
 const HEAD_TIMEOUT_MS = 1_000;
@@ -28,7 +34,7 @@ const HEAD_TIMEOUT_MS = 1_000;
  *
  * @throws ChangetrailError JOURNAL_MISMATCH when there is no journal there; IO_ERROR.
  */
-export function openJournalSource(source: string): ReplicaSource {
+export function openJournalSource(source: string): LocalReplicaSource {
   if (typeof source !== 'string' || source.length === 0) throw new TypeError('openReplica: source must be a non-empty path');
   const absolute = io('resolve source', source, () => realpathSync(resolve(source)));
   const isDirectory = io('stat source', absolute, () => statSync(absolute).isDirectory());
@@ -42,7 +48,7 @@ export function openJournalSource(source: string): ReplicaSource {
   return new JournalDirectorySource(dir, identity, isDirectory ? null : absolute);
 }
 
-class JournalDirectorySource implements ReplicaSource {
+class JournalDirectorySource implements LocalReplicaSource {
   readonly description: string;
   readonly root: Position;
   readonly #dir: string;

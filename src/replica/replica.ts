@@ -119,10 +119,11 @@ export async function openReplica(replicaPath: string, options: OpenReplicaOptio
   const ownsSource = typeof options.source === 'string';
   const source = typeof options.source === 'string' ? openJournalSource(options.source) : options.source;
   try {
+    await source.refresh?.();
     refuseSourceItself(path, source);
     const verdict = inspectReplicaFile(path, source);
     if (verdict.kind === 'absent' || (verdict.kind !== 'replica' && options.force === true)) {
-      withPin(source, 'replica bootstrap', () => createReplicaFile(path, source, source.newestSnapshot(source.readHead())));
+      await withPin(source, 'replica bootstrap', () => createReplicaFile(path, source, source.newestSnapshot(source.readHead())));
     } else if (verdict.kind !== 'replica') {
       throw verdict.error;
     }
@@ -188,10 +189,10 @@ function inspectReplicaFile(path: string, source: ReplicaSource): Verdict {
 }
 
 /** Runs `fn` with the source pinned (a local journal: no prune removes the base it copies). */
-function withPin<T>(source: ReplicaSource, purpose: string, fn: () => T): T {
+async function withPin<T>(source: ReplicaSource, purpose: string, fn: () => T | Promise<T>): Promise<T> {
   const pin = source.pin?.(purpose) ?? null;
   try {
-    return fn();
+    return await fn();
   } finally {
     pin?.release();
   }
@@ -254,6 +255,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     db.exec('PRAGMA synchronous = FULL');
     const row = this.#readRow();
     this.#applier = new Applier(db, this.path, row.position, row.resume, row.changeCounter);
+    await this.#source.refresh?.(row.position);
     if (rebuild) return this.#rebaseOnNewest();
     try {
       this.#checkPosition(row.position, this.#readSourceHead());
@@ -497,6 +499,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     }
     this.#state = state;
     try {
+      await this.#source.refresh?.(this.position);
       const head = this.#readSourceHead(wait);
       // The full check ran at open; here the cursor proves each pass's first entry chains from the position.
       if (head.seq <= this.position.seq) this.#checkPosition(this.position, head);
@@ -555,7 +558,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const startSeq = this.position.seq;
     let batch = newBatch();
     try {
-      for (const entry of this.#source.entriesAfter(this.position, head, applier.resume)) {
+      for await (const entry of this.#source.entriesAfter(this.position, head, applier.resume)) {
         // A checkpoint changes nothing: it only moves the position (its snapshot holds an earlier state).
         if (entry.kind === 'write' || entry.kind === 'checkpoint') {
           if (!applier.inBatch) {
@@ -704,14 +707,14 @@ const TRANSIENT_RETRIES_MAX = 50;
 
 /** SQLITE_BUSY (5), SQLITE_LOCKED (6) and a committed tail not readable yet: worth another try. */
 function isTransient(error: unknown): boolean {
-  if (ChangetrailError.is(error, 'JOURNAL_TORN_TAIL')) return true;
+  if (ChangetrailError.is(error, 'JOURNAL_TORN_TAIL') || ChangetrailError.is(error, 'NATS_UNAVAILABLE')) return true;
   const errcode = ChangetrailError.is(error, 'SQLITE_ERROR') ? error.details.errcode : (error as { errcode?: number } | null)?.errcode;
   return typeof errcode === 'number' && ((errcode & 0xff) === 5 || (errcode & 0xff) === 6);
 }
 
 /** Errors after which the replica must not continue (its state cannot be trusted, or the journal is not its own). */
 function isDivergence(error: unknown): boolean {
-  return ChangetrailError.is(error) && ['REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'CHANGESET_CONFLICT',
+  return ChangetrailError.is(error) && ['NATS_STREAM_MISMATCH', 'REPLICA_FOREIGN_WRITE', 'REPLICA_SOURCE_MISMATCH', 'REPLICA_DIVERGED', 'CHANGESET_CONFLICT',
     'JOURNAL_CHECKSUM_MISMATCH', 'JOURNAL_CHAIN_BROKEN', 'JOURNAL_MALFORMED', 'JOURNAL_GAP'].includes(error.code);
 }
 

@@ -70,7 +70,7 @@ export interface ReplicaSource {
    *   JOURNAL_TORN_TAIL when committed bytes are not there yet (retry later); JOURNAL_CHECKSUM_MISMATCH,
    *   JOURNAL_CHAIN_BROKEN, JOURNAL_MALFORMED, JOURNAL_GAP for a damaged journal.
    */
-  entriesAfter(from: Position, to: Position, resume?: string | null): Iterable<SourceEntry>;
+  entriesAfter(from: Position, to: Position, resume?: string | null): Iterable<SourceEntry> | AsyncIterable<SourceEntry>;
   /** The hash of entry `seq` (the root at 0), or null when the journal does not hold it. */
   hashAt(seq: number, head: Position): string | null;
   /** The newest base state at or before `head`: the last resync snapshot or checkpoint, else genesis (or a pruned journal's base). */
@@ -79,7 +79,7 @@ export interface ReplicaSource {
    * Copies a snapshot to `targetPath` (a new file) and verifies it against `ref`.
    * @throws ChangetrailError JOURNAL_CHECKSUM_MISMATCH when its digest or size differs.
    */
-  copySnapshot(ref: SnapshotRef, targetPath: string): void;
+  copySnapshot(ref: SnapshotRef, targetPath: string): void | Promise<void>;
   /**
    * Optional: records that follower `name` has applied up to `position`, so the source's pruning keeps
    * what it still needs (journal/FORMAT.md §11.3). Best effort: callers ignore its errors.
@@ -87,6 +87,14 @@ export interface ReplicaSource {
   register?(name: string, position: Position): void;
   /** Optional: pins what the source retains while a base is copied; null when it cannot pin. */
   pin?(purpose: string): { release(): void } | null;
+  /**
+   * Optional, for a remote source: brings what the synchronous reads answer up to date (connects, reads
+   * the head, learns the hash at `after`). The replica awaits it before it reads anything and before each
+   * pass; a local source reads the disk directly and needs none.
+   *
+   * @throws ChangetrailError NATS_UNAVAILABLE and the like (transient), or the source's own refusals.
+   */
+  refresh?(after?: Position): Promise<void>;
   /** Calls `wake` when the source may have moved (a hint: callers also poll). */
   watch(wake: () => void): Promise<SourceWatch>;
   close(): void;

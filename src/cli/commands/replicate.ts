@@ -1,6 +1,12 @@
 /** `changetrail replicate <source> <replica.db>`: catch a read replica up (and keep it up with --follow). */
 import { openReplica, type Replica, type ReplicaProgress } from '../../replica/replica.js';
 import { readReplicaStatus } from '../../replica/replica-status.js';
+import { isNatsAddress } from '../../replica/nats-connection.js';
+import { natsSource, type NatsReplicaSource } from '../../replica/nats-source.js';
+import { readReplicaRowAt } from '../../replica/position-table.js';
+import type { ReplicaStatus } from '../../replica/replica.js';
+import type { Position } from '../../journal/position.js';
+import { NATS_OPTIONS, natsOptionsFrom, untilConnected } from '../nats-options.js';
 import { defineCommand } from '../command.js';
 import { escapeControl, shortHash } from '../format.js';
 import type { Output } from '../output.js';
@@ -20,12 +26,15 @@ export const replicate = defineCommand({
     rebuild: { type: 'boolean', description: 'start the replica over from the newest snapshot (genesis or the last resync)' },
     force: { type: 'boolean', description: 'replace <replica.db> even if it is not a replica of this journal (its content is lost)' },
     register: { type: 'string', value: 'name', description: 'register the replica\'s position under <name> in the source journal, so pruning keeps what it has not applied (writes <source>.changes/followers/)' },
+    ...NATS_OPTIONS,
   },
-  description: '<source> is the primary database (its journal is <source>.changes/) or a journal directory.\n' +
+  description: '<source> is the primary database (its journal is <source>.changes/), a journal directory, or a\n' +
+    'stream shipped by `changetrail ship`: nats://host:4222/<name> (every frame is verified before it is applied;\n' +
+    'a replica behind the stream\'s retained history starts over from the newest snapshot and says so).\n' +
     'Applies every committed entry exactly once, in order; the position is stored in the replica in the same\n' +
     'transaction as each apply, so an interrupted run resumes where it stopped. SIGINT/SIGTERM stop between\n' +
     'entries. Never takes the writers\' lock.',
-  examples: ['changetrail replicate app.db replica.db', 'changetrail replicate app.db replica.db --follow', 'changetrail replicate app.db.changes replica.db --rebuild'],
+  examples: ['changetrail replicate app.db replica.db', 'changetrail replicate nats://10.0.0.5:4222/app replica.db --follow', 'changetrail replicate app.db replica.db --follow', 'changetrail replicate app.db.changes replica.db --rebuild'],
   async run({ args, options, out }) {
     const controller = new AbortController();
     let stoppedBy: 'SIGINT' | 'SIGTERM' | null = null;
@@ -40,7 +49,24 @@ export const replicate = defineCommand({
     process.once('SIGINT', onSigint);
     process.once('SIGTERM', onSigterm);
     try {
-      const replica = await openReplica(args[1]!, { source: args[0]!, rebuild: options.rebuild ?? false, force: options.force ?? false, ...(options.register === undefined ? {} : { followerName: options.register }) });
+      const remote = isNatsAddress(args[0]!);
+      const opened: { source: NatsReplicaSource | null } = { source: null };
+      const open = async (): Promise<Replica> => {
+        const source = remote ? natsSource({ clientName: 'changetrail replicate', ...natsOptionsFrom(args[0]!, options, 'replicate') }) : args[0]!;
+        try {
+          const replica = await openReplica(args[1]!, { source, rebuild: options.rebuild ?? false, force: options.force ?? false, ...(options.register === undefined ? {} : { followerName: options.register }) });
+          if (typeof source !== 'string') opened.source = source;
+          return replica;
+        } catch (error) {
+          if (typeof source !== 'string') source.close();
+          throw error;
+        }
+      };
+      const replica = remote && options.follow ? await untilConnected(open, controller.signal, out) : await open();
+      replica.on('stranded', (error) => {
+        if (out.json) out.record({ kind: 'stranded', ...error.details });
+        else out.notice(`the source no longer holds entry ${error.details.seq} (its history begins at ${error.details.earliestSeq}): rebased on the snapshot at entry ${error.details.checkpointSeq}`);
+      });
       const stopProgress = showProgress(replica, out);
       try {
         if (options.follow) {
@@ -54,6 +80,7 @@ export const replicate = defineCommand({
       }
       const status = replica.status();
       await replica.close();
+      opened.source?.close();
       out.emit(status, () => `${escapeControl(status.replica)}: entry ${status.appliedSeq} ${shortHash(status.appliedHash)} of ${status.sourceHeadSeq} (journal ${status.journalId})`);
       // Stopping is how --follow ends (0); a catch-up cut short by a signal exits as interrupted (as verify).
       return stoppedBy === null || options.follow ? 0 : SIGNAL_EXIT_CODES[stoppedBy];
@@ -88,8 +115,9 @@ function showProgress(replica: Replica, out: Output): () => void {
  * `changetrail status <replica.db>` for a replica (called by the status command when its argument is a
  * replica rather than a journaled database): position, source head and lag.
  */
-export function printReplicaStatus(path: string, out: Output): number {
-  const status = readReplicaStatus(path);
+export async function printReplicaStatus(path: string, out: Output): Promise<number> {
+  const row = readReplicaRowAt(path);
+  const status = row !== null && isNatsAddress(row.source) ? await readNatsReplicaStatus(path, row.source, row.position) : readReplicaStatus(path);
   if (out.json) {
     out.record(status);
     return 0;
@@ -100,4 +128,27 @@ export function printReplicaStatus(path: string, out: Output): number {
   out.line(`source at  entry ${status.sourceHeadSeq}`);
   out.line(`lag        ${status.lagEntries === 0 ? 'none (caught up)' : `${status.lagEntries} entries, oldest ${Math.round(status.lagMs)} ms old`}`);
   return 0;
+}
+
+/** The status of a replica of a NATS stream: its position against the stream's head (one connection). */
+async function readNatsReplicaStatus(path: string, address: string, applied: Position): Promise<ReplicaStatus> {
+  const source = natsSource({ clientName: 'changetrail status', ...natsOptionsFrom(address, {}, 'status') });
+  try {
+    await source.refresh(applied);
+    const head = source.readHead();
+    const lagEntries = head.journalId === applied.journalId ? Math.max(0, head.seq - applied.seq) : 0;
+    let lagMs = 0;
+    if (lagEntries > 0) {
+      for await (const entry of source.entriesAfter(applied, head)) {
+        lagMs = Math.max(0, Date.now() - entry.time);
+        break;
+      }
+    }
+    return {
+      replica: path, source: source.description, journalId: applied.journalId, appliedSeq: applied.seq, appliedHash: applied.hash,
+      sourceHeadSeq: head.seq, lagEntries, lagMs, state: 'idle',
+    };
+  } finally {
+    source.close();
+  }
 }

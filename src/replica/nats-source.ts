@@ -1,0 +1,398 @@
+/**
+ * `natsSource`: a {@link ReplicaSource} that follows a journal shipped to NATS JetStream by
+ * `shipJournal`, for replicas on other machines: `openReplica(path, { source: natsSource({ … }) })`.
+ *
+ * The stream is untrusted input. The chain root comes from the journal's manifest in the Object Store;
+ * every message's frame is checked with the journal's own decoders (CRC, body validation, seq) and must
+ * chain to the entry before it and, at the end of a pass, to the head the pass was given. Snapshots are
+ * checked against their SHA-256 and size after the download.
+ *
+ * The replica calls `refresh` before each pass (one request: the stream's last message, i.e. the head),
+ * then reads entries from an ordered consumer that stays open between passes, so a follower that keeps up
+ * gets each entry pushed the moment the stream stores it. A core subscription to the stream's subject is
+ * the wake-up hint.
+ */
+import { createWriteStream } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
+import { ChangetrailError } from '../errors.js';
+import { GENESIS_FILE } from '../journal/format.js';
+import { chainRootHash, decodeManifest, type Manifest } from '../journal/manifest.js';
+import { positionOf, type Position } from '../journal/position.js';
+import type { SnapshotRef } from '../journal/entry.js';
+import { verifySnapshot } from '../apply/replay.js';
+import { connectNats, natsUnavailable, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
+import { decodeEntryMessage, JOURNAL_ID_HEADER, MANIFEST_OBJECT, objectNameOf, type ReceivedEntry } from './nats-message.js';
+import type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './source.js';
+
+/** Messages the ordered consumer buffers ahead of the applier. */
+const PREFETCH_MESSAGES = 1024;
+const SNAPSHOT_NAME = /^snapshot-(\d{1,16})\.db$/;
+
+/** Options of {@link natsSource}. */
+export type NatsSourceOptions = NatsOptions;
+
+/** What a NATS source knows of the stream, for status output. */
+export interface NatsSourceStatus {
+  readonly target: string;
+  readonly connected: boolean;
+  /** The stream's last entry as of the last refresh. */
+  readonly streamHeadSeq: number;
+  /** The stream's first retained message (1 until retention removed some). */
+  readonly firstRetainedSeq: number;
+}
+
+/**
+ * A replica source that reads the stream `options.name`. Nothing connects until the replica first uses
+ * it; `close()` disconnects.
+ *
+ * @example
+ * const replica = await openReplica('replica.db', { source: natsSource({ servers: 'nats://10.0.0.5:4222', name: 'app' }) });
+ * await replica.follow({ signal });
+ */
+export function natsSource(options: NatsSourceOptions): NatsReplicaSource {
+  validateNatsOptions(options, 'natsSource');
+  return new NatsReplicaSource(Object.freeze({ ...options }));
+}
+
+/** The NATS {@link ReplicaSource}. Create with {@link natsSource}. */
+export class NatsReplicaSource implements ReplicaSource {
+  readonly #options: NatsSourceOptions;
+  #nats: NatsHandles | null = null;
+  #connecting: Promise<NatsHandles> | null = null;
+  #bucket: ObjectStore | null = null;
+  #manifest: Manifest | null = null;
+  #root: Position | null = null;
+  #head: Position | null = null;
+  #firstSeq = 1;
+  #snapshots: ObjectInfo[] | null = null;
+  #hashes = new Map<number, string>();
+  #reader: OrderedReader | null = null;
+  #closed = false;
+
+  /** @internal Use {@link natsSource}. */
+  constructor(options: NatsSourceOptions) {
+    this.#options = options;
+  }
+
+  get description(): string {
+    return this.#nats?.description ?? `nats:${this.#options.name}`;
+  }
+
+  get root(): Position {
+    if (this.#root === null) throw new TypeError('natsSource: not refreshed yet (openReplica does that)');
+    return this.#root;
+  }
+
+  /** Connects (once), reads the manifest (once) and the stream's head; prefetches the hash at `after`. */
+  async refresh(after?: Position): Promise<void> {
+    if (this.#closed) throw new TypeError('natsSource: closed');
+    const nats = await this.#connect();
+    if (this.#root === null) await this.#readManifest(nats);
+    await this.#readHeadMessage(nats);
+    if (after !== undefined && after.seq > 0 && after.seq < this.#head!.seq && !this.#hashes.has(after.seq)) await this.#prefetchHash(nats, after.seq);
+    if (this.#snapshots === null) this.#snapshots = await this.#listSnapshots();
+  }
+
+  readHead(): Position {
+    if (this.#head === null) throw new TypeError('natsSource: not refreshed yet');
+    return this.#head;
+  }
+
+  status(): NatsSourceStatus {
+    return {
+      target: this.description, connected: this.#nats !== null && !this.#nats.nc.isClosed(),
+      streamHeadSeq: this.#head?.seq ?? 0, firstRetainedSeq: this.#firstSeq,
+    };
+  }
+
+  async *entriesAfter(from: Position, to: Position): AsyncGenerator<SourceEntry> {
+    if (to.seq <= from.seq) return;
+    const nats = await this.#connect();
+    const reader = await this.#readerAt(nats, from.seq + 1);
+    let prevHash = from.hash;
+    while (reader.nextSeq <= to.seq) {
+      const message = await reader.take(nats.timeoutMs, nats.description);
+      if (message.seq > reader.nextSeq) await this.#gap(nats, from, reader.nextSeq, message.seq);
+      if (message.seq < reader.nextSeq) continue;
+      const entry = await this.#verify(nats, message, prevHash);
+      if (entry.seq === to.seq && entry.hash !== to.hash) {
+        throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${nats.description}: entry ${entry.seq} does not chain to the stream's head`, { seq: entry.seq, file: nats.description });
+      }
+      prevHash = entry.hash;
+      reader.nextSeq = entry.seq + 1;
+      this.#remember(entry.seq, entry.hash);
+      if (entry.body.kind === 'resync') this.#snapshots = null;
+      yield toSourceEntry(entry);
+    }
+  }
+
+  hashAt(seq: number, head: Position): string | null {
+    if (seq > head.seq) return null;
+    if (seq === 0) return this.root.hash;
+    if (seq === head.seq) return head.hash;
+    const known = this.#hashes.get(seq);
+    if (known !== undefined) return known;
+    if (seq < this.#firstSeq - 1) throw this.#pruned(seq);
+    return null;
+  }
+
+  newestSnapshot(head: Position): SourceSnapshot {
+    const root = this.root;
+    let best: SourceSnapshot = { position: root, ref: { file: GENESIS_FILE, sha256: this.#manifest!.genesisSha256, size: this.#manifest!.genesisSize } };
+    for (const info of this.#snapshots ?? []) {
+      const match = SNAPSHOT_NAME.exec(info.name);
+      const seq = match === null ? 0 : Number(match[1]);
+      const hash = info.metadata?.hash ?? '';
+      if (seq < 1 || seq > head.seq || seq <= best.position.seq || info.metadata?.journalId !== root.journalId || !/^[0-9a-f]{64}$/.test(hash)) continue;
+      best = { position: positionOf(root.journalId, seq, hash), ref: { file: info.name, sha256: digestBytes(info.digest), size: info.size } };
+    }
+    return best;
+  }
+
+  /** Downloads the snapshot object into `targetPath` and verifies its SHA-256 and size. */
+  async copySnapshot(ref: SnapshotRef, targetPath: string): Promise<void> {
+    const nats = await this.#connect();
+    const bucket = await this.#openBucket(nats);
+    const result = await bucket.get(ref.file).catch((cause: unknown) => {
+      throw natsUnavailable(nats.description, `download ${ref.file}`, cause);
+    });
+    if (result === null) throw new ChangetrailError('NATS_OBJECT_MISSING', `download ${nats.bucket}/${ref.file}: no such object`, { bucket: nats.bucket, name: ref.file });
+    await pipeline(Readable.fromWeb(result.data as never), createWriteStream(targetPath)).catch((cause: unknown) => {
+      throw natsUnavailable(nats.description, `download ${ref.file}`, cause);
+    });
+    const failure = await result.error;
+    if (failure instanceof Error) throw natsUnavailable(nats.description, `download ${ref.file}`, failure);
+    verifySnapshot(dirname(targetPath), basename(targetPath), ref.sha256, ref.size);
+  }
+
+  async watch(wake: () => void): Promise<SourceWatch> {
+    const nats = await this.#connect();
+    const subscription = nats.nc.subscribe(nats.subject, { callback: () => wake() });
+    void (async () => {
+      for await (const status of nats.nc.status()) if (status.type === 'reconnect') wake();
+    })().catch(() => undefined);
+    await nats.nc.flush().catch(() => undefined);
+    return { close: async () => subscription.unsubscribe() };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reader?.close();
+    const nats = this.#nats;
+    this.#nats = null;
+    void nats?.nc.close().catch(() => undefined);
+  }
+
+  #connect(): Promise<NatsHandles> {
+    if (this.#nats !== null) return Promise.resolve(this.#nats);
+    this.#connecting ??= connectNats({ clientName: 'changetrail replicate', ...this.#options }).then((nats) => {
+      this.#nats = nats;
+      return nats;
+    }, (error: unknown) => {
+      this.#connecting = null;
+      throw error;
+    });
+    return this.#connecting;
+  }
+
+  async #openBucket(nats: NatsHandles): Promise<ObjectStore> {
+    if (this.#bucket !== null) return this.#bucket;
+    try {
+      this.#bucket = await nats.openBucket(null);
+    } catch (cause) {
+      throw new ChangetrailError('NATS_OBJECT_MISSING', `open ${nats.bucket}: ${(cause as Error).message} (nothing shipped to ${nats.stream} yet?)`, {
+        bucket: nats.bucket, name: MANIFEST_OBJECT,
+      }, { cause });
+    }
+    return this.#bucket;
+  }
+
+  async #readManifest(nats: NatsHandles): Promise<void> {
+    const bucket = await this.#openBucket(nats);
+    const bytes = await bucket.getBlob(MANIFEST_OBJECT).catch((cause: unknown) => {
+      throw natsUnavailable(nats.description, 'read the manifest', cause);
+    });
+    if (bytes === null) throw new ChangetrailError('NATS_OBJECT_MISSING', `read ${nats.bucket}/${MANIFEST_OBJECT}: no such object`, { bucket: nats.bucket, name: MANIFEST_OBJECT });
+    this.#manifest = decodeManifest(bytes, `${nats.bucket}/${MANIFEST_OBJECT}`);
+    this.#root = positionOf(this.#manifest.journalId, 0, chainRootHash(bytes));
+  }
+
+  /** The head: the stream's last message (seq, hash from its id, journal from its header; verified when read). */
+  async #readHeadMessage(nats: NatsHandles): Promise<void> {
+    let last: { seq: number; header: JsMsg['headers'] } | null;
+    try {
+      last = await nats.jsm.streams.getMessage(nats.stream, { last_by_subj: nats.subject });
+    } catch (cause) {
+      if (isNoMessage(cause)) last = null;
+      else throw natsUnavailable(nats.description, 'read the stream head', cause);
+    }
+    if (last === null) {
+      this.#head = this.#root;
+      return;
+    }
+    const journalId = last.header?.get(JOURNAL_ID_HEADER) ?? '';
+    const hash = last.header?.get('Nats-Msg-Id') ?? '';
+    if (!/^[0-9a-f]{32}$/.test(journalId) || !/^[0-9a-f]{64}$/.test(hash)) {
+      throw new ChangetrailError('NATS_STREAM_MISMATCH', `read ${nats.description}: message ${last.seq} is not a changetrail entry`, {
+        stream: nats.stream, reason: 'not-changetrail', seq: last.seq, streamHash: null, journalHash: null,
+      });
+    }
+    this.#head = positionOf(journalId, last.seq, hash);
+  }
+
+  async #prefetchHash(nats: NatsHandles, seq: number): Promise<void> {
+    const message = await this.#getMessage(nats, seq + 1);
+    if (message === null) return;
+    const entry = await this.#verify(nats, message, null);
+    this.#remember(seq, Buffer.from(entry.body.prevHash).toString('hex'));
+  }
+
+  async #getMessage(nats: NatsHandles, seq: number): Promise<{ seq: number; data: Uint8Array; headers: JsMsg['headers'] } | null> {
+    try {
+      const stored = await nats.jsm.streams.getMessage(nats.stream, { seq });
+      if (stored !== null) return { seq: stored.seq, data: stored.data, headers: stored.header };
+      await this.#readFirstSeq(nats);
+      return null;
+    } catch (cause) {
+      if (isNoMessage(cause)) {
+        await this.#readFirstSeq(nats);
+        return null;
+      }
+      throw natsUnavailable(nats.description, `read message ${seq}`, cause);
+    }
+  }
+
+  async #readFirstSeq(nats: NatsHandles): Promise<void> {
+    const info = await nats.jsm.streams.info(nats.stream).catch((cause: unknown) => {
+      throw natsUnavailable(nats.description, 'read stream info', cause);
+    });
+    this.#firstSeq = info.state.first_seq;
+  }
+
+  async #verify(nats: NatsHandles, message: { seq: number; data: Uint8Array; headers: JsMsg['headers'] }, prevHash: string | null): Promise<ReceivedEntry> {
+    const objectName = objectNameOf(message.headers);
+    let frame = message.data;
+    if (objectName !== null) {
+      const bytes = await (await this.#openBucket(nats)).getBlob(objectName);
+      if (bytes === null) throw new ChangetrailError('NATS_OBJECT_MISSING', `read ${nats.bucket}/${objectName}: no such object`, { bucket: nats.bucket, name: objectName });
+      frame = bytes;
+    }
+    return decodeEntryMessage(frame, message.headers, message.seq, this.root.journalId, prevHash, nats.description);
+  }
+
+  /** A message past the expected one: retention removed what the replica needs, or the stream has a hole. */
+  async #gap(nats: NatsHandles, from: Position, expectedSeq: number, foundSeq: number): Promise<never> {
+    await this.#readFirstSeq(nats);
+    if (expectedSeq < this.#firstSeq) throw this.#pruned(from.seq);
+    throw new ChangetrailError('JOURNAL_GAP', `read ${nats.description}: expected entry ${expectedSeq}, found ${foundSeq}`, { file: nats.description, expectedSeq, foundSeq });
+  }
+
+  /** The stream's limits removed what follows `appliedSeq`: HISTORY_PRUNED, as from a pruned local journal (the replica rebases on the newest snapshot). */
+  #pruned(appliedSeq: number): ChangetrailError<'HISTORY_PRUNED'> {
+    const snapshot = this.newestSnapshot(this.readHead());
+    this.#reader?.close();
+    this.#reader = null;
+    return new ChangetrailError('HISTORY_PRUNED',
+      `read ${this.description}: the stream no longer holds the entries after ${appliedSeq} (its first retained entry is ${this.#firstSeq})`, {
+        seq: appliedSeq + 1, earliestSeq: this.#firstSeq, baseSeq: this.#firstSeq - 1, checkpointSeq: snapshot.position.seq,
+      });
+  }
+
+  async #readerAt(nats: NatsHandles, seq: number): Promise<OrderedReader> {
+    if (this.#reader !== null && this.#reader.nextSeq === seq && this.#reader.healthy) return this.#reader;
+    this.#reader?.close();
+    this.#reader = null;
+    try {
+      const consumer = await nats.js.consumers.get(nats.stream, { filter_subjects: nats.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
+      this.#reader = new OrderedReader(await consumer.consume({ max_messages: PREFETCH_MESSAGES }), seq);
+    } catch (cause) {
+      throw natsUnavailable(nats.description, `read from entry ${seq}`, cause);
+    }
+    return this.#reader;
+  }
+
+  async #listSnapshots(): Promise<ObjectInfo[]> {
+    const nats = await this.#connect();
+    const bucket = await this.#openBucket(nats);
+    try {
+      return (await bucket.list()).filter((info) => SNAPSHOT_NAME.test(info.name) && !info.deleted);
+    } catch (cause) {
+      throw natsUnavailable(nats.description, 'list snapshots', cause);
+    }
+  }
+
+  #remember(seq: number, hash: string): void {
+    this.#hashes.set(seq, hash);
+    // Only recent hashes are asked for (the replica's own position); keep a few.
+    if (this.#hashes.size > 64) this.#hashes.delete(this.#hashes.keys().next().value!);
+  }
+}
+
+/** An ordered consumer's messages, taken one at a time with a timeout (a pending take carries over). */
+class OrderedReader {
+  nextSeq: number;
+  healthy = true;
+  readonly #messages: ConsumerMessages;
+  readonly #iterator: AsyncIterator<JsMsg>;
+  #pending: Promise<IteratorResult<JsMsg>> | null = null;
+
+  constructor(messages: ConsumerMessages, nextSeq: number) {
+    this.#messages = messages;
+    this.#iterator = messages[Symbol.asyncIterator]();
+    this.nextSeq = nextSeq;
+  }
+
+  async take(timeoutMs: number, description: string): Promise<{ seq: number; data: Uint8Array; headers: JsMsg['headers'] }> {
+    this.#pending ??= this.#iterator.next();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolveTimeout) => {
+      timer = setTimeout(() => resolveTimeout('timeout'), timeoutMs);
+    });
+    try {
+      const result = await Promise.race([this.#pending, timeout]);
+      if (result === 'timeout') {
+        this.healthy = false;
+        throw natsUnavailable(description, `read entry ${this.nextSeq}`, new Error(`no message within ${timeoutMs} ms`));
+      }
+      this.#pending = null;
+      if (result.done === true) {
+        this.healthy = false;
+        throw natsUnavailable(description, `read entry ${this.nextSeq}`, new Error('the consumer stopped'));
+      }
+      return { seq: result.value.seq, data: result.value.data, headers: result.value.headers };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): void {
+    this.healthy = false;
+    void Promise.resolve(this.#messages.close()).catch(() => undefined);
+  }
+}
+
+function toSourceEntry(entry: ReceivedEntry): SourceEntry {
+  const body = entry.body;
+  return {
+    seq: entry.seq, kind: body.kind, hash: entry.hash, time: body.time, changeset: body.changeset, resume: null,
+    ...(body.rowids === undefined ? {} : { rowids: body.rowids }),
+    ...(body.sql === undefined ? {} : { sql: body.sql }),
+    ...(body.snapshot === undefined ? {} : { snapshot: body.snapshot }),
+    ...(body.undoes === undefined ? {} : { undoes: body.undoes }),
+  };
+}
+
+/** `SHA-256=<padded base64url>` → the 32 bytes. */
+function digestBytes(digest: string): Uint8Array {
+  return new Uint8Array(Buffer.from(digest.replace(/^SHA-256=/, '').replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
+}
+
+function isNoMessage(cause: unknown): boolean {
+  const code = (cause as { code?: unknown } | null)?.code;
+  return code === 10037 || /no message found/i.test((cause as Error | null)?.message ?? '');
+}

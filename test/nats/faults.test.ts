@@ -1,0 +1,151 @@
+/**
+ * Replicas on other machines as users run them: real writer processes on the primary, `changetrail ship
+ * --follow` and `changetrail replicate nats://… --follow` processes, a real nats-server (and a 3-node
+ * cluster) — and the faults of the issue, each ending with replicas equal to the primary table for table
+ * and the stream holding every entry exactly once (message n is entry n: no duplicate, no gap):
+ * the server SIGKILLed and restarted, the shipper SIGKILLed after a publish and before its bookkeeping, a
+ * follower SIGKILLed mid-apply, connections cut and restored by a TCP proxy, a second shipper refused, and
+ * a cluster node SIGKILLed while shipping.
+ */
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openTrail } from '../../src/index.js';
+import { readCommittedHead } from '../../src/journal/journal.js';
+import { cli, jsonError } from '../cli/run-cli.js';
+import { tempDir } from '../helpers/db.js';
+import { expectReplicaEquals } from '../replica/helpers.js';
+// @ts-expect-error: a plain ESM fixture without types
+import { SCHEMA } from '../replica/fixtures/workload-writer.mjs';
+import { startNatsCluster, startNatsServer } from './nats-server.js';
+import { appliedSeq, killAll, manifestShipped, runWriter, startCli, startTcpProxy, streamState, waitUntil, type CliProcess } from './processes.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  killAll();
+  for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
+});
+
+async function workloadPrimary(): Promise<{ path: string; dir: string }> {
+  const dir = tempDir('ct-nats-e2e-');
+  const path = join(dir, 'app.db');
+  const db = new DatabaseSync(path);
+  db.exec(SCHEMA as string);
+  db.close();
+  await (await openTrail(path)).close();
+  return { path, dir };
+}
+
+function writers(path: string, transactions: number, seed: number): Promise<void> {
+  return Promise.all([0, 1, 2].map((index) => runWriter(path, index, transactions, seed))).then((runs) => {
+    for (const run of runs) expect(run.code, run.output).toBe(0);
+  });
+}
+
+/** Waits until the shipper made the stream and uploaded the manifest. */
+async function streamReady(servers: string | string[], name = 'app'): Promise<void> {
+  await waitUntil(() => manifestShipped(servers, name), 30_000, () => `stream ${name}`);
+}
+
+async function caughtUp(path: string, replicas: string[], processes: CliProcess[]): Promise<number> {
+  const head = readCommittedHead(path).seq;
+  await waitUntil(() => replicas.every((replica) => appliedSeq(replica) === head), 60_000,
+    () => `replicas at ${replicas.map(appliedSeq).join(', ')} of ${head}\n${processes.map((p) => p.output()).join('\n---\n')}`);
+  return head;
+}
+
+async function stopAll(processes: CliProcess[]): Promise<void> {
+  for (const p of processes) p.child.kill('SIGTERM');
+  for (const p of processes) {
+    const exit = await p.exited;
+    expect(exit.code, p.output()).toBe(0);
+  }
+}
+
+describe('ship and replicate over NATS, as processes', () => {
+  it('ok: 3 writers, ship --follow and two remote followers end equal; a second shipper is refused; no duplicate, no gap', async () => {
+    const server = await startNatsServer();
+    cleanup.push(() => server.stop());
+    const { path, dir } = await workloadPrimary();
+    const address = `${server.url}/app`;
+    const shipper = startCli(['ship', path, address, '--follow']);
+    await streamReady(server.url);
+    const replicas = [join(dir, 'r1.db'), join(dir, 'r2.db')];
+    const followers = replicas.map((replica) => startCli(['replicate', address, replica, '--follow']));
+    const second = cli(['ship', path, address, '--json']);
+    expect(second.code).toBe(1);
+    expect(jsonError(second)).toMatchObject({ code: 'NATS_STREAM_FENCED', details: { reason: 'another shipper is active' } });
+    await writers(path, 30, 0x5eed);
+    const head = await caughtUp(path, replicas, [shipper, ...followers]);
+    await stopAll([shipper, ...followers]);
+    for (const replica of replicas) expectReplicaEquals(path, replica);
+    expect(await streamState(server.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
+  });
+
+  it('ok: the server SIGKILLed and restarted mid-stream, the shipper SIGKILLed after a publish before its bookkeeping', async () => {
+    const server = await startNatsServer();
+    cleanup.push(() => server.stop());
+    const { path, dir } = await workloadPrimary();
+    const address = `${server.url}/app`;
+    const killed = startCli(['ship', path, address, '--follow'], { CHANGETRAIL_CRASH_AT: 'ship-after-publish:25' });
+    await streamReady(server.url);
+    const replica = join(dir, 'r.db');
+    const follower = startCli(['replicate', address, replica, '--follow']);
+    const writing = writers(path, 30, 0x0b5e55ed);
+    expect((await killed.exited).signal).toBe('SIGKILL');
+    const shipper = startCli(['ship', path, address, '--follow']);
+    await waitUntil(() => appliedSeq(replica) >= 30, 30_000, () => `replica at ${appliedSeq(replica)}\n${follower.output()}`);
+    await server.stop('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1_000));
+    await server.restart();
+    await writing;
+    const head = await caughtUp(path, [replica], [shipper, follower]);
+    await stopAll([shipper, follower]);
+    expectReplicaEquals(path, replica);
+    expect(await streamState(server.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
+  });
+
+  it('ok: a follower SIGKILLed mid-apply and connections cut and restored by a TCP proxy', async () => {
+    const server = await startNatsServer();
+    cleanup.push(() => server.stop());
+    const proxy = await startTcpProxy(server.port);
+    cleanup.push(() => proxy.close());
+    const { path, dir } = await workloadPrimary();
+    const shipper = startCli(['ship', path, `${proxy.url}/app`, '--follow']);
+    await streamReady(server.url);
+    const replica = join(dir, 'r.db');
+    const killed = startCli(['replicate', `${proxy.url}/app`, replica, '--follow'], { CHANGETRAIL_CRASH_AT: 'replica-after-begin:4' });
+    const writing = writers(path, 30, 0xc0ffee);
+    expect((await killed.exited).signal).toBe('SIGKILL');
+    const follower = startCli(['replicate', `${proxy.url}/app`, replica, '--follow']);
+    await waitUntil(() => appliedSeq(replica) >= 20, 30_000, () => `replica at ${appliedSeq(replica)}\n${follower.output()}`);
+    proxy.cut();
+    await new Promise((r) => setTimeout(r, 1_500));
+    proxy.restore();
+    await writing;
+    const head = await caughtUp(path, [replica], [shipper, follower]);
+    await stopAll([shipper, follower]);
+    expectReplicaEquals(path, replica);
+    expect(await streamState(server.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
+  });
+
+  it('ok: a 3-node cluster (stream replicas = 3) with one node SIGKILLed while shipping', async () => {
+    const cluster = await startNatsCluster(3);
+    cleanup.push(() => cluster.stop());
+    const { path, dir } = await workloadPrimary();
+    const [first, ...others] = cluster.urls as [string, ...string[]];
+    const servers = others.flatMap((url) => ['--server', url]);
+    const shipper = startCli(['ship', path, `${first}/app`, ...servers, '--replicas', '3', '--follow']);
+    await streamReady(cluster.urls);
+    const replica = join(dir, 'r.db');
+    const follower = startCli(['replicate', `${others[0]}/app`, replica, '--server', first, '--server', others[1]!, '--follow']);
+    const writing = writers(path, 30, 0xc1a55);
+    await waitUntil(() => appliedSeq(replica) >= 20, 30_000, () => `replica at ${appliedSeq(replica)}\n${follower.output()}\n${shipper.output()}`);
+    await cluster.nodes[0]!.stop('SIGKILL');
+    await writing;
+    const head = await caughtUp(path, [replica], [shipper, follower]);
+    await stopAll([shipper, follower]);
+    expectReplicaEquals(path, replica);
+    expect(await streamState(others, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
+  });
+});

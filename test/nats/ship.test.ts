@@ -1,0 +1,251 @@
+/**
+ * shipJournal and natsSource in one process against a real nats-server: every entry kind arrives and
+ * applies, resume after a restart of the shipper, refusals of another history and of a second shipper,
+ * frames larger than the max payload through the Object Store, tampered messages refused, and a replica
+ * behind the stream's retained history starting over from the newest snapshot.
+ */
+import { cpSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChangetrailError, natsSource, openReplica, openTrail, shipJournal, type Replica, type Shipper } from '../../src/index.js';
+import { entryHeaders } from '../../src/replica/nats-message.js';
+import { decodeEntryBody, encodeEntryBody, hashEntryBody } from '../../src/journal/entry.js';
+import { decodeFrame, encodeFrame } from '../../src/journal/frame.js';
+import { tempDir } from '../helpers/db.js';
+import { digestFile, expectReplicaEquals, tempPrimary, type Primary } from '../replica/helpers.js';
+import { startNatsServer, type NatsServer } from './nats-server.js';
+
+const SCHEMA = `CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE kv(k TEXT PRIMARY KEY, v) WITHOUT ROWID;`;
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
+});
+
+async function server(extraConfig?: string): Promise<NatsServer> {
+  const s = await startNatsServer(extraConfig === undefined ? {} : { extraConfig });
+  cleanup.push(() => s.stop());
+  return s;
+}
+
+async function primary(): Promise<Primary> {
+  const p = await tempPrimary(SCHEMA);
+  cleanup.push(() => p.trail.close());
+  return p;
+}
+
+async function writeSome(p: Primary, count: number, from = 1): Promise<number> {
+  let seq = 0;
+  for (let i = from; i < from + count; i++) {
+    const entry = await p.trail.write((db) => {
+      db.prepare('INSERT OR REPLACE INTO users(id, name) VALUES (?, ?)').run(i, `user ${i}`);
+      db.prepare('INSERT OR REPLACE INTO kv VALUES (?, ?)').run(`k${i % 7}`, i);
+    });
+    seq = entry!.seq;
+  }
+  return seq;
+}
+
+async function ship(path: string, s: NatsServer, options: { name?: string; follow?: boolean } = {}): Promise<Shipper> {
+  const shipper = await shipJournal(path, { servers: s.url, name: options.name ?? 'app', follow: options.follow ?? false });
+  cleanup.push(() => shipper.close());
+  return shipper;
+}
+
+async function replica(path: string, s: NatsServer, name = 'app'): Promise<Replica> {
+  const r = await openReplica(path, { source: natsSource({ servers: s.url, name }), pollIntervalMs: 50 });
+  cleanup.push(() => r.close());
+  return r;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ChangetrailError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ChangetrailError) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** The stream's message count and sequence range: message n must be entry n. */
+async function streamState(s: NatsServer, name = 'app'): Promise<{ messages: number; first_seq: number; last_seq: number }> {
+  const nc = await connect({ servers: s.url });
+  try {
+    const info = await (await jetstreamManager(nc)).streams.info(name);
+    return { messages: info.state.messages, first_seq: info.state.first_seq, last_seq: info.state.last_seq };
+  } finally {
+    await nc.close();
+  }
+}
+
+/** A foreign write (sqlite3-style, outside changetrail) followed by trail.resync(): a resync entry with a snapshot. */
+async function foreignWriteAndResync(p: Primary): Promise<void> {
+  const db = new DatabaseSync(p.path);
+  db.exec(`INSERT INTO users(id, name) VALUES (9999, 'foreign')`);
+  db.close();
+  await p.trail.resync({ message: 'after a foreign write' });
+}
+
+describe('shipJournal + natsSource', () => {
+  it('ok: ships writes, a migration, an undo and a resync; a remote replica equals the primary', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 20);
+    await p.trail.migrate('ALTER TABLE users ADD COLUMN email TEXT');
+    const last = await writeSome(p, 5, 21);
+    await p.trail.undo(last);
+    await foreignWriteAndResync(p);
+    const head = await writeSome(p, 5, 30);
+    const status = await (await ship(p.path, s)).done;
+    expect(status).toMatchObject({ shippedSeq: head, headSeq: head, lagEntries: 0, publishedCount: head, state: 'done' });
+    expect(await streamState(s)).toEqual({ messages: head, first_seq: 1, last_seq: head });
+    const r = await replica(join(p.dir, 'remote.db'), s);
+    expect((await r.sync()).seq).toBe(head);
+    expectReplicaEquals(p.path, r.path);
+  });
+
+  it('ok: a shipper started again publishes only what the stream lacks; a following replica keeps up', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 10);
+    await (await ship(p.path, s)).done;
+    const r = await replica(join(p.dir, 'remote.db'), s);
+    const following = r.follow();
+    const shipper = await ship(p.path, s, { follow: true });
+    const head = await writeSome(p, 15, 11);
+    await r.waitFor(head, { timeoutMs: 10_000 });
+    expect(shipper.status()).toMatchObject({ shippedSeq: head, publishedCount: 15, state: 'following' });
+    expect(await streamState(s)).toEqual({ messages: head, first_seq: 1, last_seq: head });
+    expectReplicaEquals(p.path, r.path);
+    await r.close();
+    await following;
+  });
+
+  it('err: a second shipper while one is active is NATS_STREAM_FENCED', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 3);
+    await ship(p.path, s, { follow: true });
+    const error = await rejection(shipJournal(p.path, { servers: s.url, name: 'app' }));
+    expect(error.code).toBe('NATS_STREAM_FENCED');
+    expect(error.details).toMatchObject({ stream: 'app', reason: 'another shipper is active' });
+  });
+
+  it('err: another journal, a stale copy ahead of, and a diverged copy of the shipped history are NATS_STREAM_MISMATCH', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 5);
+    // A copy of the primary as of entry 5, taken while no write runs.
+    const copyDir = tempDir('ct-nats-copy-');
+    copyFileSync(p.path, join(copyDir, 'app.db'));
+    cpSync(`${p.path}.changes`, join(copyDir, 'app.db.changes'), { recursive: true, filter: (path) => !/[/]lock[^/]*$/.test(path) });
+    await writeSome(p, 5, 6);
+    await (await ship(p.path, s)).done;
+
+    const other = await primary();
+    await writeSome(other, 2);
+    const foreign = await rejection(shipJournal(other.path, { servers: s.url, name: 'app' }));
+    expect(foreign.code).toBe('NATS_STREAM_MISMATCH');
+    expect(foreign.details).toMatchObject({ reason: 'other-journal' });
+
+    const stale = await rejection(shipJournal(join(copyDir, 'app.db'), { servers: s.url, name: 'app' }));
+    expect(stale.details).toMatchObject({ reason: 'ahead', seq: 10 });
+
+    const copy = await openTrail(join(copyDir, 'app.db'));
+    for (let i = 0; i < 7; i++) await copy.write((db) => void db.prepare('INSERT INTO users(name) VALUES (?)').run(`fork ${i}`));
+    await copy.close();
+    const diverged = await rejection(shipJournal(join(copyDir, 'app.db'), { servers: s.url, name: 'app' }));
+    expect(diverged.details).toMatchObject({ reason: 'diverged', seq: 10 });
+    expect(await streamState(s)).toEqual({ messages: 10, first_seq: 1, last_seq: 10 });
+  });
+
+  it('ok: an entry larger than the max payload travels through the Object Store', async () => {
+    const s = await server('max_payload: 65536');
+    const p = await primary();
+    await writeSome(p, 2);
+    await p.trail.write((db) => void db.prepare('INSERT INTO kv VALUES (?, ?)').run('big', new Uint8Array(300_000).fill(7)));
+    const head = await writeSome(p, 2, 3);
+    expect((await (await ship(p.path, s)).done).shippedSeq).toBe(head);
+    const r = await replica(join(p.dir, 'remote.db'), s);
+    expect((await r.sync()).seq).toBe(head);
+    expectReplicaEquals(p.path, r.path);
+  });
+
+  it('err: a message with a flipped byte is JOURNAL_CHECKSUM_MISMATCH; the replica is untouched', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 4);
+    await (await ship(p.path, s)).done;
+    const r = await replica(join(p.dir, 'remote.db'), s);
+    await r.sync();
+    const before = digestFile(r.path);
+    // A forger with write access to the stream appends entry 5 taken from another journal position.
+    const nc = await connect({ servers: s.url });
+    cleanup.push(() => nc.close());
+    const jsm = await jetstreamManager(nc);
+    const stored = (await jsm.streams.getMessage('app', { seq: 4 }))!;
+    const forged = new Uint8Array(stored.data);
+    forged[12] = forged[12]! ^ 0xff; // the CRC
+    new DataView(forged.buffer).setBigUint64(4, 5n);
+    await jetstream(nc).publish('changetrail.app.entries', forged, { msgID: 'ab'.repeat(32), headers: entryHeaders(r.position.journalId, 5, null), expect: { lastSequence: 4 } });
+    const crc = await rejection(r.sync());
+    expect(crc.code).toBe('JOURNAL_CHECKSUM_MISMATCH');
+    expect(r.position.seq).toBe(4);
+    expect(digestFile(r.path)).toEqual(before);
+  });
+
+  it('err: a well-formed message that does not chain to the entry before it is JOURNAL_CHAIN_BROKEN', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 4);
+    await (await ship(p.path, s)).done;
+    const r = await replica(join(p.dir, 'remote.db'), s);
+    await r.sync();
+    const nc = await connect({ servers: s.url });
+    cleanup.push(() => nc.close());
+    const stored = (await (await jetstreamManager(nc)).streams.getMessage('app', { seq: 4 }))!;
+    const body = decodeEntryBody(decodeFrame(stored.data, 'm', 0).body, 'm', 0);
+    const forgedBody = encodeEntryBody({ ...body, seq: 5, prevHash: new Uint8Array(32).fill(1) });
+    const hash = Buffer.from(hashEntryBody(forgedBody)).toString('hex');
+    await jetstream(nc).publish('changetrail.app.entries', encodeFrame(5, forgedBody), { msgID: hash, headers: entryHeaders(r.position.journalId, 5, null), expect: { lastSequence: 4 } });
+    const error = await rejection(r.sync());
+    expect(error.code).toBe('JOURNAL_CHAIN_BROKEN');
+    expect(error.details).toMatchObject({ seq: 5 });
+    expect(r.position.seq).toBe(4);
+  });
+
+  it('ok: a replica behind the stream\'s retained history starts over from the newest snapshot and says so', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 3);
+    await (await ship(p.path, s)).done;
+    const r = await replica(join(p.dir, 'remote.db'), s);
+    await r.sync();
+    await r.close();
+    await writeSome(p, 5, 4);
+    await foreignWriteAndResync(p);
+    const head = await writeSome(p, 5, 20);
+    await (await ship(p.path, s)).done;
+    // Retention keeps the last 6 messages: entries 4..8 (which the replica needs) are gone; the resync at 9 is kept.
+    const nc = await connect({ servers: s.url });
+    cleanup.push(() => nc.close());
+    const jsm = await jetstreamManager(nc);
+    const config = (await jsm.streams.info('app')).config;
+    await jsm.streams.update('app', { ...config, max_msgs: 6 });
+    expect((await streamState(s)).first_seq).toBe(head - 5);
+    const again = await openReplica(join(p.dir, 'remote.db'), { source: natsSource({ servers: s.url, name: 'app' }) });
+    cleanup.push(() => again.close());
+    const stranded: unknown[] = [];
+    again.on('stranded', (error) => stranded.push(error.details));
+    expect((await again.sync()).seq).toBe(head);
+    // Told once, with where the stream's history begins; rebased on the resync snapshot at 9.
+    expect(stranded).toEqual([{ seq: 4, earliestSeq: 9, baseSeq: 8, checkpointSeq: 9 }]);
+    expect(again.status()).toMatchObject({ appliedSeq: head, lagEntries: 0 });
+    expectReplicaEquals(p.path, again.path);
+  });
+});
