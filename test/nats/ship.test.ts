@@ -119,6 +119,9 @@ describe('shipJournal + natsSource', () => {
     const shipper = await ship(p.path, s, { follow: true });
     const head = await writeSome(p, 15, 11);
     await r.waitFor(head, { timeoutMs: 10_000 });
+    // The replica may see an entry before the shipper has processed its ack: wait for the shipper's books.
+    for (const deadline = Date.now() + 10_000; shipper.status().shippedSeq < head && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + 2_000; shipper.status().state !== 'following' && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
     expect(shipper.status()).toMatchObject({ shippedSeq: head, publishedCount: 15, state: 'following' });
     expect(await streamState(s)).toEqual({ messages: head, first_seq: 1, last_seq: head });
     expectReplicaEquals(p.path, r.path);
