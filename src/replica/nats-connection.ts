@@ -169,6 +169,16 @@ function connectionOptions(options: NatsOptions, servers: string[], timeoutMs: n
   return connection;
 }
 
+/** Runs a NATS call; a client error (timeout, disconnect) becomes NATS_UNAVAILABLE, changetrail's own errors pass. */
+export async function natsCall<T>(description: string, operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (cause) {
+    if (cause instanceof ChangetrailError || cause instanceof TypeError || cause instanceof RangeError) throw cause;
+    throw natsUnavailable(description, operation, cause);
+  }
+}
+
 export function natsUnavailable(description: string, operation: string, cause: unknown): ChangetrailError<'NATS_UNAVAILABLE'> {
   const reason = (cause as Error | null)?.message ?? String(cause);
   return new ChangetrailError('NATS_UNAVAILABLE', `${operation} ${description}: ${reason}`, { server: description, operation, reason }, { cause });

@@ -28,7 +28,7 @@ import { encodeManifest } from '../journal/manifest.js';
 import { positionOf, type Position } from '../journal/position.js';
 import { parseSegmentName } from '../journal/segment.js';
 import { SegmentFile } from '../journal/segment-file.js';
-import { connectNats, natsUnavailable, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
+import { connectNats, natsCall, natsUnavailable, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
 import { decodeEntryMessage, entryHeaders, frameObjectName, MANIFEST_OBJECT, objectDigest, objectNameOf, PAYLOAD_HEADROOM } from './nats-message.js';
 import { openJournalSource } from './journal-source.js';
 import type { ReplicaSource, SourceWatch } from './source.js';
@@ -113,6 +113,7 @@ export async function shipJournal(databasePath: string, options: ShipOptions): P
     const shipper = new JournalShipper(source, dir, identity, handles, { ...options, replicas, inflightMax });
     try {
       await shipper.start();
+      shipper.run();
     } catch (error) {
       await shipper.close();
       throw error;
@@ -180,6 +181,10 @@ class JournalShipper implements Shipper {
 
   /** Claims the stream, checks its content, then ships in the background. */
   async start(): Promise<void> {
+    await natsCall(this.#nats.description, 'start shipping', () => this.#start());
+  }
+
+  async #start(): Promise<void> {
     await this.#claimStream();
     await this.#ensureStream();
     this.#bucket = await this.#nats.openBucket({ replicas: this.#options.replicas });
@@ -187,6 +192,10 @@ class JournalShipper implements Shipper {
     await this.#ensureSnapshot({ file: GENESIS_FILE, sha256: this.#identity.manifest.genesisSha256, size: this.#identity.manifest.genesisSize }, this.#root);
     await this.#resume();
     if (this.#options.follow === true) this.#watch = await this.#source.watch(() => this.#wakeup.notify());
+  }
+
+  /** @internal After {@link start}: ships in the background. */
+  run(): void {
     this.#running = this.#run();
     // Done (the head reached, a stop, or a failure) releases the claim and the connection by itself.
     this.#running.then(
@@ -235,7 +244,7 @@ class JournalShipper implements Shipper {
         this.#readHead();
         if (this.#head.seq > this.#shipped.seq) {
           this.#state = 'shipping';
-          await this.#shipUpTo(this.#head);
+          await natsCall(this.#nats.description, 'ship', () => this.#shipUpTo(this.#head));
           failures = 0;
           continue;
         }
@@ -247,7 +256,9 @@ class JournalShipper implements Shipper {
         if (!isRetryable(error) || ++failures > RESUME_ATTEMPTS_MAX) throw error;
         await pause(Math.min(5_000, 100 * failures), this.#stop.signal);
         if (this.#stop.signal.aborted) break;
-        await this.#resumeQuietly();
+        await natsCall(this.#nats.description, 'resume', () => this.#resumeQuietly()).catch((error: unknown) => {
+          if (!isRetryable(error)) throw error;
+        });
       }
     }
     this.#state = this.#options.follow === true ? 'closed' : 'done';

@@ -24,7 +24,7 @@ import { chainRootHash, decodeManifest, type Manifest } from '../journal/manifes
 import { positionOf, type Position } from '../journal/position.js';
 import type { SnapshotRef } from '../journal/entry.js';
 import { verifySnapshot } from '../apply/replay.js';
-import { connectNats, natsUnavailable, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
+import { connectNats, natsCall, natsUnavailable, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
 import { decodeEntryMessage, JOURNAL_ID_HEADER, MANIFEST_OBJECT, objectNameOf, type ReceivedEntry } from './nats-message.js';
 import type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './source.js';
 
@@ -90,6 +90,10 @@ export class NatsReplicaSource implements ReplicaSource {
   /** Connects (once), reads the manifest (once) and the stream's head; prefetches the hash at `after`. */
   async refresh(after?: Position): Promise<void> {
     if (this.#closed) throw new TypeError('natsSource: closed');
+    await natsCall(this.description, 'refresh', () => this.#refresh(after));
+  }
+
+  async #refresh(after?: Position): Promise<void> {
     const nats = await this.#connect();
     if (this.#root === null) await this.#readManifest(nats);
     await this.#readHeadMessage(nats);
@@ -110,6 +114,15 @@ export class NatsReplicaSource implements ReplicaSource {
   }
 
   async *entriesAfter(from: Position, to: Position): AsyncGenerator<SourceEntry> {
+    try {
+      yield* this.#entriesAfter(from, to);
+    } catch (cause) {
+      if (cause instanceof ChangetrailError || cause instanceof TypeError || cause instanceof RangeError) throw cause;
+      throw natsUnavailable(this.description, `read entries after ${from.seq}`, cause);
+    }
+  }
+
+  async *#entriesAfter(from: Position, to: Position): AsyncGenerator<SourceEntry> {
     if (to.seq <= from.seq) return;
     const nats = await this.#connect();
     const reader = await this.#readerAt(nats, from.seq + 1);
@@ -155,6 +168,10 @@ export class NatsReplicaSource implements ReplicaSource {
 
   /** Downloads the snapshot object into `targetPath` and verifies its SHA-256 and size. */
   async copySnapshot(ref: SnapshotRef, targetPath: string): Promise<void> {
+    await natsCall(this.description, `download ${ref.file}`, () => this.#copySnapshot(ref, targetPath));
+  }
+
+  async #copySnapshot(ref: SnapshotRef, targetPath: string): Promise<void> {
     const nats = await this.#connect();
     const bucket = await this.#openBucket(nats);
     const result = await bucket.get(ref.file).catch((cause: unknown) => {
@@ -170,6 +187,10 @@ export class NatsReplicaSource implements ReplicaSource {
   }
 
   async watch(wake: () => void): Promise<SourceWatch> {
+    return natsCall(this.description, 'watch', () => this.#watch(wake));
+  }
+
+  async #watch(wake: () => void): Promise<SourceWatch> {
     const nats = await this.#connect();
     const subscription = nats.nc.subscribe(nats.subject, { callback: () => wake() });
     void (async () => {
