@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/index.js';
 import { checkBodyBySchema, checkEntryBody, checkpointFileName, decodeEntryBody, decodeEntryBodyBySchema, snapshotFileName } from '../../src/journal/entry.js';
 import { encodeRowids } from '../../src/journal/rowids.js';
+import { mulberry32 } from '../helpers/random.js';
 
 /** The writer's encoder, then others laying the same values out differently (map16 headers, float32). */
 const packers = [
@@ -20,17 +21,7 @@ const packers = [
 const SEED = Number(process.env.CT_ENTRY_FUZZ_SEED ?? 20261201);
 const CASES = Number(process.env.CT_ENTRY_FUZZ_CASES ?? 3000);
 
-/** mulberry32: a small seeded generator, so a failing case is reproducible from the seed. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const generator = mulberry32;
 
 type Random = () => number;
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
