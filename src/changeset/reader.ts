@@ -81,6 +81,27 @@ function decodeName(bytes: Uint8Array, start: number, end: number): string {
   return name;
 }
 
+/**
+ * Whether the header at `offset` is byte for byte the `previous` one (changesets concatenated entry by
+ * entry repeat one table's header before every group: decoding the name again cost 1.8 µs per header).
+ */
+function repeatsHeader(bytes: Uint8Array, offset: number, previous: TableHeader): boolean {
+  const length = previous.end - previous.start;
+  if (offset + length > bytes.length || bytes[offset + length - 1] !== NAME_TERMINATOR) return false;
+  for (let i = 0; i < length; i++) {
+    if (bytes[offset + i] !== bytes[previous.start + i]) return false;
+  }
+  return true;
+}
+
+/** `previous`, read again at `offset` (the same bytes: only the offsets differ). */
+function movedHeader(previous: TableHeader, offset: number): TableHeader {
+  const shift = offset - previous.start;
+  return {
+    ...previous, start: offset, end: previous.end + shift, pkStart: previous.pkStart + shift, nameStart: previous.nameStart + shift, nameEnd: previous.nameEnd + shift,
+  };
+}
+
 /** The error for a first byte that is not a table header. */
 export function headerExpected(bytes: Uint8Array, offset: number): ChangetrailError<'CHANGESET_MALFORMED'> {
   const byte = bytes[offset];
@@ -99,7 +120,7 @@ export function scanChangeset(bytes: Uint8Array, onTable: (header: TableHeader) 
   let offset = 0;
   while (offset < bytes.length) {
     if (isTableMarker(bytes[offset])) {
-      header = readTableHeader(bytes, offset);
+      header = header !== null && repeatsHeader(bytes, offset, header) ? movedHeader(header, offset) : readTableHeader(bytes, offset);
       onTable(header);
       offset = header.end;
       continue;
