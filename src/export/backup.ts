@@ -64,6 +64,11 @@ export async function backup(source: TrailSource, out: string, options: BackupOp
 function copyConsistently(databasePath: string, temp: string): void {
   const reader = openDatabaseReader(databasePath, { timeoutMs: 5_000 });
   try {
+    // A WAL database nobody holds open is read through a query_only read-write connection (so its close
+    // removes the -wal/-shm it created), and query_only refuses VACUUM INTO as a write ("attempt to write
+    // a readonly database"). VACUUM INTO writes only its target, so lifting it for this statement keeps
+    // the source untouched.
+    reader.exec('PRAGMA query_only = OFF');
     reader.prepare('VACUUM INTO ?').run(temp);
   } catch (cause) {
     throw new ChangetrailError('SQLITE_ERROR', `backup ${databasePath}: ${(cause as Error).message}`, { operation: 'backup' }, { cause });

@@ -97,4 +97,22 @@ describe('backup', () => {
     await expect(restoreTo(path, join(dir, 'early.db'), { at: 1, from: out })).rejects.toMatchObject({ code: 'BACKUP_MISMATCH' });
     expect(existsSync(join(dir, 'early.db'))).toBe(false);
   });
+
+  it('ok: a WAL database nobody holds open is backed up, and no -wal/-shm is left beside it', async () => {
+    const dir = tempDir('ct-backup-wal-');
+    const path = join(dir, 'app.db');
+    const setup = new DatabaseSync(path);
+    setup.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+    setup.close();
+    expect(runCli(['init', path, '--journal-mode', 'wal']).status).toBe(0);
+    expect(runCli(['exec', path, "INSERT INTO t VALUES (1, 'a'), (2, 'b')"]).status).toBe(0);
+    const before = readFileSync(path);
+    const result = runCli(['backup', path, join(dir, 'nightly.db'), '--json']);
+    expect(result.stderr).toBe('');
+    expect(readFileSync(path).equals(before)).toBe(true);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout.toString())).toMatchObject({ seq: 1 });
+    expect(readBackupStamp(join(dir, 'nightly.db'))).toMatchObject({ seq: 1 });
+    expect(existsSync(`${path}-wal`) || existsSync(`${path}-shm`)).toBe(false);
+  });
 });
