@@ -31,14 +31,15 @@ export interface RowChangeJson {
   table: string;
   op: RowChange['op'];
   indirect: boolean;
-  pk: Record<string, JsonFieldValue>;
+  /** The PRIMARY KEY columns and their values (`key`, as in `exportChanges`' NDJSON). */
+  key: Record<string, JsonFieldValue>;
   before: Record<string, JsonFieldValue> | null;
   after: Record<string, JsonFieldValue> | null;
 }
 
 /** {@link valueToJson} applied to every value of a row change. */
 export function rowChangeToJson(row: RowChange): RowChangeJson {
-  return { ...row, pk: valuesToJson(row.pk)!, before: valuesToJson(row.before), after: valuesToJson(row.after) };
+  return { table: row.table, op: row.op, indirect: row.indirect, key: valuesToJson(row.pk)!, before: valuesToJson(row.before), after: valuesToJson(row.after) };
 }
 
 function valuesToJson(values: RowValues | null): Record<string, JsonFieldValue> | null {

@@ -248,7 +248,7 @@ describe('valueToJson', () => {
     expect(valueToJson(new SqlText(Uint8Array.of(0xc3)))).toEqual({ $textHex: 'c3' });
     const [row] = changesetToRows(EXAMPLE_CHANGESET, EXAMPLE_SCHEMA).slice(1);
     expect(JSON.parse(JSON.stringify(rowChangeToJson(row!)))).toEqual({
-      table: 't', op: 'delete', indirect: false, pk: { id: 3 }, before: { id: 3, name: 'carol', score: 3.25, data: { $blob: 'ff' }, note: 'x' }, after: null,
+      table: 't', op: 'delete', indirect: false, key: { id: 3 }, before: { id: 3, name: 'carol', score: 3.25, data: { $blob: 'ff' }, note: 'x' }, after: null,
     });
   });
 });

@@ -37,7 +37,7 @@ describe('changetrail CLI', () => {
     expect(lines[1].prevHash).toBe(lines[0].hash);
 
     const show = JSON.parse(cli('show', path, '2', '--json').stdout);
-    expect(show.changes).toEqual([{ table: 't', op: 'update', indirect: false, pk: { id: 2 }, before: { name: 'bob' }, after: { name: 'Bob' } }]);
+    expect(show.changes).toEqual([{ table: 't', op: 'update', indirect: false, key: { id: 2 }, before: { name: 'bob' }, after: { name: 'Bob' } }]);
 
     const status = JSON.parse(cli('status', path, '--json').stdout);
     expect(status).toMatchObject({ headSeq: 2, journalMode: 'delete', lock: null });

@@ -202,3 +202,28 @@ describe('old Node', () => {
     expect(JSON.parse(json.stderr).error).toMatchObject({ code: 'NODE_UNSUPPORTED', details: { required: '>=24.12' } });
   });
 });
+
+describe('one name for the row key in every JSON output', () => {
+  it('ok: export, show, diff, history and undo --dry-run all call it `key` ({column: value}, as export does)', () => {
+    const path = tracked('CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT)');
+    expect(cli(['exec', path, "INSERT INTO t VALUES (7, 'ada')"]).code).toBe(0);
+    expect(cli(['exec', path, "UPDATE t SET name = 'Ada' WHERE id = 7"]).code).toBe(0);
+    const rows = (args: string[]): Record<string, unknown>[] => {
+      const result = cli([...args, '--json']);
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      return result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    };
+    const changes = [
+      ...rows(['export', path, '--since', '0']),
+      ...(rows(['show', path, '2'])[0]!.changes as Record<string, unknown>[]),
+      ...rows(['diff', path, '0']),
+      ...rows(['history', path, 't', '7']),
+      ...(rows(['undo', path, '2', '--dry-run'])[0]!.restores as Record<string, unknown>[]),
+    ];
+    expect(changes).toHaveLength(7);
+    for (const change of changes) {
+      expect(change).toHaveProperty('key', { id: 7 });
+      expect(change).not.toHaveProperty('pk');
+    }
+  });
+});

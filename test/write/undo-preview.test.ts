@@ -34,8 +34,8 @@ describe('Trail.previewUndo', () => {
     const preview = await trail.previewUndo(entry!.seq);
     expect(preview).toMatchObject({ seq: entry!.seq, possible: true, conflicts: [], refusal: null, derived: [{ table: 'p_fts', module: 'fts5', treatment: 'reindexed' }] });
     expect(preview.restores).toEqual(expect.arrayContaining([
-      { table: 'p', op: 'insert', indirect: false, pk: { sku: 'a' }, before: null, after: { sku: 'a', title: 'alpha' } },
-      { table: 'p', op: 'update', indirect: false, pk: { sku: 'b' }, before: { title: 'bravo' }, after: { title: 'beta' } },
+      { table: 'p', op: 'insert', indirect: false, key: { sku: 'a' }, before: null, after: { sku: 'a', title: 'alpha' } },
+      { table: 'p', op: 'update', indirect: false, key: { sku: 'b' }, before: { title: 'bravo' }, after: { title: 'beta' } },
     ]));
     expect(trail.read((db) => db.prepare('SELECT rowid, * FROM p ORDER BY sku').all())).toEqual(before);
     expect(await headSeq(trail)).toBe(2);
@@ -70,7 +70,7 @@ describe('changetrail undo --dry-run', () => {
     expect(cli('exec', path, `DELETE FROM p WHERE sku = 'a'`).status).toBe(0);
     const possible = cli('undo', path, '1', '--dry-run', '--json');
     expect(possible.status, possible.stderr).toBe(0);
-    expect(JSON.parse(possible.stdout)).toMatchObject({ seq: 1, possible: true, restores: [{ table: 'p', op: 'insert', pk: { sku: 'a' } }] });
+    expect(JSON.parse(possible.stdout)).toMatchObject({ seq: 1, possible: true, restores: [{ table: 'p', op: 'insert', key: { sku: 'a' } }] });
     expect(cli('exec', path, `INSERT INTO p VALUES ('a', 'again')`).status).toBe(0);
     const refused = cli('undo', path, '1', '--dry-run', '--json');
     expect(refused.status).toBe(1);

@@ -18,7 +18,7 @@ export const diff = defineCommand({
   description: [
     'Rows inserted (+), deleted (-) and updated (~, with each changed column as [-before-]{+after+}) between',
     'the two states. Points: a seq (0 is genesis), an entry hash prefix, or @<time> (the last entry at or',
-    'before it). With --json: one line per row {table, op, pk, before, after}; with --stat --json, per table.',
+    'before it). With --json: one line per row {table, op, key, before, after}; with --stat --json, per table.',
   ].join('\n'),
   examples: ['changetrail diff app.db 10', 'changetrail diff app.db @2026-11-30T00:00Z @2026-12-02T00:00Z --stat', 'changetrail diff app.db 3b688f33 --json'],
   async run({ args, options, out }) {
@@ -26,7 +26,7 @@ export const diff = defineCommand({
     const result = diffPoints(trackedDatabase('diff', path), from, to, { method: options.replay === true ? 'replay' : 'auto' });
     if (out.json) {
       if (options.stat === true) for (const stat of result.stats) out.record({ ...stat, from: result.from.seq, to: result.to.seq });
-      else for (const row of result.rows) out.record({ table: row.table, op: row.op, pk: valuesJson(row.pk), before: valuesJson(row.before), after: valuesJson(row.after) });
+      else for (const row of result.rows) out.record({ table: row.table, op: row.op, key: valuesJson(row.pk), before: valuesJson(row.before), after: valuesJson(row.after) });
       return 0;
     }
     out.line(out.paint(`diff #${result.from.seq}..#${result.to.seq}`, 'bold'));

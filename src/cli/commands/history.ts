@@ -29,7 +29,7 @@ export const history = defineCommand({
         out.record({
           seq: step.seq, hash: step.hash, kind: step.kind, time: step.time.toISOString(), actor: step.actor, message: step.message,
           ...(step.undoes === undefined ? {} : { undoes: step.undoes }), table: step.table, op: step.op, indirect: step.indirect,
-          pk: valuesJson(step.pk), before: valuesJson(step.before), after: valuesJson(step.after),
+          key: valuesJson(step.pk), before: valuesJson(step.before), after: valuesJson(step.after),
         });
         continue;
       }

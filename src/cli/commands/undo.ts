@@ -46,7 +46,7 @@ function printPreview(preview: UndoPreview, out: Output): number {
   if (preview.possible) line(`undo #${preview.seq} would restore ${count}:`);
   else line(`undo #${preview.seq} would be refused (${preview.refusal?.code}): ${preview.refusal?.message}; it would restore ${count}:`);
   for (const row of preview.restores) {
-    line(`  ${row.op} ${row.table} ${JSON.stringify(row.pk)}${row.after === null ? '' : ` → ${JSON.stringify(row.after)}`}${row.indirect ? ' (indirect)' : ''}`);
+    line(`  ${row.op} ${row.table} ${JSON.stringify(row.key)}${row.after === null ? '' : ` → ${JSON.stringify(row.after)}`}${row.indirect ? ' (indirect)' : ''}`);
   }
   for (const index of preview.derived) line(`  index ${index.table} (${index.module}): ${index.treatment ?? 'not maintained'}`);
   for (const conflict of preview.conflicts) line(`  conflict: entry ${conflict.laterSeq} changed ${conflict.table} ${JSON.stringify(conflict.key)}`);
