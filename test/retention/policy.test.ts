@@ -97,4 +97,17 @@ describe('retention policy', () => {
     expect(shown.stdout).toMatch(/keep 3 entries, checkpoint every 4 entries/);
     expect(cli(['retention', path, '--keep-entries', 'lots']).code).toBe(2);
   });
+
+  it('ok: the human output shows the follower hold settings, as --json does', async () => {
+    const { trail, path } = await setup();
+    await trail.close();
+    opened.splice(0);
+    const defaults = cli(['retention', path, '--keep-entries', '3']);
+    expect(defaults.code, defaults.stderr).toBe(0);
+    expect(defaults.stdout).toMatch(/^followers: held for up to 1000000 entries behind the head, 7 days silent \(defaults\)$/m);
+    const set = cli(['retention', path, '--hold-entries-max', '500', '--hold-stale-days', '1.5']);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/^followers: held for up to 500 entries behind the head, 1.5 days silent$/m);
+    expect(JSON.parse(cli(['retention', path, '--json']).stdout).policy.followers).toEqual({ entriesMax: 500, staleAfterMs: 1.5 * 24 * 60 * 60 * 1000 });
+  });
 });

@@ -1,6 +1,7 @@
 /** `changetrail retention <db>`: show or set the retention policy writers apply in the background (issue 16). */
 import { openTrail } from '../../write/trail.js';
 import { writeRetentionPolicy, type RetentionPolicy } from '../../write/retention-policy.js';
+import { FOLLOWER_HOLD_DEFAULTS } from '../../write/prune.js';
 import { defineCommand, usage } from '../command.js';
 import { escapeControl } from '../format.js';
 import { trackedDatabase } from '../helpers.js';
@@ -43,6 +44,7 @@ export const retention = defineCommand({
       const state = trail.retentionState();
       out.emit({ ...state, ...(pass === null ? {} : { pass }) }, () => [
         state.policy === null ? 'no retention policy: history is kept until `changetrail prune`' : `policy: ${describePolicy(state.policy)}`,
+        describeFollowerHold(state.policy),
         state.base === null ? 'history starts at genesis' : `retained history begins at entry ${state.earliestSeq} (checkpoint #${state.base.checkpointSeq} holds the state as of entry ${state.base.seq})`,
         ...state.followers.map((f) => `follower ${escapeControl(f.name)} at entry ${f.seq} (reported ${new Date(f.updatedAtMs).toISOString()})`),
         ...(pass === null ? [] : [pass.error === null ? `pass: ${pass.checkpointSeq === null ? 'no checkpoint due' : `checkpoint #${pass.checkpointSeq}`}; ${pass.prunedTo === null ? 'nothing pruned' : `pruned to entry ${pass.prunedTo}`}` : `pass failed: ${pass.error.code}: ${escapeControl(pass.error.message)}`]),
@@ -84,4 +86,14 @@ function describePolicy(policy: RetentionPolicy): string {
   if (policy.checkpointEveryMs != null) parts.push(`checkpoint every ${policy.checkpointEveryMs / MINUTE_MS} minutes`);
   if (policy.prune === false) parts.push('no automatic prune');
   return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
+/** How long registered followers hold pruning back: the policy's limits, or the defaults prune applies. */
+function describeFollowerHold(policy: RetentionPolicy | null): string {
+  const { entriesMax, staleAfterMs } = policy?.followers ?? {};
+  const mark = (value: number | undefined) => (value === undefined ? ' (default)' : '');
+  const entries = `up to ${entriesMax ?? FOLLOWER_HOLD_DEFAULTS.entriesMax} entries behind the head`;
+  const silent = `${(staleAfterMs ?? FOLLOWER_HOLD_DEFAULTS.staleAfterMs) / DAY_MS} days silent`;
+  if (entriesMax === undefined && staleAfterMs === undefined) return `followers: held for ${entries}, ${silent} (defaults)`;
+  return `followers: held for ${entries}${mark(entriesMax)}, ${silent}${mark(staleAfterMs)}`;
 }
