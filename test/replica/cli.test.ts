@@ -53,6 +53,21 @@ describe('changetrail replicate', () => {
     expectReplicaEquals(db, other);
   });
 
+  it('ok: --rebuild starts over from the newest checkpoint (genesis pruned), as its help says', () => {
+    const { db, replica } = primary();
+    expect(cli(['replicate', db, replica]).code).toBe(0);
+    expect(cli(['checkpoint', db]).code).toBe(0);
+    expect(cli(['exec', db, "INSERT INTO t(name) VALUES ('after')"]).code).toBe(0);
+    const pruned = cli(['prune', db, '--before', 'checkpoint', '--json']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(JSON.parse(pruned.stdout).removed).toContain('genesis.db');
+    const rebuilt = cli(['replicate', db, replica, '--rebuild', '--json']);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(JSON.parse(rebuilt.stdout)).toMatchObject({ appliedSeq: 5, lagEntries: 0 });
+    expectReplicaEquals(db, replica);
+    expect(cli(['replicate', '--help']).stdout).toMatch(/--rebuild +start the replica over from the newest checkpoint or resync snapshot/);
+  });
+
   it('ok: --follow applies new entries and stops cleanly on SIGTERM and SIGINT', async () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const { db, replica } = primary();

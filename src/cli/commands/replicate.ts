@@ -23,7 +23,7 @@ export const replicate = defineCommand({
   args: ['source', 'replica.db'],
   options: {
     follow: { type: 'boolean', description: 'keep applying entries as the primary commits them, until SIGINT/SIGTERM' },
-    rebuild: { type: 'boolean', description: 'start the replica over from the newest snapshot (genesis or the last resync)' },
+    rebuild: { type: 'boolean', description: 'start the replica over from the newest checkpoint or resync snapshot (genesis when there is none)' },
     force: { type: 'boolean', description: 'replace <replica.db> even if it is not a replica of this journal (its content is lost)' },
     register: { type: 'string', value: 'name', description: 'register the replica\'s position under <name> in the source journal, so pruning keeps what it has not applied (writes <source>.changes/followers/)' },
     ...NATS_OPTIONS,
