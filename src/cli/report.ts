@@ -81,12 +81,23 @@ const API_TO_COMMAND: Record<string, (db: string) => string> = {
   verify: (db) => `\`changetrail verify ${db}\``,
 };
 
+/** Options of a Trail method a library message may name, as the CLI flag that sets them. */
+const API_OPTION_TO_FLAG: Record<string, string> = { 'ifChanged: true': '--if-changed', 'replay: true': '--replay' };
+
 /**
- * A library message as a CLI user needs it: "trail.resync()" becomes "`changetrail resync app.db`", and
+ * A library message as a CLI user needs it: "trail.resync()" becomes "`changetrail resync app.db`",
+ * "trail.resync({ ifChanged: true })" "`changetrail resync app.db --if-changed`", and
  * "trail.write/trail.migrate" "`changetrail exec app.db`/`changetrail migrate app.db <file.sql>`".
  */
 export function cliMessage(message: string, db: string | undefined): string {
-  return message.replace(/\btrail\.(\w+)(?:\(\))?/g, (text, method: string) => API_TO_COMMAND[method]?.(db ?? '<db>') ?? text);
+  const named = db === undefined ? message : message.replaceAll(/(changetrail \w+) <db>/g, (_text, command: string) => `${command} ${db}`);
+  return named.replace(/\btrail\.(\w+)(?:\((?:\{ ([^}]*) \})?\))?/g, (text, method: string, options: string | undefined) => {
+    const command = API_TO_COMMAND[method]?.(db ?? '<db>');
+    if (command === undefined) return text;
+    if (options === undefined) return command;
+    const flags = options.split(', ').map((option) => API_OPTION_TO_FLAG[option]);
+    return flags.every((flag) => flag !== undefined) ? `${command.slice(0, -1)} ${flags.join(' ')}\`` : text;
+  });
 }
 
 /** The hint for an error, or null. */

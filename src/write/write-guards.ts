@@ -56,7 +56,7 @@ export class WriteGuards implements CommitGuards {
         throw new ChangetrailError('FOREIGN_WRITE_DETECTED',
           `write: ${this.#path} was changed outside changetrail after entry ${head.seq} (its change counter is ${changeCounter}, changetrail's last commit left ${head.changeCounter}); ` +
           'those changes are not in the journal. Record the current state with trail.resync() before writing again ' +
-          '(if only VACUUM, ANALYZE or PRAGMA optimize ran, trail.resync({ ifChanged: true }) / `changetrail resync --if-changed` acknowledges it without a snapshot).',
+          '(if only VACUUM, ANALYZE or PRAGMA optimize ran, trail.resync({ ifChanged: true }) acknowledges it without a snapshot).',
           { headSeq: head.seq, evidence: 'the database file\'s change counter moved without a changetrail commit' });
       }
       // The counter is the stronger evidence: every commit bumps it, and rolling back a crashed writer's hot

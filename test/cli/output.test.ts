@@ -1,7 +1,8 @@
 /** The CLI as users meet it: help, version, human output, escaping, colour, pipes, SQL input (issue 9 §1, §2.2). */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { openTrail } from '../../src/index.js';
 import { tempDir } from '../helpers/db.js';
@@ -225,5 +226,32 @@ describe('one name for the row key in every JSON output', () => {
       expect(change).toHaveProperty('key', { id: 7 });
       expect(change).not.toHaveProperty('pk');
     }
+  });
+});
+
+describe('library messages name CLI commands', () => {
+  it('ok: FOREIGN_WRITE_DETECTED names `changetrail resync <db>` and `--if-changed`, with no API call left over', () => {
+    const path = tracked();
+    const foreign = new DatabaseSync(path);
+    foreign.exec("INSERT INTO t VALUES (1, 'outside')");
+    foreign.close();
+    const refused = cli(['exec', path, "INSERT INTO t VALUES (2, 'inside')"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^changetrail: FOREIGN_WRITE_DETECTED: /);
+    expect(refused.stderr).toContain(`\`changetrail resync ${path} --if-changed\``);
+    expect(refused.stderr).not.toMatch(/trail\.\w+\(|\(\{/);
+  });
+
+  it('ok: a command the message names is given the database (`changetrail recover <path>`, not <db>)', () => {
+    const path = tracked();
+    const older = `${path}.older`;
+    copyFileSync(path, older);
+    expect(cli(['exec', path, "INSERT INTO t VALUES (1, 'a')"]).code).toBe(0);
+    copyFileSync(older, path);
+    const refused = cli(['log', path]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^changetrail: DATABASE_BEHIND_JOURNAL: /);
+    expect(refused.stderr).toContain(`\`changetrail recover ${path}\``);
+    expect(refused.stderr).not.toContain('<db>');
   });
 });
