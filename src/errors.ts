@@ -229,7 +229,8 @@ export interface LockHolderSummary {
   ageMs: number | null;
 }
 
-const CODES = new Set<string>([
+/** Every code of the closed set, in no particular order. */
+export const ERROR_CODES: readonly ErrorCode[] = Object.freeze([
   'CHANGESET_MALFORMED', 'CHANGESET_KIND_UNSUPPORTED', 'CHANGESET_KIND_MISMATCH', 'CHANGESET_SCHEMA_MISMATCH',
   'CHANGESET_CONFLICT', 'CHANGESET_SCHEMA_UNKNOWN', 'JOURNAL_TORN_TAIL', 'JOURNAL_CHECKSUM_MISMATCH',
   'JOURNAL_VERSION_UNSUPPORTED', 'JOURNAL_MALFORMED', 'JOURNAL_GAP', 'JOURNAL_CHAIN_BROKEN',
@@ -244,6 +245,7 @@ const CODES = new Set<string>([
   'OPTIMISTIC_CONFLICT', 'HISTORY_PRUNED', 'CHECKPOINT_NOT_FOUND',
   'NATS_UNAVAILABLE', 'NATS_STREAM_FENCED', 'NATS_STREAM_MISMATCH', 'NATS_OBJECT_MISSING',
 ] satisfies ErrorCode[]);
+const CODES = new Set<string>(ERROR_CODES);
 
 /** True when `code` is one of the closed set (used when errors cross a process boundary as JSON). */
 export function isErrorCode(code: unknown): code is ErrorCode {

@@ -12,8 +12,32 @@ type Hint = (db: string, error: ChangetrailError) => string;
 const DAMAGED: Hint = (db) =>
   `the journal (${db}.changes/) is damaged or was altered; restore it from a backup. \`changetrail verify ${db}\` names the first bad entry`;
 
-/** What to do next, per code; `<db>` is the database the command was given. */
-const HINTS: Partial<Record<ErrorCode, Hint>> = {
+const REPLICA_START_OVER = 'its rows can no longer be trusted to equal the primary\'s: start it over with `changetrail replicate <source> <replica.db> --rebuild`';
+
+/** What to do next, per code (every code but CLI_USAGE, whose message says it); `<db>` is the database the command was given. */
+const HINTS: Record<Exclude<ErrorCode, 'CLI_USAGE'>, Hint> = {
+  CHANGESET_MALFORMED: (db) => `the changeset bytes are damaged; if they came from ${db}.changes/, \`changetrail verify ${db}\` names the bad entry`,
+  CHANGESET_KIND_UNSUPPORTED: () => 'this needs a changeset, not a patchset (or the other way round): export with the matching --format',
+  CHANGESET_KIND_MISMATCH: () => 'changesets and patchsets cannot be mixed: give inputs of one kind',
+  CHANGESET_SCHEMA_MISMATCH: () => 'the changesets disagree on a table\'s columns or key (a migration between them?): combine only changesets of one schema',
+  CHANGESET_SCHEMA_UNKNOWN: (db) => `the changeset names a table or column count the schema does not have; \`changetrail verify ${db} --replay\` checks the journal against the database`,
+  SQLITE_ERROR: () => 'SQLite refused the statement (see its message: a missing table or column, a constraint, a syntax error); nothing was committed',
+  POSITION_MISMATCH: () => 'the saved position belongs to another history (another journal, or one rewritten since): start over from a full copy',
+  SQL_IDENTIFIER_UNSUPPORTED: () => 'a table or column name holds characters a sqlite3 shell script cannot carry safely: export with --format ndjson or changeset',
+  REPLICA_FOREIGN_WRITE: () => `something other than its follower wrote the replica; ${REPLICA_START_OVER}`,
+  REPLICA_SOURCE_MISMATCH: () => 'the source now holds another journal: check the source path; to follow the new one, replace the replica with `changetrail replicate <source> <replica.db> --force`',
+  REPLICA_DIVERGED: () => `the replica's position is not in the source's history; ${REPLICA_START_OVER}`,
+  REPLICA_NOT_A_REPLICA: () => 'give a new path for the replica, or add --force to replace this file (its content is lost)',
+  REPLICA_WAIT_TIMEOUT: () => 'the replica did not reach the entry in time: `changetrail status <replica.db>` shows its lag',
+  EXPORT_RANGE_UNSUPPORTED: (_db, error) => {
+    const hint = (error.details as { hint?: string }).hint;
+    return hint !== undefined && !error.message.includes(hint) ? hint : 'split the range at that entry: --until before it, then continue from it';
+  },
+  OUTPUT_EXISTS: () => 'choose another output path, or add --force to replace the file',
+  BACKUP_MISMATCH: (db) => `give a backup of ${db} taken at or before the point asked for (\`changetrail backup ${db} <file>\` makes one)`,
+  INTEGRITY_CHECK_FAILED: (db) => `the file built failed PRAGMA integrity_check and was not kept; \`changetrail verify ${db} --replay\` checks the journal`,
+  SIGNED_NOTE_MALFORMED: () => 'give the file `changetrail sign` printed, unchanged, to --signed',
+  OPTIMISTIC_CONFLICT: () => 'other writers kept changing what the plan read: retry later, allow more retries, or decide inside the lock with a plain write',
   FOREIGN_WRITE_DETECTED: (db) => `the database was changed outside changetrail. Check the change, then record the database as it is now with \`changetrail resync ${db}\``,
   LOCK_TIMEOUT: (db) => `another process is writing. \`changetrail status ${db}\` shows the holder; \`changetrail unlock ${db}\` breaks the lock only if that process is gone`,
   LOCK_NOT_STALE: () => 'the holder is alive; wait for it to finish, or stop it first',
@@ -103,7 +127,7 @@ export function cliMessage(message: string, db: string | undefined): string {
 /** The hint for an error, or null. */
 export function hintFor(error: ChangetrailError, db: string | undefined): string | null {
   if (error.code === 'CLI_USAGE') return null; // its message already says what to do
-  const hint = HINTS[error.code];
+  const hint = HINTS[error.code] as Hint | undefined;
   return hint === undefined ? null : hint(db ?? '<db>', error);
 }
 
@@ -123,9 +147,7 @@ export function reportError(error: unknown, out: Output, db: string | undefined)
   }
   const sqlite = error as { code?: string; errcode?: number; message?: string };
   if (sqlite?.code === 'ERR_SQLITE_ERROR') {
-    if (out.json) out.notice(toJson({ error: { code: 'SQLITE_ERROR', message: sqlite.message, details: { errcode: sqlite.errcode } } }));
-    else out.notice(`changetrail: SQLITE_ERROR: ${escapeControl(String(sqlite.message))}`);
-    return 1;
+    return reportError(new ChangetrailError('SQLITE_ERROR', String(sqlite.message), { operation: 'sqlite', ...(sqlite.errcode === undefined ? {} : { errcode: sqlite.errcode }) }), out, db);
   }
   out.notice(`changetrail: internal error (please report it): ${(error as Error)?.stack ?? String(error)}`);
   return 70;

@@ -1,10 +1,12 @@
 /** The CLI as users meet it: help, version, human output, escaping, colour, pipes, SQL input (issue 9 §1, §2.2). */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { openTrail } from '../../src/index.js';
+import { ChangetrailError, ERROR_CODES } from '../../src/errors.js';
+import { hintFor } from '../../src/cli/report.js';
 import { tempDir } from '../helpers/db.js';
 import { cli, database, jsonError, MAIN } from './run-cli.js';
 
@@ -253,5 +255,40 @@ describe('library messages name CLI commands', () => {
     expect(refused.stderr).toMatch(/^changetrail: DATABASE_BEHIND_JOURNAL: /);
     expect(refused.stderr).toContain(`\`changetrail recover ${path}\``);
     expect(refused.stderr).not.toContain('<db>');
+  });
+});
+
+describe('every refusal carries a hint', () => {
+  it('ok: a SQL error, an existing output, a non-replica target and a resync in an export range each print a hint line', () => {
+    const path = tracked();
+    expect(cli(['exec', path, "INSERT INTO t VALUES (1, 'a')"]).code).toBe(0);
+    const existing = join(dirname(path), 'exists.db');
+    writeFileSync(existing, 'keep me');
+    const foreign = new DatabaseSync(path);
+    foreign.exec("UPDATE t SET name = 'b'");
+    foreign.close();
+    expect(cli(['resync', path]).code).toBe(0);
+    const refusals = [
+      ['exec', path, 'INSERT INTO missing VALUES (1)'],
+      ['restore', path, '--at', '1', '-o', existing],
+      ['replicate', path, existing],
+      ['export', path, '--since', '0'],
+    ];
+    for (const args of refusals) {
+      const human = cli(args);
+      expect(human.code, args.join(' ')).toBe(1);
+      expect(human.stderr, args.join(' ')).toMatch(/^changetrail: [A-Z_]+: .*\nhint: \S/m);
+      // export --json reports the range it resolved on stderr first: the error is the last line.
+      const json = cli([...args, '--json']).stderr.trim().split('\n').at(-1)!;
+      expect((JSON.parse(json) as { error: { hint?: unknown } }).error.hint, args.join(' ')).toEqual(expect.any(String));
+    }
+  });
+
+  it('ok: hintFor has a hint for every code but CLI_USAGE (whose message says what to do)', () => {
+    for (const code of ERROR_CODES) {
+      const hint = hintFor(new ChangetrailError(code, 'x', {} as never), 'app.db');
+      if (code === 'CLI_USAGE') expect(hint).toBeNull();
+      else expect(hint, code).toEqual(expect.stringMatching(/\S/));
+    }
   });
 });
