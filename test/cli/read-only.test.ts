@@ -18,7 +18,7 @@ import { cli, database, jsonError, MAIN } from './run-cli.js';
 const READING_COMMANDS = [['status'], ['log'], ['log', '--oneline'], ['show', '1'], ['verify'], ['verify', '--replay']];
 /**
  * More reading commands, run where nobody holds the database open. history and blame run with --scan: without
- * it they keep their audit index (a cache) under the journal's `audit/` directory by design.
+ * it they keep their audit index (a cache) under the journal's `index/` directory by design.
  */
 const MORE_READING_COMMANDS = [
   ['export', '--since', '0'], ['export', '--since', '0', '--format', 'sql'], ['history', 't', '2', '--scan'],
