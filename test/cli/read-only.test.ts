@@ -1,6 +1,6 @@
 /**
  * Reading commands never write (issue 9 §1.2, issue 8 §2): status, log, show, verify, export, history,
- * blame, diff and replicate's source side leave the database, its -wal and the journal byte-identical and
+ * blame, diff, retention (showing) and replicate's source side leave the database, its -wal and the journal byte-identical and
  * create no file beside the database (no empty -wal/-shm pair on a WAL database nobody has open), keep
  * the journal mode as found, work next to another process holding a WAL database open, and need read
  * access only.
@@ -22,7 +22,7 @@ const READING_COMMANDS = [['status'], ['log'], ['log', '--oneline'], ['show', '1
  */
 const MORE_READING_COMMANDS = [
   ['export', '--since', '0'], ['export', '--since', '0', '--format', 'sql'], ['history', 't', '2', '--scan'],
-  ['blame', 't', '--scan'], ['diff', '0'], ['diff', '1', '2', '--replay'],
+  ['blame', 't', '--scan'], ['diff', '0'], ['diff', '1', '2', '--replay'], ['retention'],
 ];
 
 /** Every file that holds the database's or the journal's bytes (not -shm: SQLite's shared-memory index). */
@@ -198,7 +198,7 @@ describe('journal mode is the database\'s', () => {
 });
 
 describe('read access is enough', () => {
-  it('ok: log, show, status and verify as a user who can only read the files', async () => {
+  it('ok: log, show, status, verify and retention as a user who can only read the files', async () => {
     const path = await trackedWithEntries();
     const dir = dirname(path);
     const readOnly = (file: string): void => {
@@ -213,7 +213,7 @@ describe('read access is enough', () => {
     // As root, permissions are not enforced: run the CLI as nobody instead.
     const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
     try {
-      for (const command of [['status'], ['log'], ['show', '2'], ['verify'], ['verify', '--replay']]) {
+      for (const command of [['status'], ['log'], ['show', '2'], ['verify'], ['verify', '--replay'], ['retention']]) {
         const result = spawnSync(process.execPath, [MAIN, command[0]!, path, ...command.slice(1)], { encoding: 'utf8', ...asUser, env: { ...process.env, NO_COLOR: '1' } });
         expect(result.error, `${command.join(' ')}: could not run ${process.execPath} as uid 65534 (is its directory searchable?)`).toBeUndefined();
         expect(result.status, `${command.join(' ')}: ${result.stderr}`).toBe(0);

@@ -1,6 +1,10 @@
 /** `changetrail retention <db>`: show or set the retention policy writers apply in the background (issue 16). */
+import { openJournal } from '../../journal/journal.js';
+import { listFollowers } from '../../journal/retention-pins.js';
 import { openTrail } from '../../write/trail.js';
-import { writeRetentionPolicy, type RetentionPolicy } from '../../write/retention-policy.js';
+import { openTrailReader } from '../../write/read-only.js';
+import { readRetentionPolicy, writeRetentionPolicy, type RetentionPolicy } from '../../write/retention-policy.js';
+import type { RetentionState } from '../../write/retention-runner.js';
 import { FOLLOWER_HOLD_DEFAULTS } from '../../write/prune.js';
 import { defineCommand, usage } from '../command.js';
 import { escapeControl } from '../format.js';
@@ -33,22 +37,23 @@ export const retention = defineCommand({
   ].join('\n'),
   examples: ['changetrail retention app.db --keep-days 7 --checkpoint-every-minutes 60', 'changetrail retention app.db --keep-entries 100000 --checkpoint-every-entries 10000 --apply'],
   async run({ args, options, out }) {
-    const trail = await openTrail(trackedDatabase('retention', args[0]!));
+    const path = trackedDatabase('retention', args[0]!);
+    const changes = policyChanges(options);
+    if (options.clear !== true && options.apply !== true && Object.keys(changes).length === 0) {
+      // Showing is reading: read access is enough, and no byte changes (as for status and log).
+      const state = await readRetentionState(path);
+      out.emit(state, () => describeState(state, null).join('\n'));
+      return 0;
+    }
+    const trail = await openTrail(path);
     try {
-      const changes = policyChanges(options);
       if (options.clear === true || Object.keys(changes).length > 0) {
         const base = options.clear === true ? {} : trail.retentionState().policy ?? {};
         writeRetentionPolicy(trail.journalDir, { ...base, ...changes, ...(changes.followers === undefined ? {} : { followers: { ...base.followers, ...changes.followers } }) });
       }
       const pass = options.apply === true ? await trail.applyRetention() : null;
       const state = trail.retentionState();
-      out.emit({ ...state, ...(pass === null ? {} : { pass }) }, () => [
-        state.policy === null ? 'no retention policy: history is kept until `changetrail prune`' : `policy: ${describePolicy(state.policy)}`,
-        describeFollowerHold(state.policy),
-        state.base === null ? 'history starts at genesis' : `retained history begins at entry ${state.earliestSeq} (checkpoint #${state.base.checkpointSeq} holds the state as of entry ${state.base.seq})`,
-        ...state.followers.map((f) => `follower ${escapeControl(f.name)} at entry ${f.seq} (reported ${new Date(f.updatedAtMs).toISOString()})`),
-        ...(pass === null ? [] : [pass.error === null ? `pass: ${pass.checkpointSeq === null ? 'no checkpoint due' : `checkpoint #${pass.checkpointSeq}`}; ${pass.prunedTo === null ? 'nothing pruned' : `pruned to entry ${pass.prunedTo}`}` : `pass failed: ${pass.error.code}: ${escapeControl(pass.error.message)}`]),
-      ].join('\n'));
+      out.emit({ ...state, ...(pass === null ? {} : { pass }) }, () => describeState(state, pass).join('\n'));
       return 0;
     } finally {
       await trail.close();
@@ -96,4 +101,27 @@ function describeFollowerHold(policy: RetentionPolicy | null): string {
   const silent = `${(staleAfterMs ?? FOLLOWER_HOLD_DEFAULTS.staleAfterMs) / DAY_MS} days silent`;
   if (entriesMax === undefined && staleAfterMs === undefined) return `followers: held for ${entries}, ${silent} (defaults)`;
   return `followers: held for ${entries}${mark(entriesMax)}, ${silent}${mark(staleAfterMs)}`;
+}
+
+/** The retention state as a Trail reports it, read with read access only (no pass ran in this process). */
+async function readRetentionState(path: string): Promise<RetentionState> {
+  const reader = await openTrailReader(path);
+  try {
+    const { head } = await reader.status();
+    const journal = openJournal(reader.journalDir, head);
+    const base = journal.base === null ? null : { seq: journal.base.seq, checkpointSeq: journal.base.checkpointSeq };
+    return { policy: readRetentionPolicy(reader.journalDir), base, earliestSeq: (base?.seq ?? 0) + 1, followers: listFollowers(reader.journalDir, head.journalId), lastPass: null };
+  } finally {
+    reader.close();
+  }
+}
+
+function describeState(state: RetentionState, pass: RetentionState['lastPass']): string[] {
+  return [
+    state.policy === null ? 'no retention policy: history is kept until `changetrail prune`' : `policy: ${describePolicy(state.policy)}`,
+    describeFollowerHold(state.policy),
+    state.base === null ? 'history starts at genesis' : `retained history begins at entry ${state.earliestSeq} (checkpoint #${state.base.checkpointSeq} holds the state as of entry ${state.base.seq})`,
+    ...state.followers.map((f) => `follower ${escapeControl(f.name)} at entry ${f.seq} (reported ${new Date(f.updatedAtMs).toISOString()})`),
+    ...(pass === null ? [] : [pass.error === null ? `pass: ${pass.checkpointSeq === null ? 'no checkpoint due' : `checkpoint #${pass.checkpointSeq}`}; ${pass.prunedTo === null ? 'nothing pruned' : `pruned to entry ${pass.prunedTo}`}` : `pass failed: ${pass.error.code}: ${escapeControl(pass.error.message)}`]),
+  ];
 }
