@@ -1,5 +1,6 @@
 /** `changetrail replicate` and `changetrail status <replica.db>` as real processes. */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +52,15 @@ describe('changetrail replicate', () => {
     expect(jsonError(refused).code).toBe('REPLICA_NOT_A_REPLICA');
     expect(cli(['replicate', db, other, '--force']).code).toBe(0);
     expectReplicaEquals(db, other);
+  });
+
+  it('err: a source database changetrail does not track is CLI_USAGE saying to init it, and nothing is created', () => {
+    const db = database('CREATE TABLE t(id INTEGER PRIMARY KEY)');
+    const replica = join(db, '..', 'replica.db');
+    const refused = cli(['replicate', db, replica, '--json']);
+    expect(refused.code).toBe(2);
+    expect(jsonError(refused)).toMatchObject({ code: 'CLI_USAGE', message: expect.stringContaining(`changetrail init ${db}`) });
+    expect(existsSync(replica) || existsSync(`${db}.changes`)).toBe(false);
   });
 
   it('ok: --rebuild starts over from the newest checkpoint (genesis pruned), as its help says', () => {

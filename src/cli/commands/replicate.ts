@@ -7,7 +7,9 @@ import { readReplicaRowAt } from '../../replica/position-table.js';
 import type { ReplicaStatus } from '../../replica/replica.js';
 import type { Position } from '../../journal/position.js';
 import { NATS_OPTIONS, natsOptionsFrom, untilConnected } from '../nats-options.js';
+import { statSync } from 'node:fs';
 import { defineCommand } from '../command.js';
+import { trackedDatabase } from '../helpers.js';
 import { escapeControl, shortHash } from '../format.js';
 import type { Output } from '../output.js';
 
@@ -52,7 +54,7 @@ export const replicate = defineCommand({
       const remote = isNatsAddress(args[0]!);
       const opened: { source: NatsReplicaSource | null } = { source: null };
       const open = async (): Promise<Replica> => {
-        const source = remote ? natsSource({ clientName: 'changetrail replicate', ...natsOptionsFrom(args[0]!, options, 'replicate') }) : args[0]!;
+        const source = remote ? natsSource({ clientName: 'changetrail replicate', ...natsOptionsFrom(args[0]!, options, 'replicate') }) : localSource(args[0]!);
         try {
           const replica = await openReplica(args[1]!, { source, rebuild: options.rebuild ?? false, force: options.force ?? false, ...(options.register === undefined ? {} : { followerName: options.register }) });
           if (typeof source !== 'string') opened.source = source;
@@ -151,4 +153,9 @@ async function readNatsReplicaStatus(path: string, address: string, applied: Pos
   } finally {
     source.close();
   }
+}
+
+/** A local source as given: a journal directory, or a database that must be tracked (else "run init"). */
+function localSource(source: string): string {
+  return statSync(source, { throwIfNoEntry: false })?.isDirectory() === true ? source : trackedDatabase('replicate', source);
 }
