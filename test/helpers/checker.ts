@@ -4,14 +4,31 @@
  */
 import { DatabaseSync } from 'node:sqlite';
 import { expect } from 'vitest';
-import { openTrail } from '../../src/index.js';
-import { dumpFile, replayOntoGenesis } from './db.js';
+import { openTrail, openTrailReader } from '../../src/index.js';
+import { databaseWith, dumpFile, replayOntoGenesis } from './db.js';
 
 export const WORKLOAD_SCHEMA = `
   CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
   INSERT INTO counter VALUES (1, 0);
   CREATE TABLE rows (op TEXT NOT NULL, k INTEGER NOT NULL, payload TEXT, PRIMARY KEY (op, k)) WITHOUT ROWID;
 `;
+
+/** A new database holding {@link WORKLOAD_SCHEMA} (no journal yet): what the writer fixtures write to. */
+export function workloadDatabase(prefix: string): string {
+  return databaseWith(WORKLOAD_SCHEMA, prefix);
+}
+
+/** seq → hash of every committed entry, read once no writer is running (to check what readers saw). */
+export async function committedHashes(path: string): Promise<Map<number, string>> {
+  const committed = new Map<number, string>();
+  const reader = await openTrailReader(path);
+  try {
+    for (const entry of reader.entries()) committed.set(entry.seq, entry.hash);
+  } finally {
+    reader.close();
+  }
+  return committed;
+}
 
 export interface CheckResult {
   headSeq: number;

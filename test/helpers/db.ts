@@ -9,6 +9,15 @@ export function tempDir(prefix = 'ct-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** `app.db` in a new temp directory with `sql` run in it (no journal yet); its path. */
+export function databaseWith(sql: string, prefix = 'ct-'): string {
+  const path = join(tempDir(prefix), 'app.db');
+  const db = new DatabaseSync(path);
+  db.exec(sql);
+  db.close();
+  return path;
+}
+
 export async function tempTrail(setupSql = '', options: OpenTrailOptions = {}): Promise<{ trail: Trail; path: string; dir: string }> {
   const dir = tempDir();
   const path = join(dir, 'app.db');

@@ -75,6 +75,38 @@ export function startWriter(path: string, writes: number, rows: number, env: Rec
   return run;
 }
 
+/** How a child process ended, with everything it printed. */
+export interface ExitedRun {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Runs `node script ...args` to its end (its output streams closed too, so no line is missed). */
+export function runScript(script: string, args: string[], env: Record<string, string> = {}): Promise<ExitedRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ stdout, stderr, code, signal }));
+  });
+}
+
+/** The values of a fixture's `ack <value>` lines, in order. */
+export function ackedLines(stdout: string): string[] {
+  return stdout.split('\n').filter((line) => line.startsWith('ack ')).map((line) => line.slice(4));
+}
+
+/** {@link startWriter}'s fixture run to its end: what it acknowledged and how it exited. */
+export async function runWriter(path: string, writes: number, rows: number, env: Record<string, string> = {}, holdMs = 0): Promise<ExitedRun & { acked: string[] }> {
+  const run = await runScript(WRITER, [path, String(writes), String(rows), String(holdMs)], env);
+  return { ...run, acked: ackedLines(run.stdout) };
+}
+
 export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {

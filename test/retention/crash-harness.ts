@@ -4,13 +4,12 @@
  * point, feeds a new replica, and takes the next checkpoint and prune. Shared by crash.test.ts (a sample)
  * and crash.stress.ts (every step, many hits).
  */
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { expect } from 'vitest';
 import { openReplica, openTrail, restoreTo } from '../../src/index.js';
-import { dumpFile, dumpTables, tempDir } from '../helpers/db.js';
+import { databaseWith, dumpFile, dumpTables, tempDir } from '../helpers/db.js';
+import { ackedLines, runScript } from '../helpers/processes.js';
 
 const CHILD = new URL('./fixtures/retention-child.mjs', import.meta.url).pathname;
 
@@ -21,28 +20,13 @@ export interface ChildRun {
   stderr: string;
 }
 
-export function runChild(path: string, before: number, after: number, env: Record<string, string>, firstId: number, segmentBytes = 1 << 20): Promise<ChildRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, path, String(before), String(after), String(segmentBytes)], {
-      env: { ...process.env, CT_FIRST_ID: String(firstId), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      resolve({ acked: stdout.split('\n').filter((l) => l.startsWith('ack ')).map((l) => Number(l.slice(4))), signal, code, stderr });
-    });
-  });
+export async function runChild(path: string, before: number, after: number, env: Record<string, string>, firstId: number, segmentBytes = 1 << 20): Promise<ChildRun> {
+  const run = await runScript(CHILD, [path, String(before), String(after), String(segmentBytes)], { CT_FIRST_ID: String(firstId), ...env });
+  return { acked: ackedLines(run.stdout).map(Number), signal: run.signal, code: run.code, stderr: run.stderr };
 }
 
 export function freshDatabase(): string {
-  const path = join(tempDir('ct-retention-crash-'), 'app.db');
-  const db = new DatabaseSync(path);
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
-  db.close();
-  return path;
+  return databaseWith('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)', 'ct-retention-crash-');
 }
 
 /** Everything a reader needs after a kill: open, verify --replay, restore, a new replica, more retention. */

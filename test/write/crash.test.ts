@@ -2,40 +2,17 @@
  * SIGKILL a real writer process at every named point of the write path, several hits each, then check
  * every invariant, write once more (which runs recovery), and check again.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { openTrail } from '../../src/index.js';
 import { CRASH_POINTS, DIRECT_CRASH_POINTS } from '../../src/write/crashpoint.js';
-import { checkInvariants, WORKLOAD_SCHEMA } from '../helpers/checker.js';
-import { tempDir } from '../helpers/db.js';
+import { checkInvariants, workloadDatabase } from '../helpers/checker.js';
+import { runWriter as runFixtureWriter } from '../helpers/processes.js';
 
-const WRITER = new URL('./fixtures/writer.mjs', import.meta.url).pathname;
 const ROWS = 5;
 
-export function runWriter(path: string, writes: number, env: Record<string, string> = {}, holdMs = 0): Promise<{ acked: string[]; signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRITER, path, String(writes), String(ROWS), String(holdMs)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      const acked = stdout.split('\n').filter((l) => l.startsWith('ack ')).map((l) => l.slice(4));
-      resolve({ acked, signal, code, stderr });
-    });
-  });
-}
-
-function freshDatabase(): string {
-  const path = join(tempDir('ct-crash-'), 'app.db');
-  const db = new DatabaseSync(path);
-  db.exec(WORKLOAD_SCHEMA);
-  db.close();
-  return path;
-}
+/** The shared writer fixture (test/helpers/processes.ts) with this suite's rows per write. */
+const runWriter = (path: string, writes: number, env: Record<string, string> = {}) => runFixtureWriter(path, writes, ROWS, env);
+const freshDatabase = (): string => workloadDatabase('ct-crash-');
 
 describe('crash consistency (SIGKILL at every write-path point)', () => {
   // The outbox path (every frame up to OUTBOX_FRAME_BYTES_MAX) and the direct path (larger frames, forced

@@ -8,8 +8,23 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openTrail, type Trail } from '../../src/index.js';
+import { databaseWith } from '../helpers/db.js';
 
 const FIXTURE = new URL('./fixtures/disk-full.mjs', import.meta.url).pathname;
+/** Writes 40 entries of t (id, payload), reporting which failed how (fixtures/file-limit.mjs). */
+const FILE_LIMIT = new URL('./fixtures/file-limit.mjs', import.meta.url).pathname;
+
+function payloadDatabase(prefix: string): string {
+  return databaseWith('CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)', prefix);
+}
+
+/** The messages of every entry, in order (file-limit.mjs writes entry `w<id>` for row id). */
+async function messagesOf(trail: Trail): Promise<(string | null)[]> {
+  const messages = [];
+  for await (const entry of trail.entries()) messages.push(entry.message);
+  return messages;
+}
 const canMount = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o size=64k tmpfs ${mkdtempSync(join(tmpdir(), 'ct-probe-'))}`]).status === 0;
 
 describe('disk full', () => {
@@ -40,15 +55,9 @@ describe('disk full', () => {
 
 describe('file size limit (ulimit -f): SQLite fails after the journal append and rolls back on its own', () => {
   it('ok: the orphan frame is left alone, then truncated under the lock by the next write', async () => {
-    const { DatabaseSync } = await import('node:sqlite');
-    const { openTrail } = await import('../../src/index.js');
-    const path = join(mkdtempSync(join(tmpdir(), 'ct-fsize-')), 'app.db');
-    const db = new DatabaseSync(path);
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)');
-    db.close();
+    const path = payloadDatabase('ct-fsize-');
     await (await openTrail(path)).close();
-    const fixture = new URL('./fixtures/file-limit.mjs', import.meta.url).pathname;
-    const result = spawnSync('bash', ['-c', 'ulimit -f 400 && exec "$0" "$1" "$2"', process.execPath, fixture, path], { encoding: 'utf8' });
+    const result = spawnSync('bash', ['-c', 'ulimit -f 400 && exec "$0" "$1" "$2"', process.execPath, FILE_LIMIT, path], { encoding: 'utf8' });
     expect(result.status, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout);
     expect(report.failures.length).toBeGreaterThan(0);
@@ -61,9 +70,7 @@ describe('file size limit (ulimit -f): SQLite fails after the journal append and
     const trail = await openTrail(path);
     try {
       await trail.write((db2) => db2.prepare('INSERT INTO t VALUES (1000, x\'00\')').run(), { message: 'w1000' });
-      const messages = [];
-      for await (const entry of trail.entries()) messages.push(entry.message);
-      expect(messages).toEqual([...report.acked.map((id: number) => `w${id}`), 'w1000']);
+      expect(await messagesOf(trail)).toEqual([...report.acked.map((id: number) => `w${id}`), 'w1000']);
       expect(trail.read((db2) => db2.prepare('SELECT id FROM t ORDER BY id').all().map((r) => r.id))).toEqual([...report.acked, 1000]);
     } finally {
       await trail.close();
@@ -76,14 +83,8 @@ describe('injected I/O faults on the journal (fail the n-th call once)', () => {
   // is written before COMMIT, so a failure there fails the write.
   for (const fault of ['journal-write:3:EIO', 'journal-write:5:ENOSPC', 'journal-fsync:3:EIO', 'journal-fsync:4:EACCES']) {
     it(`ok: ${fault} fails that write with IO_ERROR; every other write lands and the journal agrees`, async () => {
-      const { DatabaseSync } = await import('node:sqlite');
-      const { openTrail } = await import('../../src/index.js');
-      const path = join(mkdtempSync(join(tmpdir(), 'ct-fault-')), 'app.db');
-      const db = new DatabaseSync(path);
-      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)');
-      db.close();
-      const fixture = new URL('./fixtures/file-limit.mjs', import.meta.url).pathname;
-      const result = spawnSync(process.execPath, [fixture, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault, CHANGETRAIL_OUTBOX_FRAME_BYTES_MAX: '0' } });
+      const path = payloadDatabase('ct-fault-');
+      const result = spawnSync(process.execPath, [FILE_LIMIT, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault, CHANGETRAIL_OUTBOX_FRAME_BYTES_MAX: '0' } });
       expect(result.status, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout);
       const [, hit, errno] = fault.split(':');
@@ -91,9 +92,7 @@ describe('injected I/O faults on the journal (fail the n-th call once)', () => {
       expect(report.acked).toHaveLength(39);
       const trail = await openTrail(path);
       try {
-        const messages = [];
-        for await (const entry of trail.entries()) messages.push(entry.message);
-        expect(messages).toEqual(report.acked.map((id: number) => `w${id}`));
+        expect(await messagesOf(trail)).toEqual(report.acked.map((id: number) => `w${id}`));
       } finally {
         await trail.close();
       }
@@ -105,23 +104,15 @@ describe('injected I/O faults on the journal (fail the n-th call once)', () => {
   // rewritten before any row counts as durable again (fsync, never retried as if nothing happened).
   for (const fault of ['journal-append:3:EIO', 'journal-append:7:ENOSPC', 'journal-sync:2:EIO', 'journal-sync:5:EIO']) {
     it(`ok: ${fault} after COMMIT fails no write; the journal agrees (read, verified, replayed)`, async () => {
-      const { DatabaseSync } = await import('node:sqlite');
-      const { openTrail } = await import('../../src/index.js');
-      const path = join(mkdtempSync(join(tmpdir(), 'ct-fault-')), 'app.db');
-      const db = new DatabaseSync(path);
-      db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)');
-      db.close();
-      const fixture = new URL('./fixtures/file-limit.mjs', import.meta.url).pathname;
-      const result = spawnSync(process.execPath, [fixture, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault } });
+      const path = payloadDatabase('ct-fault-');
+      const result = spawnSync(process.execPath, [FILE_LIMIT, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault } });
       expect(result.status, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout);
       expect(report.failures).toEqual([]);
       expect(report.acked).toHaveLength(40);
       const trail = await openTrail(path);
       try {
-        const messages = [];
-        for await (const entry of trail.entries()) messages.push(entry.message);
-        expect(messages).toEqual(report.acked.map((id: number) => `w${id}`));
+        expect(await messagesOf(trail)).toEqual(report.acked.map((id: number) => `w${id}`));
         expect((await trail.verify({ replay: true })).entries).toBe(40);
       } finally {
         await trail.close();

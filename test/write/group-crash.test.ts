@@ -4,35 +4,15 @@
  * crash suite must hold: acknowledged writes present exactly once, all-or-nothing per write, the counter,
  * a contiguous chained journal that replays to the database.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
-import { checkInvariants, WORKLOAD_SCHEMA } from '../helpers/checker.js';
-import { tempDir } from '../helpers/db.js';
+import { checkInvariants, workloadDatabase } from '../helpers/checker.js';
+import { runWriter as runFixtureWriter } from '../helpers/processes.js';
 
-const WRITER = new URL('./fixtures/writer.mjs', import.meta.url).pathname;
 const ROWS = 5;
 
-function runWriter(path: string, writes: number, env: Record<string, string> = {}): Promise<{ acked: string[]; signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRITER, path, String(writes), String(ROWS)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => resolve({ acked: stdout.split('\n').filter((l) => l.startsWith('ack ')).map((l) => l.slice(4)), signal, code, stderr }));
-  });
-}
-
-function freshDatabase(): string {
-  const path = join(tempDir('ct-group-crash-'), 'app.db');
-  const db = new DatabaseSync(path);
-  db.exec(WORKLOAD_SCHEMA);
-  db.close();
-  return path;
-}
+/** The shared writer fixture (test/helpers/processes.ts) with this suite's rows per write. */
+const runWriter = (path: string, writes: number, env: Record<string, string> = {}) => runFixtureWriter(path, writes, ROWS, env);
+const freshDatabase = (): string => workloadDatabase('ct-group-crash-');
 
 describe('group commit: crash consistency (SIGKILL mid-group)', () => {
   it('ok: the writes of a group commit together: killed right after its COMMIT, all 8 are there, none acknowledged', async () => {

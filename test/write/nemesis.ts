@@ -7,13 +7,10 @@
  * database and the journal exactly once (checkInvariants).
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { dirname, join } from 'node:path';
 import { openTrail } from '../../src/index.js';
-import { checkInvariants, WORKLOAD_SCHEMA } from '../helpers/checker.js';
-import { tempDir } from '../helpers/db.js';
+import { checkInvariants, committedHashes, workloadDatabase } from '../helpers/checker.js';
 import { readerProblems, startReader, startWriter, waitFor, type WriterRun } from '../helpers/processes.js';
-import { openTrailReader } from '../../src/index.js';
 
 const ROWS = 4;
 
@@ -39,13 +36,9 @@ export interface NemesisReport {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runNemesis(options: { kills: number; victims: number }): Promise<NemesisReport> {
-  const dir = tempDir('ct-nemesis-');
-  const path = join(dir, 'app.db');
-  const setup = new DatabaseSync(path);
-  setup.exec(WORKLOAD_SCHEMA);
-  setup.close();
+  const path = workloadDatabase('ct-nemesis-');
   await (await openTrail(path)).close();
-  const stopFile = join(dir, 'stop');
+  const stopFile = join(dirname(path), 'stop');
   const env = { CT_STALE_MS: '800', CT_HEARTBEAT_MS: '200', CT_NOOP_EVERY: '3', CT_STOP_FILE: stopFile };
   const healthy = startWriter(path, 1_000_000, ROWS, env);
   const reader = startReader(path, stopFile);
@@ -98,10 +91,7 @@ export async function runNemesis(options: { kills: number; victims: number }): P
   if (exit.code !== 0) errors.push(`healthy writer exited with ${exit.code ?? exit.signal}`);
   const acked = runs.flatMap((r) => r.acked);
   const { headSeq } = await checkInvariants(path, acked, ROWS);
-  const committed = new Map<number, string>();
-  const final = await openTrailReader(path);
-  for (const entry of final.entries()) committed.set(entry.seq, entry.hash);
-  final.close();
+  const committed = await committedHashes(path);
   return {
     ...report, acked: acked.length, fenced: runs.reduce((n, r) => n + r.fenced.length, 0),
     falseForeignWrites: errors.filter((e) => e.includes('FOREIGN_WRITE_DETECTED')).length, errors, headSeq,

@@ -6,29 +6,22 @@
  * reader ever saw is the committed entry of that seq — it never saw an uncommitted or a missing one.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openTrail, openTrailReader } from '../../src/index.js';
+import { openTrail } from '../../src/index.js';
 import { CRASH_POINTS, DIRECT_CRASH_POINTS } from '../../src/write/crashpoint.js';
-import { checkInvariants, WORKLOAD_SCHEMA } from '../helpers/checker.js';
-import { tempDir } from '../helpers/db.js';
+import { checkInvariants, committedHashes, workloadDatabase } from '../helpers/checker.js';
 import { readerProblems, startReader, startWriter } from '../helpers/processes.js';
 
 const ROWS = 3;
 /** A reader may find a crashed writer's hot rollback journal, which only a writer may roll back. */
 const TRANSIENT_READ_ERRORS = new Set(['RECOVERY_NEEDED']);
 
-
 describe('outbox protocol: writers SIGKILLed at every point while a reader runs throughout', () => {
   it('ok: every acknowledged write once, replay equals the database, and the reader saw only committed entries', async () => {
-    const dir = tempDir('ct-outbox-crash-');
-    const path = join(dir, 'app.db');
-    const setup = new DatabaseSync(path);
-    setup.exec(WORKLOAD_SCHEMA);
-    setup.close();
+    const path = workloadDatabase('ct-outbox-crash-');
     await (await openTrail(path)).close();
-    const stopFile = join(dir, 'stop');
+    const stopFile = join(dirname(path), 'stop');
     const reader = startReader(path, stopFile);
     const acked: string[] = [];
     const runs = [...CRASH_POINTS.map((point) => [point, {}] as const),
@@ -52,10 +45,7 @@ describe('outbox protocol: writers SIGKILLed at every point while a reader runs 
     expect(await reader.exited).toBe(0);
 
     const { headSeq } = await checkInvariants(path, acked, ROWS);
-    const committed = new Map<number, string>();
-    const final = await openTrailReader(path);
-    for (const entry of final.entries()) committed.set(entry.seq, entry.hash);
-    final.close();
+    const committed = await committedHashes(path);
     expect(committed.size).toBe(headSeq);
     expect(readerProblems(reader, committed, TRANSIENT_READ_ERRORS)).toEqual([]);
     const observed = reader.lines.filter((line) => line.startsWith('obs '));
