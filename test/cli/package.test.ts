@@ -63,20 +63,23 @@ describe('installed package', () => {
     expect(existsSync(join(work, 'copy.db'))).toBe(false);
   });
 
-  it('ok: init, exec (argument and stdin), log --json, verify as the README shows them', () => {
+  it('ok: the README quickstart on a new file: init, migrate from stdin, exec, log --json, verify', () => {
     const db = join(work, 'app.db');
-    const setup = new DatabaseSync(db);
-    setup.exec('CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)');
-    setup.close();
     expect(installed(['init', 'app.db']).code).toBe(0);
     expect(existsSync(`${db}.changes`)).toBe(true);
-    const exec = installed(['exec', 'app.db', `INSERT INTO users VALUES (1, 'ada')`, '-m', 'first user']);
+    const migrated = installed(['migrate', 'app.db', '-', '-m', 'accounts'], 'CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);\n');
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const exec = installed(['exec', 'app.db', 'INSERT INTO accounts VALUES (1, 100), (2, 0)', '-m', 'open two accounts']);
     expect(exec.code, exec.stderr).toBe(0);
-    expect(installed(['exec', 'app.db', '-'], `UPDATE users SET name = 'Ada' WHERE id = 1;`).code).toBe(0);
+    const withdraw = installed(['exec', 'app.db', 'UPDATE accounts SET balance = balance - 30 WHERE id = 1', '-m', 'withdraw 30']);
+    expect(withdraw.code, withdraw.stderr).toBe(0);
     const log = installed(['log', 'app.db', '--json']);
     expect(log.code, log.stderr).toBe(0);
     const lines = log.stdout.trim().split('\n').map((line) => JSON.parse(line));
-    expect(lines.map((l) => [l.seq, l.message])).toEqual([[1, 'first user'], [2, null]]);
-    expect(installed(['verify', 'app.db', '--replay']).stdout).toMatch(/^ok: 2 entries verified/);
+    expect(lines.map((l) => [l.seq, l.kind, l.message])).toEqual([[1, 'schema', 'accounts'], [2, 'write', 'open two accounts'], [3, 'write', 'withdraw 30']]);
+    expect(installed(['verify', 'app.db', '--replay']).stdout).toMatch(/^ok: 3 entries verified/);
+    const balance = new DatabaseSync(db, { readOnly: true });
+    expect(balance.prepare('SELECT balance FROM accounts WHERE id = 1').get()).toEqual({ balance: 70 });
+    balance.close();
   });
 });

@@ -76,14 +76,16 @@ describe('reading commands leave every byte as it was', () => {
       const segment = join(`${path}.changes`, '00000000000000000001.seg');
       truncateSync(segment, statSync(segment).size - 9);
       const before = fileBytes(path);
+      const outputs = new Map<string, string>();
       for (const command of READING_COMMANDS) {
         const result = cli([command[0]!, path, ...command.slice(1), '--json']);
         expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(0);
         expectUnchanged(path, before, command.join(' '));
+        outputs.set(command.join(' '), result.stdout);
       }
-      const log = cli(['log', path, '--json']).stdout.trim().split('\n').map((line) => JSON.parse(line) as { seq: number });
+      const log = outputs.get('log')!.trim().split('\n').map((line) => JSON.parse(line) as { seq: number });
       expect(log.map((entry) => entry.seq).sort()).toEqual([1, 2]);
-      expect(JSON.parse(cli(['verify', path, '--replay', '--json']).stdout)).toMatchObject({ headSeq: 2, entries: 2, replayed: true });
+      expect(JSON.parse(outputs.get('verify --replay')!)).toMatchObject({ headSeq: 2, entries: 2, replayed: true });
     });
   }
 
