@@ -1,5 +1,5 @@
 /** Pruned journals as restore, replicas, log/export and the CLI see them (issue 16). */
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChangetrailError, listFollowers, openReplica, restoreTo, exportChanges, type Replica, type Trail } from '../../src/index.js';
@@ -142,5 +142,20 @@ describe('CLI checkpoint/prune', () => {
     expect(listFollowers(`${path}.changes`, journalId).map((f) => [f.name, f.seq])).toEqual([['r1', 26]]);
     const none = cli(['prune', path, '--json']);
     expect(none.code).toBe(2);
+  });
+
+  it('err: prune --before a seq past the head (a typo for an earlier one) is ENTRY_NOT_FOUND and removes nothing', async () => {
+    const { trail, path } = await setup();
+    await insert(trail, 1, 10);
+    await trail.checkpoint();
+    await trail.close();
+    opened.splice(0);
+    const files = readdirSync(`${path}.changes`).sort();
+    const refused = cli(['prune', path, '--before', '5000', '--json']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr).error).toMatchObject({ code: 'ENTRY_NOT_FOUND', details: { seq: 5000, headSeq: 11 } });
+    expect(readdirSync(`${path}.changes`).sort()).toEqual(files);
+    const atHead = cli(['prune', path, '--before', '11', '--dry-run', '--json']);
+    expect(atHead.code, atHead.stderr).toBe(0);
   });
 });

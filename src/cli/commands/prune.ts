@@ -1,4 +1,5 @@
 /** `changetrail prune <db> --before <seq | @time | checkpoint>`: drop history wholly before a checkpoint (issue 16). */
+import { ChangetrailError } from '../../errors.js';
 import { openTrail } from '../../write/trail.js';
 import { defineCommand, usage } from '../command.js';
 import { escapeControl, plural } from '../format.js';
@@ -32,6 +33,12 @@ export const prune = defineCommand({
     };
     const trail = await openTrail(trackedDatabase('prune', args[0]!));
     try {
+      // A seq past the head is a typo for an earlier one, not "everything": the library would prune to the
+      // newest checkpoint, so the command refuses it (the head only grows, so checking first is safe).
+      const { headSeq } = await trail.status();
+      if (typeof before === 'number' && before > headSeq) {
+        throw new ChangetrailError('ENTRY_NOT_FOUND', `prune: entry ${before} does not exist (the journal holds up to ${headSeq}); --before checkpoint prunes to the newest checkpoint`, { seq: before, headSeq });
+      }
       const result = await trail.prune({ before, followers, dryRun: options['dry-run'] === true });
       out.emit(result, () => [
         `${options['dry-run'] === true ? 'would remove' : 'removed'} ${plural(result.removed.length, 'file')}${result.removed.length === 0 ? '' : `: ${result.removed.map(escapeControl).join(', ')}`}`,
