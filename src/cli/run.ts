@@ -28,7 +28,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   const out = new Output({ json, ...options });
   try {
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-      const topic = name === 'help' && rest[0] !== undefined ? findCommand(rest[0]) : undefined;
+      const topic = name === 'help' && rest[0] !== undefined && !rest[0].startsWith('-') ? findCommand(rest[0]) : undefined;
+      if (name === 'help' && rest[0] !== undefined && !rest[0].startsWith('-') && topic === undefined) {
+        throw new ChangetrailError('CLI_USAGE', `unknown command: ${escapeControl(rest[0])}; run changetrail --help`, { command: rest[0], hint: 'run changetrail --help' });
+      }
       out.line(topic === undefined ? formatOverview(COMMANDS, packageVersion()) : formatCommandHelp(topic));
       return name === undefined ? 2 : 0;
     }

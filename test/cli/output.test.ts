@@ -29,6 +29,9 @@ describe('help and version', () => {
     expect(log.stdout).toContain('usage: changetrail log <db>');
     expect(log.stdout).toContain('--oneline');
     expect(cli(['help', 'exec']).stdout).toContain('--file <file.sql>');
+    const unknown = cli(['help', 'nosuch', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(jsonError(unknown)).toMatchObject({ code: 'CLI_USAGE' });
     expect(cli([]).code).toBe(2);
   });
 
