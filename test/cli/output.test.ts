@@ -115,6 +115,19 @@ describe('human output', () => {
     expect(onTty({})).toContain('\u001b[33mentry 1 ');
     expect(onTty({ NO_COLOR: '1' })).not.toContain('\u001b[');
   });
+
+  it.skipIf(SCRIPT === undefined)('err: a binary changeset is not written to a terminal (it would carry raw table names and bytes)', () => {
+    const path = tracked('CREATE TABLE "t\u001b]0;pwned\u0007"(id INTEGER PRIMARY KEY)');
+    expect(cli(['exec', path, 'INSERT INTO "t\u001b]0;pwned\u0007" VALUES (1)']).code).toBe(0);
+    for (const format of ['changeset', 'patchset']) {
+      const onTty = spawnSync(SCRIPT!, ['-qec', `"${process.execPath}" "${MAIN}" export "${path}" --since 0 --format ${format}`, '/dev/null'], { encoding: 'utf8' });
+      expect(onTty.status, format).toBe(2);
+      expect(onTty.stdout, format).toMatch(/CLI_USAGE/);
+      expect(onTty.stdout, format).not.toMatch(/\u0007/);
+      // Redirected, the bytes go out as they are.
+      expect(cli(['export', path, '--since', '0', '--format', format]).code, format).toBe(0);
+    }
+  });
 });
 
 describe('terminal escape injection (§2.2)', () => {

@@ -9,6 +9,8 @@ import { defineCommand, usage } from '../command.js';
 import { requireJournal } from '../helpers.js';
 import { OutputClosed } from '../output.js';
 
+const BINARY_FORMATS: ReadonlySet<ExportFormat> = new Set(['changeset', 'patchset']);
+
 export const exportCommand = defineCommand({
   name: 'export',
   summary: 'what changed after X (up to Y): changeset, patchset, sql, ndjson or debezium',
@@ -38,6 +40,10 @@ export const exportCommand = defineCommand({
     if (options.since === undefined) throw usage('export', '--since is required (a seq, an entry hash prefix or @<time>; 0 for everything)');
     const format = (options.format ?? 'ndjson') as ExportFormat;
     if (!EXPORT_FORMATS.includes(format)) throw usage('export', `unknown --format ${format} (expected ${EXPORT_FORMATS.join(', ')})`);
+    if (options.output === undefined && BINARY_FORMATS.has(format) && process.stdout.isTTY === true) {
+      // Raw bytes (table names from the journal among them) would reach the terminal unescaped.
+      throw usage('export', `--format ${format} is binary and is not written to a terminal: give -o <file>, or redirect stdout`);
+    }
     requireJournal('export', args[0]!);
     let stream: ExportStream;
     try {
