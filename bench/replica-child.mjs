@@ -4,6 +4,7 @@
 //   catchup <primary> <dir>          a new replica caught up from genesis: {seconds, entries}
 //   writer <primary> <rate> <count>  writes at <rate>/s, prints "commit <seq> <wall ms>" per entry
 //   follower <primary> <replica>     follows, prints "applied <seq> <wall ms>" per commit, until SIGTERM
+//   commits <dir> <rate> <count>     one-row COMMITs at <rate>/s with the replica's pragmas: {latencies}
 //   large-write <dir> <rows>         one entry inserting <rows> rows: {path, peakRssMiB}
 //   large-follow <primary> <dir>     a replica catching up over that entry: {seconds, peakRssMiB}
 import { mkdtempSync } from 'node:fs';
@@ -97,6 +98,27 @@ if (mode === 'build') {
   process.stdout.write('ready\n');
   await replica.follow({ signal: controller.signal });
   await replica.close();
+} else if (mode === 'commits') {
+  // The disk's own commit latency: one-row transactions at <rate>/s with the replica's pragmas, the floor
+  // under the follower's lag (its every commit is one of these).
+  const [dir, rate, count] = args;
+  const path = newDatabase(dir, 'commits.db');
+  const db = new DatabaseSync(path);
+  db.exec('PRAGMA journal_mode = TRUNCATE; PRAGMA synchronous = FULL');
+  const insert = db.prepare('INSERT INTO items(n, label) VALUES (?, ?)');
+  const latencies = [];
+  const start = performance.now();
+  for (let i = 0; i < Number(count); i++) {
+    const due = start + (i * 1000) / Number(rate);
+    while (performance.now() < due) await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now() - 1)));
+    const t = performance.now();
+    db.exec('BEGIN IMMEDIATE');
+    insert.run(i, `row-${i}`);
+    db.exec('COMMIT');
+    latencies.push(performance.now() - t);
+  }
+  db.close();
+  print({ path, latencies });
 } else if (mode === 'large-write') {
   const [dir, rows] = args;
   const path = newDatabase(dir, 'large.db');
