@@ -131,7 +131,8 @@ export class Applier {
    * change, so in any order that succeeds each column passes through the same (old → new) steps and ends
    * on the same value. So success gives the rows applying the entries one by one gives. On a conflict the
    * savepoint is rolled back and the entries are applied one by one, in the same transaction: a retried
-   * change that needed a later entry's effect succeeds there, and a real conflict names its entry.
+   * change that needed a later entry's effect succeeds there, and a real conflict names its entry (as
+   * does a malformed changeset).
    */
   #applyPending(): void {
     const pending = this.#pending;
@@ -143,7 +144,9 @@ export class Applier {
     try {
       applyChangesetExactlyInTransaction(this.#db, concatenate(pending, bytes), { seq: pending.at(-1)!.seq });
     } catch (error) {
-      if (!ChangetrailError.is(error, 'CHANGESET_CONFLICT')) throw error;
+      // A table whose groups disagree on shape is CHANGESET_MALFORMED for the concatenation; entry by
+      // entry it is the conflict (or malformation) of the entry that differs from the replica.
+      if (!ChangetrailError.is(error, 'CHANGESET_CONFLICT') && !ChangetrailError.is(error, 'CHANGESET_MALFORMED')) throw error;
       for (const entry of pending) applyOne(this.#db, entry);
     }
   }
