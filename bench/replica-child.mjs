@@ -3,7 +3,7 @@
 //   baseline <dir> <rows> <batch>    the same rows inserted with a prepared statement, <batch> per transaction
 //   catchup <primary> <dir>          a new replica caught up from genesis: {seconds, entries}
 //   writer <primary> <rate> <count>  writes at <rate>/s, prints "commit <seq> <wall ms>" per entry
-//   follower <primary> <replica>     follows, prints "applied <seq> <wall ms>" per commit, until SIGTERM
+//   follower <primary> <replica> [full|normal]  follows, prints "applied <seq> <wall ms>" per commit, until SIGTERM
 //   commits <dir> <rate> <count>     one-row COMMITs at <rate>/s with the replica's pragmas: {latencies}
 //   large-write <dir> <rows>         one entry inserting <rows> rows: {path, peakRssMiB}
 //   large-follow <primary> <dir>     a replica catching up over that entry: {seconds, peakRssMiB}
@@ -89,8 +89,8 @@ if (mode === 'build') {
   }
   await trail.close();
 } else if (mode === 'follower') {
-  const [primary, replicaPath] = args;
-  const replica = await openReplica(replicaPath, { source: primary });
+  const [primary, replicaPath, synchronous = 'full'] = args;
+  const replica = await openReplica(replicaPath, { source: primary, synchronous });
   await replica.sync();
   const controller = new AbortController();
   process.on('SIGTERM', () => controller.abort());

@@ -49,6 +49,16 @@ export interface OpenReplicaOptions {
   /** How long the follower waits for readers holding the replica's lock. Default 5000 ms. */
   busyTimeoutMs?: number;
   /**
+   * How the follower's commits reach the disk. 'full' (default): `synchronous=FULL`, every applied
+   * transaction durable when it commits (four fsyncs in the replica's rollback-journal mode). 'normal':
+   * `synchronous=NORMAL`, two fsyncs, about half the commit time and so of the follow lag's tail. What it
+   * gives up, on power loss or an OS crash only (a killed follower loses nothing): the replica may come
+   * back without its last transactions, position row included, and applies them again from the journal;
+   * and SQLite documents a very small chance that a power failure at the wrong moment corrupts a
+   * rollback-journal database in this mode (`PRAGMA integrity_check` tells; `replicate --rebuild` recovers).
+   */
+  synchronous?: 'full' | 'normal';
+  /**
    * Registers this replica's position under this name in the source's journal (FORMAT.md §11.3), so
    * pruning keeps what it has not applied yet (within the source's hold limits). Default: not registered
    * (following then only reads the source). Registration needs write access to the journal directory
@@ -115,6 +125,9 @@ export interface ReplicaEvents {
 export async function openReplica(replicaPath: string, options: OpenReplicaOptions): Promise<Replica> {
   if (typeof replicaPath !== 'string' || replicaPath.length === 0) throw new TypeError('openReplica: replicaPath must be a non-empty string');
   if (options === null || typeof options !== 'object') throw new TypeError('openReplica: options.source is required');
+  if (options.synchronous !== undefined && options.synchronous !== 'full' && options.synchronous !== 'normal') {
+    throw new RangeError("openReplica: synchronous must be 'full' or 'normal'");
+  }
   const path = resolve(replicaPath);
   const ownsSource = typeof options.source === 'string';
   const source = typeof options.source === 'string' ? openJournalSource(options.source) : options.source;
@@ -209,6 +222,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   readonly #ownsSource: boolean;
   readonly #pollIntervalMs: number;
   readonly #busyTimeoutMs: number;
+  readonly #synchronous: 'FULL' | 'NORMAL';
   /** Bumped by the source's change hint: wakes the follow loop. */
   readonly #wakeup = new Wakeup();
   /** Bumped after every commit: wakes waitFor. */
@@ -239,6 +253,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.#ownsSource = ownsSource;
     this.#pollIntervalMs = positiveOption(options.pollIntervalMs, POLL_INTERVAL_MS, 'pollIntervalMs');
     this.#busyTimeoutMs = positiveOption(options.busyTimeoutMs, BUSY_TIMEOUT_MS, 'busyTimeoutMs');
+    this.#synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
     this.#sourceHead = source.root;
     this.#followerName = options.followerName ?? null;
   }
@@ -252,7 +267,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     // p99 12 → 5.5 ms, measured). The mode belongs to this connection only; readers keep their own.
     const mode = db.prepare('PRAGMA journal_mode = TRUNCATE').get();
     if (String(mode?.journal_mode).toLowerCase() !== 'truncate') throw new Error(`replica journal_mode stayed ${String(mode?.journal_mode)}`);
-    db.exec('PRAGMA synchronous = FULL');
+    db.exec(`PRAGMA synchronous = ${this.#synchronous}`);
     const row = this.#readRow();
     this.#applier = new Applier(db, this.path, row.position, row.resume, row.changeCounter);
     await this.#source.refresh?.(row.position);

@@ -376,6 +376,18 @@ describe('openReplica', () => {
     expect(digestFile(p.replicaPath)).toEqual(digest);
   });
 
+  it("ok: synchronous 'normal' replicates the same; another value is a RangeError before any file is made", async () => {
+    const p = await primary();
+    await writeSome(p, 3);
+    await expect(openReplica(p.replicaPath, { source: p.path, synchronous: 'off' as never })).rejects.toThrow(RangeError);
+    expect(existsSync(p.replicaPath)).toBe(false);
+    const r = await replicaOf(p, { synchronous: 'normal' });
+    await r.sync();
+    await writeSome(p, 2, 10);
+    await r.sync();
+    expectReplicaEquals(p.path, p.replicaPath);
+  });
+
   it('ok: a primary in WAL mode replicates the same', async () => {
     const dir = tempDir('ct-replica-wal-');
     const path = join(dir, 'app.db');
