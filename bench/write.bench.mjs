@@ -2,7 +2,8 @@
 // same run, interleaved: single-process latency in rollback and WAL mode, group commit in one process
 // (16 and 64 writes in flight vs raw sequential transactions), journal bytes per changed row, and
 // multi-process throughput and fairness with 1, 2, 4 and 8 writers (raw writers use only BEGIN IMMEDIATE +
-// busy timeout), and with 16 writes in flight per process.
+// busy timeout), and with 16 writes in flight per process. Ends with every goal, its measured ratio and
+// PASS/FAIL. BENCH_ONLY=latency,group,bytes,mp picks sections.
 import { spawn } from 'node:child_process';
 import { fdatasyncSync, mkdtempSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,15 @@ const fresh = (name) => {
 };
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 const fmt = (ms) => ms.toFixed(3);
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Goals and their verdicts, printed together at the end. */
+const verdicts = [];
+const verdict = (goal, value, pass) => {
+  verdicts.push(`| ${goal} | ${value} | ${pass ? 'PASS' : 'FAIL'} |`);
+  return pass ? 'PASS' : 'FAIL';
+};
+
 
 /**
  * The same durability protocol done with bare node:sqlite calls and no changetrail code: BEGIN IMMEDIATE,
@@ -66,29 +76,37 @@ async function latency(n, mode) {
   const floor = protocolFloor(mode);
   const trail = await openTrail(fresh(`trail-${mode}`), { journalMode: mode === 'wal' ? 'wal' : 'delete' });
   const times = { raw: [], floor: [], trail: [] };
-  // Interleave so all three see the same disk and cache conditions.
+  const steps = {
+    raw: async () => raw.write(),
+    floor: async () => floor(),
+    trail: () => trail.write(insertBody),
+  };
+  const order = ['raw', 'floor', 'trail'];
+  // Interleaved, in an order that rotates every write, so all three see the same disk and cache
+  // conditions and none always runs right after another's fsync.
   for (let i = 0; i < n; i++) {
-    let t = performance.now();
-    raw.write();
-    times.raw.push(performance.now() - t);
-    t = performance.now();
-    floor();
-    times.floor.push(performance.now() - t);
-    t = performance.now();
-    await trail.write(insertBody);
-    times.trail.push(performance.now() - t);
+    for (let k = 0; k < order.length; k++) {
+      const name = order[(i + k) % order.length];
+      const t = performance.now();
+      await steps[name]();
+      times[name].push(performance.now() - t);
+    }
   }
   raw.db.close();
   await trail.close();
   for (const list of Object.values(times)) list.sort((a, b) => a - b);
-  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const goal = mode === 'wal' ? '1.4' : '1.3';
+  const goal = mode === 'wal' ? 1.4 : 1.3;
+  const label = mode === 'wal' ? 'WAL' : 'rollback';
   const row = (name, xs) => `| ${name} | ${fmt(mean(xs))} | ${fmt(percentile(xs, 0.5))} | ${fmt(percentile(xs, 0.99))} | ${(mean(xs) / mean(times.raw)).toFixed(2)}× | ${(percentile(xs, 0.99) / percentile(times.raw, 0.99)).toFixed(2)}× |`;
-  console.log(`| single-row write, 1 process, ${mode === 'wal' ? 'WAL' : 'rollback journal'}/FULL | mean ms | p50 ms | p99 ms | mean vs raw (goal ≤ ${goal}×) | p99 vs raw |`);
+  console.log(`| single-row write, 1 process, ${mode === 'wal' ? 'WAL' : 'rollback journal'}/FULL | mean ms | p50 ms | p99 ms | mean vs raw (goal ≤ ${goal}×) | p99 vs raw (goal ≤ ${goal}×) |`);
   console.log('|---|---|---|---|---|---|');
   console.log(row('raw node:sqlite transaction', times.raw));
   console.log(row('protocol floor: same steps in bare node:sqlite (session, append + fdatasync, head row)', times.floor));
   console.log(row('**changetrail admitted write**', times.trail) + '\n');
+  const meanRatio = mean(times.trail) / mean(times.raw);
+  const p99Ratio = percentile(times.trail, 0.99) / percentile(times.raw, 0.99);
+  verdict(`one-row write, ${label}/FULL: mean ≤ ${goal}× raw`, `${meanRatio.toFixed(2)}×`, meanRatio <= goal);
+  verdict(`one-row write, ${label}/FULL: p99 ≤ ${goal}× raw`, `${p99Ratio.toFixed(2)}×`, p99Ratio <= goal);
 }
 
 /** One process: raw sequential transactions vs changetrail with `inFlight` writes in flight (group commit), interleaved rounds. */
@@ -111,11 +129,16 @@ async function groupCommit(rounds, writesPerRound) {
   raw.db.close();
   await trail.close();
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-  console.log('| group commit, 1 process, rollback/FULL, one row per write | tx/s (median of rounds) | vs raw sequential |');
+  // Each round's rates against that round's raw rate (the disk drifts between rounds), then the median.
+  const ratio = (inFlight) => median(rates[inFlight].map((rate, i) => rate / rates.raw[i]));
+  console.log(`| group commit, 1 process, rollback/FULL, one row per write (${rounds} rounds) | tx/s (median of rounds) | vs raw sequential (median of round ratios) |`);
   console.log('|---|---|---|');
   console.log(`| raw node:sqlite, sequential transactions | ${median(rates.raw).toFixed(0)} | 1.00× |`);
-  console.log(`| changetrail, 16 writes in flight (goal ≥ 6×) | ${median(rates[16]).toFixed(0)} | ${(median(rates[16]) / median(rates.raw)).toFixed(2)}× |`);
-  console.log(`| changetrail, 64 writes in flight (goal ≥ 10×) | ${median(rates[64]).toFixed(0)} | ${(median(rates[64]) / median(rates.raw)).toFixed(2)}× |\n`);
+  for (const [inFlight, goal] of [[16, 6], [64, 10]]) {
+    const r = ratio(inFlight);
+    console.log(`| changetrail, ${inFlight} writes in flight (goal ≥ ${goal}×) | ${median(rates[inFlight]).toFixed(0)} | ${r.toFixed(2)}× ${verdict(`group commit, ${inFlight} in flight ≥ ${goal}× raw sequential`, `${r.toFixed(2)}×`, r >= goal)} |`);
+  }
+  console.log('');
 }
 
 async function bytesPerRow() {
@@ -141,52 +164,77 @@ function journalBytes(dir) {
   return readdirSync(dir).filter((f) => f.endsWith('.seg')).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 }
 
-/** tx/s of `processes` writer processes together, and each one's share of the commits. */
-async function throughput(mode, processes, durationMs, inFlight = 1) {
-  const path = fresh(`${mode}-${processes}`);
-  if (mode === 'trail') await (await openTrail(path)).close();
-  const startAt = Date.now() + 1500; // every child starts together, after its startup
+/**
+ * `processes` long-lived writer processes (bench/write-child.mjs), each with a raw connection to one
+ * database and a trail on another: raw and changetrail rounds of `roundMs` alternate `rounds` times, all
+ * processes starting each round together. Rates are totals over the rounds; shares are each process's
+ * commits over all rounds as a multiple of an equal share.
+ */
+async function throughput(processes, inFlight, rounds, roundMs) {
+  const rawPath = fresh(`raw-${processes}`);
+  const trailPath = fresh(`trail-${processes}`);
+  await (await openTrail(trailPath)).close();
   const child = new URL('./write-child.mjs', import.meta.url).pathname;
-  const counts = await Promise.all(Array.from({ length: processes }, () => new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [child, mode, path, String(durationMs), String(startAt), String(inFlight)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout.on('data', (d) => (out += d));
-    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).count) : reject(new Error(`${mode} writer exited ${code}`))));
-  })));
-  const total = counts.reduce((a, b) => a + b, 0);
-  return { rate: total / (durationMs / 1000), shares: counts.map((c) => (total === 0 ? 0 : (c * processes) / total)) };
+  const workers = Array.from({ length: processes }, () => spawn(process.execPath, [child, rawPath, trailPath, String(inFlight)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const next = (worker) => new Promise((resolve, reject) => {
+    const onExit = (code) => reject(new Error(`writer exited ${code}`));
+    worker.once('exit', onExit);
+    worker.once('message', (message) => { worker.off('exit', onExit); resolve(message); });
+  });
+  await Promise.all(workers.map(next));
+  const counts = { raw: workers.map(() => 0), trail: workers.map(() => 0) };
+  const perRound = { raw: [], trail: [] };
+  for (let round = 0; round < rounds * 2; round++) {
+    const mode = round % 2 === 0 ? 'raw' : 'trail';
+    const startAt = Date.now() + 30;
+    const replies = workers.map(next);
+    for (const worker of workers) worker.send({ round, mode, startAt, durationMs: roundMs });
+    const done = await Promise.all(replies);
+    done.forEach((reply, i) => (counts[mode][i] += reply.count));
+    perRound[mode].push(done.reduce((n, reply) => n + reply.count, 0));
+  }
+  for (const worker of workers) worker.send({ close: true });
+  await Promise.all(workers.map((worker) => new Promise((resolve) => worker.once('exit', resolve))));
+  const summarize = (mode) => {
+    const total = counts[mode].reduce((a, b) => a + b, 0);
+    return { rate: total / ((rounds * roundMs) / 1000), shares: counts[mode].map((c) => (total === 0 ? 0 : (c * processes) / total)) };
+  };
+  // The median of the rounds' ratios (each trail round against the raw round just before it) resists a
+  // disk that slows down for a second or two; the total ratio is shown beside it.
+  const ratios = perRound.trail.map((n, i) => n / Math.max(1, perRound.raw[i])).sort((a, b) => a - b);
+  return { raw: summarize('raw'), trail: summarize('trail'), medianRatio: ratios[ratios.length >> 1] };
 }
 
 /** Each process's commits as a multiple of an equal share, lowest first (fair: none below 0.5). */
 const formatShares = (shares) => [...shares].sort((a, b) => a - b).map((s) => s.toFixed(2)).join(' / ');
 
-await latency(Number(process.env.BENCH_WRITES ?? 400), 'delete');
-await latency(Number(process.env.BENCH_WRITES ?? 400), 'wal');
-await groupCommit(Number(process.env.BENCH_ROUNDS ?? 5), Number(process.env.BENCH_GROUP_WRITES ?? 100));
-await bytesPerRow();
-const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
-console.log('| writer processes | raw tx/s (BEGIN IMMEDIATE + busy timeout) | changetrail tx/s | ratio (goal ≥ 0.85× at 4 and 8) | shares of an equal share, raw | shares, changetrail (goal: none < 0.5) |');
-console.log('|---|---|---|---|---|---|');
-/**
- * Raw and changetrail alternately, in `rounds` runs of `durationMs / rounds` each (the disk's speed drifts
- * within seconds on a shared machine); rates are totals over the rounds, shares over all commits.
- */
-async function interleaved(processes, inFlight, rounds = Number(process.env.BENCH_MP_ROUNDS ?? 3)) {
-  const results = { raw: [], trail: [] };
-  for (let round = 0; round < rounds; round++) {
-    results.raw.push(await throughput('raw', processes, durationMs / rounds));
-    results.trail.push(await throughput('trail', processes, durationMs / rounds, inFlight));
+const sections = new Set((process.env.BENCH_ONLY ?? 'latency,group,bytes,mp').split(','));
+if (sections.has('latency')) {
+  await latency(Number(process.env.BENCH_WRITES ?? 400), 'delete');
+  await latency(Number(process.env.BENCH_WRITES ?? 400), 'wal');
+}
+if (sections.has('group')) await groupCommit(Number(process.env.BENCH_ROUNDS ?? 5), Number(process.env.BENCH_GROUP_WRITES ?? 100));
+if (sections.has('bytes')) await bytesPerRow();
+if (sections.has('mp')) {
+  const rounds = Number(process.env.BENCH_MP_ROUNDS ?? 8);
+  const roundMs = Number(process.env.BENCH_MP_ROUND_MS ?? 400);
+  console.log(`| writer processes (${rounds} raw and ${rounds} changetrail rounds of ${roundMs} ms, alternating) | raw tx/s (BEGIN IMMEDIATE + busy timeout) | changetrail tx/s | ratio (goal ≥ 0.85× at 4 and 8) | median round ratio | shares of an equal share, raw | shares, changetrail (goal: none < 0.5) |`);
+  console.log('|---|---|---|---|---|---|---|');
+  const rows = (process.env.BENCH_MP_ROWS ?? '1,2,4,8,4x16').split(',').map((row) => row.split('x').map(Number));
+  for (const [processes, inFlight = 1] of rows) {
+    const { raw, trail, medianRatio } = await throughput(processes, inFlight, rounds, roundMs);
+    const minShare = Math.min(...trail.shares);
+    let mark = '';
+    if (inFlight === 1 && processes >= 4) {
+      const ratio = trail.rate / raw.rate;
+      mark = ` ${verdict(`${processes} processes: throughput ≥ 0.85× raw`, `${ratio.toFixed(2)}× (median round ${medianRatio.toFixed(2)}×)`, ratio >= 0.85)}`;
+      verdict(`${processes} processes: lowest share ≥ 0.5`, minShare.toFixed(2), minShare >= 0.5);
+    }
+    const label = inFlight === 1 ? `${processes}` : `${processes}, ${inFlight} writes in flight each`;
+    console.log(`| ${label} | ${raw.rate.toFixed(0)} | ${trail.rate.toFixed(0)} | ${(trail.rate / raw.rate).toFixed(2)}×${mark} | ${medianRatio.toFixed(2)}× | ${formatShares(raw.shares)} | ${formatShares(trail.shares)} |`);
   }
-  const merge = (runs) => ({
-    rate: runs.reduce((n, run) => n + run.rate, 0) / runs.length,
-    shares: runs[0].shares.map((_, i) => runs.reduce((n, run) => n + run.shares[i], 0) / runs.length),
-  });
-  return { raw: merge(results.raw), trail: merge(results.trail) };
+  console.log('');
 }
-
-for (const processes of [1, 2, 4, 8]) {
-  const { raw, trail } = await interleaved(processes, 1);
-  console.log(`| ${processes} | ${raw.rate.toFixed(0)} | ${trail.rate.toFixed(0)} | ${(trail.rate / raw.rate).toFixed(2)}× | ${formatShares(raw.shares)} | ${formatShares(trail.shares)} |`);
-}
-const { raw: raw4, trail: grouped4 } = await interleaved(4, 16);
-console.log(`| 4, 16 writes in flight each | ${raw4.rate.toFixed(0)} | ${grouped4.rate.toFixed(0)} | ${(grouped4.rate / raw4.rate).toFixed(2)}× | ${formatShares(raw4.shares)} | ${formatShares(grouped4.shares)} |`);
+console.log('| goal | measured | verdict |');
+console.log('|---|---|---|');
+for (const line of verdicts) console.log(line);
