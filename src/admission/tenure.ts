@@ -11,6 +11,21 @@ import { AdmissionLock, validateLockTimings } from './lock.js';
  * a waiter behind three others waits about 75 ms.
  */
 export const FAIR_SHARE_MS = 25;
+/**
+ * With the default share, a tenure also lasts at least this many transactions (up to FAIR_SHARE_MAX_MS):
+ * a handoff and the new holder's first write cost about two ordinary writes (measured under contention,
+ * `npm run bench -- write`), so on a disk where a commit takes 10 ms a 25 ms share would spend a third of
+ * the time handing over. Every process follows the same rule, so shares stay equal.
+ */
+export const TENURE_WRITES_MIN = 8;
+export const FAIR_SHARE_MAX_MS = 200;
+/**
+ * How often queued tasks let the event loop turn. Consecutive tasks chain through resolved promises, so
+ * without it no I/O callback runs during a tenure: the background segment fsyncs would report back only
+ * when the tenure ends (and outbox rows would pile up until then: 100-150 rows for 4 processes, which the
+ * next admission compares with the segments), and the heartbeat timer would not fire.
+ */
+const YIELD_INTERVAL_MS = 2;
 
 /** How often a tenure past its fair share looks for waiting processes (see #shareUsedWithWaiters). */
 const WAITER_CHECK_MS = 2;
@@ -19,7 +34,10 @@ export interface TenureOptions {
   staleMs?: number | undefined;
   heartbeatMs?: number | undefined;
   timeoutMs?: number | undefined;
-  /** How long the lock is kept for consecutive tasks while others wait. Default FAIR_SHARE_MS. */
+  /**
+   * How long the lock is kept for consecutive tasks while others wait. Default: FAIR_SHARE_MS and at least
+   * TENURE_WRITES_MIN transactions, at most FAIR_SHARE_MAX_MS; given explicitly, exactly this long.
+   */
   fairShareMs?: number | undefined;
   /** How long the lock is kept after the queue empties. Default 0 (released on the next tick). */
   idleReleaseMs?: number | undefined;
@@ -38,6 +56,8 @@ export class Tenure {
   #startMs = 0;
   /** When queued tasks last let the event loop run (see #yieldIfDue). */
   #yieldedMs = 0;
+  /** Transactions admitted in this tenure (calls of `hold`). */
+  #holds = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #releaseTimer: NodeJS.Timeout | null = null;
@@ -64,9 +84,14 @@ export class Tenure {
    * and a new one acquired (`fresh`).
    */
   async hold(keep = true): Promise<Held> {
-    if (keep && this.#lock !== null && this.#lock.isValid()) return { lock: this.#lock, fresh: false };
+    if (keep && this.#lock !== null && this.#lock.isValid()) {
+      this.#holds += 1;
+      return { lock: this.#lock, fresh: false };
+    }
     if (this.#lock !== null) await this.release();
-    return { lock: await this.acquire(), fresh: true };
+    const lock = await this.acquire();
+    this.#holds = 1;
+    return { lock, fresh: true };
   }
 
   /** Acquires the lock and starts a tenure. */
@@ -74,6 +99,7 @@ export class Tenure {
     this.#lock = await AdmissionLock.acquire({ journalDir: this.journalDir, ...this.lockOptions() });
     this.#startMs = performance.now();
     this.#yieldedMs = this.#startMs;
+    this.#holds = 0;
     return this.#lock;
   }
 
@@ -121,18 +147,15 @@ export class Tenure {
   }
 
   /**
-   * Between two queued tasks: once this tenure has had its fair share and other processes wait, the lock
-   * is handed over even though more tasks are queued here (a server with thousands of requests in flight
-   * must not starve other processes); the next task then queues behind them, FIFO by ticket. Looks at the
-   * queue directory only once the share is used up.
+   * Between two queued tasks: lets the event loop turn every YIELD_INTERVAL_MS, and once this tenure has
+   * had its fair share and other processes wait, hands the lock over even though more tasks are queued
+   * here (a server with thousands of requests in flight must not starve other processes); the next task
+   * then queues behind them, FIFO by ticket. Looks at the queue directory only once the share is used up.
    */
   async #yieldIfDue(): Promise<void> {
     if (this.#lock === null) return;
     const now = performance.now();
-    const fairShareMs = this.#options.fairShareMs ?? FAIR_SHARE_MS;
-    if (now - this.#yieldedMs < fairShareMs) return;
-    // Queued tasks chain through resolved promises: without a turn of the event loop the heartbeat timer
-    // would never fire during a long batch, and waiters would see the lock go stale.
+    if (now - this.#yieldedMs < YIELD_INTERVAL_MS) return;
     this.#yieldedMs = now;
     await new Promise((resolve) => setImmediate(resolve));
     if (this.#shareUsedWithWaiters()) await this.release();
@@ -158,9 +181,15 @@ export class Tenure {
    */
   #shareUsedWithWaiters(): boolean {
     const now = performance.now();
-    if (this.#lock === null || now - this.#startMs < (this.#options.fairShareMs ?? FAIR_SHARE_MS) || now - this.#waitersCheckedMs < WAITER_CHECK_MS) return false;
+    if (this.#lock === null || !this.#shareUsed(now - this.#startMs) || now - this.#waitersCheckedMs < WAITER_CHECK_MS) return false;
     this.#waitersCheckedMs = now;
     return this.#lock.hasWaiters();
+  }
+
+  #shareUsed(heldMs: number): boolean {
+    const fairShareMs = this.#options.fairShareMs;
+    if (fairShareMs !== undefined) return heldMs >= fairShareMs;
+    return heldMs >= FAIR_SHARE_MS && (this.#holds >= TENURE_WRITES_MIN || heldMs >= FAIR_SHARE_MAX_MS);
   }
 
   /** One timer for the tenure, re-armed after each task (creating a timer per write cost about 12 µs). */
