@@ -16,9 +16,10 @@ const freshDatabase = (): string => workloadDatabase('ct-crash-');
 
 describe('crash consistency (SIGKILL at every write-path point)', () => {
   // The outbox path (every frame up to OUTBOX_FRAME_BYTES_MAX) and the direct path (larger frames, forced
-  // here by a threshold of 0). A pause between writes lets background fsyncs report back, so that
-  // after-sync and after-outbox-delete are reached on every run.
-  const points = [...CRASH_POINTS.map((point) => [point, { CT_WRITE_GAP_MS: '3' }] as const),
+  // here by a threshold of 0). A pause between writes lets background fsyncs report back, and fsyncs
+  // not spaced out (CHANGETRAIL_SEGMENT_SYNC_MS=0), so that after-sync and after-outbox-delete are reached
+  // on every run.
+  const points = [...CRASH_POINTS.map((point) => [point, { CT_WRITE_GAP_MS: '3', CHANGETRAIL_SEGMENT_SYNC_MS: '0' }] as const),
     ...DIRECT_CRASH_POINTS.map((point) => [point, { CHANGETRAIL_OUTBOX_FRAME_BYTES_MAX: '0' }] as const)];
   for (const [point, pathEnv] of points) {
     it(`ok: killed at ${point}`, async () => {

@@ -105,7 +105,7 @@ describe('injected I/O faults on the journal (fail the n-th call once)', () => {
   for (const fault of ['journal-append:3:EIO', 'journal-append:7:ENOSPC', 'journal-sync:2:EIO', 'journal-sync:5:EIO']) {
     it(`ok: ${fault} after COMMIT fails no write; the journal agrees (read, verified, replayed)`, async () => {
       const path = payloadDatabase('ct-fault-');
-      const result = spawnSync(process.execPath, [FILE_LIMIT, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault } });
+      const result = spawnSync(process.execPath, [FILE_LIMIT, path], { encoding: 'utf8', env: { ...process.env, CHANGETRAIL_FAULT_AT: fault, CHANGETRAIL_SEGMENT_SYNC_MS: '0' } });
       expect(result.status, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout);
       expect(report.failures).toEqual([]);

@@ -29,7 +29,7 @@ describe('outbox protocol: writers SIGKILLed at every point while a reader runs 
     let kills = 0;
     for (const [point, env] of runs) {
       for (const hit of [1, 2]) {
-        const writer = startWriter(path, 8, ROWS, { ...env, CT_WRITE_GAP_MS: '3', CHANGETRAIL_CRASH_AT: `${point}:${hit}` });
+        const writer = startWriter(path, 8, ROWS, { ...env, CT_WRITE_GAP_MS: '3', CHANGETRAIL_SEGMENT_SYNC_MS: '0', CHANGETRAIL_CRASH_AT: `${point}:${hit}` });
         const exit = await writer.exited;
         expect(exit.signal, `${point}:${hit} ${writer.stderr()}`).toBe('SIGKILL');
         kills += 1;
