@@ -18,7 +18,7 @@ export const FAIR_SHARE_MS = 25;
  * the time handing over. Every process follows the same rule, so shares stay equal.
  */
 export const TENURE_WRITES_MIN = 8;
-export const FAIR_SHARE_MAX_MS = 200;
+export const FAIR_SHARE_MAX_MS = 100;
 /**
  * How often queued tasks let the event loop turn. Consecutive tasks chain through resolved promises, so
  * without it no I/O callback runs during a tenure: the background segment fsyncs would report back only
@@ -135,6 +135,16 @@ export class Tenure {
     return this.#yieldIfDue();
   }
 
+  /**
+   * Right after a transaction: hands the lock over at once if this tenure has had its fair share and
+   * others wait, before the callers of its writes continue — their next writes queue behind the waiters
+   * anyway, and the waiter need not wait for them and a turn of this process's event loop (0.1-2 ms on
+   * the loaded test machine). The rename that releases the lock runs synchronously.
+   */
+  handOverIfDue(): void {
+    if (this.#shareUsedWithWaiters()) void this.release();
+  }
+
   /** After every queued task: releases the lock and then runs `after`. */
   close(after: () => void): Promise<void> {
     return this.#queue.then(async () => {
@@ -157,8 +167,8 @@ export class Tenure {
     const now = performance.now();
     if (now - this.#yieldedMs < YIELD_INTERVAL_MS) return;
     this.#yieldedMs = now;
-    await new Promise((resolve) => setImmediate(resolve));
     if (this.#shareUsedWithWaiters()) await this.release();
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   #settled(): void {

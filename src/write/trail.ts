@@ -667,6 +667,7 @@ export class Trail {
       try {
         const admission = await this.#admit();
         const { outcomes } = this.#guards.internal(() => this.#writer.commitGroup(group.map((write) => write.request), admission, this.#guards as CommitGuards));
+        this.#tenure.handOverIfDue();
         outcomes.forEach((outcome, index) => (outcome.ok ? group[index]!.resolve(outcome.entry) : group[index]!.reject(outcome.error)));
         next += outcomes.length;
       } catch (error) {
