@@ -125,6 +125,13 @@ export function runsAlone(request: CommitRequest): boolean {
  */
 export const GROUP_ENTRY_COUNT_MAX = 128;
 export const GROUP_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * A group also stops taking members once its bodies have run this long: by then its COMMIT is amortised
+ * (one commit costs 1-20 ms on the test machine), and a group is the unit in which the lock is handed
+ * over — 128 slow bodies (0.7 ms each, and several ms of CPU per write on a loaded machine) held it for
+ * over 2 s, past a waiter's lock timeout.
+ */
+export const GROUP_TIME_MAX_MS = 50;
 
 
 /** Number of COMMIT attempts while readers keep SQLite busy (each waits up to the busy timeout). */
@@ -183,8 +190,8 @@ export class JournalWriter {
    * commit. Failures of the transaction itself (I/O, the fence, COMMIT) throw, and nothing of the group
    * commits. Returns the outcomes of the first `outcomes.length` requests, in order, after the COMMIT that
    * made them durable; the group stops early (leaving the rest to the caller's next group) once its
-   * frames reach GROUP_BYTES_MAX, or after a frame written before COMMIT (at most one such frame may be
-   * uncommitted at a crash: journal/FORMAT.md §7). Requests that must run alone ({@link runsAlone}) are
+   * frames reach GROUP_BYTES_MAX, once its bodies have run GROUP_TIME_MAX_MS, or after a frame written
+   * before COMMIT (at most one such frame may be uncommitted at a crash: journal/FORMAT.md §7). Requests that must run alone ({@link runsAlone}) are
    * given one at a time.
    */
   commitGroup(requests: readonly CommitRequest[], admission: Admission, guards: CommitGuards): GroupResult {
@@ -213,7 +220,9 @@ export class JournalWriter {
       if (requests[0]!.unchanged?.(head) === true) return this.#commitEmpty(head, admission, epochBefore, guards, [{ ok: true, entry: null }]);
       const outcomes: MemberOutcome[] = [];
       let bytes = 0;
+      const startedMs = performance.now();
       for (const request of requests) {
+        if (outcomes.length > 0 && performance.now() - startedMs >= GROUP_TIME_MAX_MS) break;
         const tail = appended.at(-1)?.rotated ?? appended.at(-1)?.tail ?? this.#tail!;
         const member = this.#runMember(request, head, tail, admission, guards, requests.length > 1, appended.length === 0);
         outcomes.push(member.outcome);

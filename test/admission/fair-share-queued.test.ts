@@ -39,6 +39,20 @@ function startWriter(path: string, writes: number, timeoutMs: number, spinMs = 0
   return { child, lines, next };
 }
 
+/** Polls (read-only, briefly) until the table holds a row. */
+async function waitForRows(path: string): Promise<void> {
+  for (const deadline = performance.now() + 30_000; performance.now() < deadline;) {
+    const db = new DatabaseSync(path, { readOnly: true, timeout: 1000 });
+    try {
+      if (Number(db.prepare('SELECT count(*) AS n FROM t').get()?.n) > 0) return;
+    } finally {
+      db.close();
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the busy writer committed nothing within 30 s');
+}
+
 describe('fair share with writes queued in one process', () => {
   it('ok: a process with 3,000 queued writes hands the lock over to another waiting process within its timeout', async () => {
     const path = join(tempDir('ct-fair-'), 'app.db');
@@ -52,8 +66,10 @@ describe('fair share with writes queued in one process', () => {
     const patient = startWriter(path, 1, 2000);
     await Promise.all([busy.next('ready'), patient.next('ready')]);
     busy.child.stdin!.write('go\n');
-    // Let the busy process get the lock and a long run of writes going, then the other one asks.
-    await new Promise((r) => setTimeout(r, 400));
+    // Let the busy process get the lock and a long run of writes going (its first group committed: a
+    // fixed delay was not always enough on a loaded machine), then the other one asks.
+    await waitForRows(path);
+    await new Promise((r) => setTimeout(r, 100));
     patient.child.stdin!.write('go\n');
     const small = JSON.parse(await patient.next('{'));
     expect(small, JSON.stringify(small)).toMatchObject({ ok: true });
