@@ -6,8 +6,9 @@
  */
 import type { OptionSpecs } from './command.js';
 import { ChangetrailError } from '../errors.js';
-import type { Output } from './output.js';
-import { parseNatsAddress, type NatsOptions } from '../replica/nats-connection.js';
+import { toJson, type Output } from './output.js';
+import { escapeControl } from './format.js';
+import { parseNatsAddress, type NatsEvent, type NatsOptions } from '../replica/nats-connection.js';
 
 export const NATS_OPTIONS = {
   server: { type: 'string', multiple: true, value: 'url', description: 'another server of the cluster (repeatable; the address names the first)' },
@@ -75,4 +76,34 @@ export function natsOptionsFrom(address: string, flags: NatsFlags, command: stri
     ...(flags.creds === undefined ? {} : { credsFile: flags.creds }),
     ...(wantsTls ? { tls: Object.keys(tlsFiles).length > 0 ? tlsFiles : true } : {}),
   };
+}
+
+/**
+ * What `ship|replicate --follow` print of a NATS shipper's or follower's events (NatsOptions.onEvent):
+ * one line on stderr each, as NDJSON with --json. Without them a reconnect, a resume or a retry loop is
+ * invisible until the lag shows.
+ */
+export function printNatsEvent(command: string, out: Output): (event: NatsEvent) => void {
+  return (event) => {
+    if (out.json) out.notice(toJson({ command, ...event }));
+    else out.notice(`${command}: ${describeNatsEvent(event)}`);
+  };
+}
+
+/** The human line of a {@link NatsEvent} (untrusted text escaped). */
+export function describeNatsEvent(event: NatsEvent): string {
+  switch (event.kind) {
+    case 'disconnected':
+      return `lost the connection to ${escapeControl(event.server)}; reconnecting`;
+    case 'reconnected':
+      return `reconnected to ${escapeControl(event.server)}`;
+    case 'resumed':
+      return event.seq === event.previousSeq
+        ? `the stream holds entry ${event.seq}; shipping after it (${event.reason})`
+        : `the stream holds entry ${event.seq} (this shipper had entry ${event.previousSeq}); shipping after it (${event.reason})`;
+    case 'retry':
+      return `${event.code}: ${escapeControl(event.reason)}; attempt ${event.attempt}${event.delayMs > 0 ? `, retrying in ${event.delayMs} ms` : ''}`;
+    case 'consumer':
+      return `reading the stream from entry ${event.seq} (${event.reason})`;
+  }
 }

@@ -30,7 +30,25 @@ export interface NatsOptions {
   timeoutMs?: number;
   /** The client name servers show in their monitoring (`changetrail ship` / `changetrail replicate`). */
   clientName?: string;
+  /**
+   * Told of what changes while a shipper or a follower runs and is otherwise invisible: the connection
+   * lost and found again, a resume from the stream's last entry, a retry after a transient failure, the
+   * follower's consumer (re)created. `changetrail ship|replicate --follow` print these on stderr.
+   */
+  onEvent?: (event: NatsEvent) => void;
 }
+
+/** An event of {@link NatsOptions.onEvent}. */
+export type NatsEvent =
+  /** The connection to `server` was lost; the client reconnects by itself (backoff up to 5 s). */
+  | { readonly kind: 'disconnected'; readonly server: string }
+  | { readonly kind: 'reconnected'; readonly server: string }
+  /** The shipper read the stream's last entry (`seq`), verified it against the journal, and ships after it. */
+  | { readonly kind: 'resumed'; readonly seq: number; readonly previousSeq: number; readonly reason: string }
+  /** A transient failure (`code`, e.g. NATS_UNAVAILABLE); the operation is tried again after `delayMs`. */
+  | { readonly kind: 'retry'; readonly code: string; readonly reason: string; readonly attempt: number; readonly delayMs: number }
+  /** The follower's ordered consumer starts at `seq` (`reason`: 'start', 'stalled', or what the client reported). */
+  | { readonly kind: 'consumer'; readonly seq: number; readonly reason: string };
 
 /** A NATS address as the CLI takes it: `nats://[user:pass@]host:port[,host:port…]/<name>`. */
 export interface NatsAddress {
@@ -135,7 +153,12 @@ export async function connectNats(options: NatsOptions): Promise<NatsHandles> {
   }
   // Once connected again, the next outage starts over at the first delay.
   void (async () => {
-    for await (const status of nc.status()) if (status.type === 'reconnect') backoff.attempt = 0;
+    for await (const status of nc.status()) {
+      if (status.type === 'reconnect') backoff.attempt = 0;
+      if (status.type === 'disconnect' || status.type === 'reconnect') {
+        tellNatsEvent(options, { kind: status.type === 'disconnect' ? 'disconnected' : 'reconnected', server: status.server });
+      }
+    }
   })().catch(() => undefined);
   try {
     const js = jetstream(nc, { timeout: timeoutMs });
@@ -167,6 +190,15 @@ function connectionOptions(options: NatsOptions, servers: string[], timeoutMs: n
   }
   if (options.tls !== undefined && options.tls !== false) connection.tls = options.tls === true ? {} : { ...options.tls };
   return connection;
+}
+
+/** Calls `options.onEvent` (a listener's failure never stops shipping or following). */
+export function tellNatsEvent(options: Pick<NatsOptions, 'onEvent'>, event: NatsEvent): void {
+  try {
+    options.onEvent?.(event);
+  } catch {
+    // The listener's problem: events are informational.
+  }
 }
 
 /** Runs a NATS call; a client error (timeout, disconnect) becomes NATS_UNAVAILABLE, changetrail's own errors pass. */

@@ -28,7 +28,7 @@ import { encodeManifest } from '../journal/manifest.js';
 import { positionOf, type Position } from '../journal/position.js';
 import { parseSegmentName } from '../journal/segment.js';
 import { SegmentFile } from '../journal/segment-file.js';
-import { connectNats, natsCall, natsUnavailable, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
+import { connectNats, natsCall, natsUnavailable, tellNatsEvent, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
 import { decodeEntryMessage, entryHeaders, frameObjectName, MANIFEST_OBJECT, objectDigest, objectNameOf, PAYLOAD_HEADROOM } from './nats-message.js';
 import { openJournalSource } from './journal-source.js';
 import type { ReplicaSource, SourceWatch } from './source.js';
@@ -190,7 +190,7 @@ class JournalShipper implements Shipper {
     this.#bucket = await this.#nats.openBucket({ replicas: this.#options.replicas });
     await this.#ensureManifest();
     await this.#ensureSnapshot({ file: GENESIS_FILE, sha256: this.#identity.manifest.genesisSha256, size: this.#identity.manifest.genesisSize }, this.#root);
-    await this.#resume();
+    await this.#resume('start');
     if (this.#options.follow === true) this.#watch = await this.#source.watch(() => this.#wakeup.notify());
   }
 
@@ -254,10 +254,13 @@ class JournalShipper implements Shipper {
         await this.#wakeup.wait(generation, this.#options.pollIntervalMs ?? POLL_INTERVAL_MS, this.#stop.signal);
       } catch (error) {
         if (!isRetryable(error) || ++failures > RESUME_ATTEMPTS_MAX) throw error;
-        await pause(Math.min(5_000, 100 * failures), this.#stop.signal);
+        const delayMs = Math.min(5_000, 100 * failures);
+        this.#tellRetry(error as ChangetrailError, failures, delayMs);
+        await pause(delayMs, this.#stop.signal);
         if (this.#stop.signal.aborted) break;
-        await natsCall(this.#nats.description, 'resume', () => this.#resumeQuietly()).catch((error: unknown) => {
+        await natsCall(this.#nats.description, 'resume', () => this.#resume('after a failure')).catch((error: unknown) => {
           if (!isRetryable(error)) throw error;
+          this.#tellRetry(error as ChangetrailError, failures, 0);
         });
       }
     }
@@ -366,22 +369,20 @@ class JournalShipper implements Shipper {
     return this.#cursor;
   }
 
-  async #resumeQuietly(): Promise<void> {
-    try {
-      await this.#resume();
-    } catch (error) {
-      if (!isRetryable(error)) throw error;
-    }
+  #tellRetry(error: ChangetrailError, attempt: number, delayMs: number): void {
+    tellNatsEvent(this.#options, { kind: 'retry', code: error.code, reason: error.message, attempt, delayMs });
   }
 
   /** Reads the stream's last message, verifies it against the local journal, and continues after it. */
-  async #resume(): Promise<void> {
+  async #resume(reason: string): Promise<void> {
     this.#resumes += 1;
     this.#cursor = null;
     this.#readHead();
+    const previousSeq = this.#shipped.seq;
     const last = await this.#lastMessage();
     if (last === null) {
       this.#shipped = this.#root;
+      tellNatsEvent(this.#options, { kind: 'resumed', seq: 0, previousSeq, reason });
       return;
     }
     const frame = objectNameOf(last.header) === null ? last.data : await this.#readObject(objectNameOf(last.header)!);
@@ -395,6 +396,7 @@ class JournalShipper implements Shipper {
     const local = openJournal(this.#dir, this.#head).positionAt(received.seq);
     if (local.hash !== received.hash) throw streamMismatch(this.#nats, 'diverged', received.seq, received.hash, local.hash);
     this.#shipped = local;
+    tellNatsEvent(this.#options, { kind: 'resumed', seq: local.seq, previousSeq, reason });
   }
 
   async #lastMessage(): Promise<{ seq: number; data: Uint8Array; header: MsgHdrs } | null> {

@@ -103,6 +103,8 @@ export interface ReplicaEvents {
    * state (a checkpoint) and goes on from there.
    */
   stranded: [error: ChangetrailError<'HISTORY_PRUNED'>];
+  /** `follow` rides out a transient failure (a busy lock, NATS_UNAVAILABLE, …) and tries again after `delayMs`. */
+  retry: [error: Error, attempt: number, delayMs: number];
   /** The replica closed. */
   closed: [];
 }
@@ -486,7 +488,9 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           // try again after a poll interval, backing off to 20 of them. Anything else stops following.
           if (!isTransient(error) || retries >= TRANSIENT_RETRIES_MAX) throw error;
           retries += 1;
-          await pause(this.#pollIntervalMs * Math.min(retries, 20), signal);
+          const delayMs = this.#pollIntervalMs * Math.min(retries, 20);
+          this.emit('retry', error as Error, retries, delayMs);
+          await pause(delayMs, signal);
           continue;
         }
         await this.#wakeup.wait(generation, this.#pollIntervalMs, signal);

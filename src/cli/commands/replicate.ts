@@ -6,7 +6,7 @@ import { natsSource, type NatsReplicaSource } from '../../replica/nats-source.js
 import { readReplicaRowAt } from '../../replica/position-table.js';
 import type { ReplicaStatus } from '../../replica/replica.js';
 import type { Position } from '../../journal/position.js';
-import { NATS_OPTIONS, natsOptionsFrom, untilConnected } from '../nats-options.js';
+import { NATS_OPTIONS, natsOptionsFrom, printNatsEvent, untilConnected } from '../nats-options.js';
 import { statSync } from 'node:fs';
 import { defineCommand } from '../command.js';
 import { trackedDatabase } from '../helpers.js';
@@ -54,7 +54,10 @@ export const replicate = defineCommand({
       const remote = isNatsAddress(args[0]!);
       const opened: { source: NatsReplicaSource | null } = { source: null };
       const open = async (): Promise<Replica> => {
-        const source = remote ? natsSource({ clientName: 'changetrail replicate', ...natsOptionsFrom(args[0]!, options, 'replicate') }) : localSource(args[0]!);
+        const source = remote ? natsSource({
+          clientName: 'changetrail replicate', ...natsOptionsFrom(args[0]!, options, 'replicate'),
+          ...(options.follow ? { onEvent: printNatsEvent('replicate', out) } : {}),
+        }) : localSource(args[0]!);
         try {
           const replica = await openReplica(args[1]!, { source, rebuild: options.rebuild ?? false, force: options.force ?? false, ...(options.register === undefined ? {} : { followerName: options.register }) });
           if (typeof source !== 'string') opened.source = source;
@@ -69,6 +72,7 @@ export const replicate = defineCommand({
         if (out.json) out.record({ kind: 'stranded', ...error.details });
         else out.notice(`the source no longer holds entry ${error.details.seq} (its history begins at ${error.details.earliestSeq}): rebased on the snapshot at entry ${error.details.checkpointSeq}`);
       });
+      if (options.follow && remote) replica.on('retry', (error, attempt, delayMs) => reportRetry(error, attempt, delayMs, out));
       const stopProgress = showProgress(replica, out);
       try {
         if (options.follow) {
@@ -92,6 +96,12 @@ export const replicate = defineCommand({
     }
   },
 });
+
+/** A transient failure `--follow` rides out: one line on stderr (NDJSON with --json), so a retry loop is never silent. */
+function reportRetry(error: Error, attempt: number, delayMs: number, out: Output): void {
+  const code = (error as { code?: unknown }).code;
+  printNatsEvent('replicate', out)({ kind: 'retry', code: typeof code === 'string' ? code : 'INTERNAL', reason: error.message, attempt, delayMs });
+}
 
 /** Entries applied / remaining and the rate, redrawn in place on a terminal (stderr); nothing otherwise. */
 function showProgress(replica: Replica, out: Output): () => void {

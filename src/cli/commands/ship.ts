@@ -3,7 +3,7 @@ import { shipJournal, type ShipStatus } from '../../replica/nats-ship.js';
 import { isNatsAddress } from '../../replica/nats-connection.js';
 import { defineCommand, usage } from '../command.js';
 import { escapeControl, shortHash } from '../format.js';
-import { NATS_OPTIONS, natsOptionsFrom, untilConnected } from '../nats-options.js';
+import { NATS_OPTIONS, natsOptionsFrom, printNatsEvent, untilConnected } from '../nats-options.js';
 import type { Output } from '../output.js';
 
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -42,7 +42,10 @@ export const ship = defineCommand({
     process.once('SIGTERM', onSigterm);
     try {
       const start = (): ReturnType<typeof shipJournal> =>
-        shipJournal(args[0]!, { ...natsOptionsFrom(args[1]!, options, 'ship'), follow: options.follow ?? false, replicas, signal: controller.signal });
+        shipJournal(args[0]!, {
+          ...natsOptionsFrom(args[1]!, options, 'ship'), follow: options.follow ?? false, replicas, signal: controller.signal,
+          ...(options.follow ? { onEvent: printNatsEvent('ship', out) } : {}),
+        });
       const shipper = options.follow ? await untilConnected(start, controller.signal, out) : await start();
       if (options.follow && !out.json) out.notice(`shipping ${escapeControl(shipper.status().database)} to ${escapeControl(shipper.status().target)} (Ctrl-C stops)`);
       const stopReports = options.follow ? reportPeriodically(() => shipper.status(), out) : () => undefined;
