@@ -16,7 +16,7 @@ import { createWriteStream } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
 import { ChangetrailError } from '../errors.js';
 import { GENESIS_FILE } from '../journal/format.js';
@@ -24,7 +24,7 @@ import { chainRootHash, decodeManifest, type Manifest } from '../journal/manifes
 import { positionOf, type Position } from '../journal/position.js';
 import type { SnapshotRef } from '../journal/entry.js';
 import { verifySnapshot } from '../apply/replay.js';
-import { connectNats, natsCall, natsUnavailable, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
+import { connectNats, natsCall, natsUnavailable, tellNatsEvent, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
 import { decodeEntryMessage, JOURNAL_ID_HEADER, MANIFEST_OBJECT, objectNameOf, type ReceivedEntry } from './nats-message.js';
 import type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './source.js';
 
@@ -69,6 +69,8 @@ export class NatsReplicaSource implements ReplicaSource {
   #head: Position | null = null;
   #firstSeq = 1;
   #snapshots: ObjectInfo[] | null = null;
+  /** A resync entry went by (or a listing failed) since the last list. */
+  #snapshotsStale = false;
   #hashes = new Map<number, string>();
   #reader: OrderedReader | null = null;
   #closed = false;
@@ -98,7 +100,22 @@ export class NatsReplicaSource implements ReplicaSource {
     if (this.#root === null) await this.#readManifest(nats);
     await this.#readHeadMessage(nats);
     if (after !== undefined && after.seq > 0 && after.seq < this.#head!.seq && !this.#hashes.has(after.seq)) await this.#prefetchHash(nats, after.seq);
-    if (this.#snapshots === null) this.#snapshots = await this.#listSnapshots();
+    if (this.#snapshotsStale || this.#snapshots === null) await this.#refreshSnapshots();
+  }
+
+  /**
+   * Lists the bucket's snapshots (needed only to rebase). Listing runs a consumer on the bucket's stream,
+   * which a degraded cluster may not serve for a while: once a list is known, a failed listing keeps it
+   * (a rebase on an older snapshot is still exact, just longer) and is tried again at the next refresh.
+   */
+  async #refreshSnapshots(): Promise<void> {
+    try {
+      this.#snapshots = await this.#listSnapshots();
+      this.#snapshotsStale = false;
+    } catch (error) {
+      if (this.#snapshots === null) throw error;
+      this.#snapshotsStale = true;
+    }
   }
 
   readHead(): Position {
@@ -128,7 +145,7 @@ export class NatsReplicaSource implements ReplicaSource {
     const reader = await this.#readerAt(nats, from.seq + 1);
     let prevHash = from.hash;
     while (reader.nextSeq <= to.seq) {
-      const message = await reader.take(nats.timeoutMs, nats.description);
+      const message = await reader.take();
       if (message.seq > reader.nextSeq) await this.#gap(nats, from, reader.nextSeq, message.seq);
       if (message.seq < reader.nextSeq) continue;
       const entry = await this.#verify(nats, message, prevHash);
@@ -138,7 +155,7 @@ export class NatsReplicaSource implements ReplicaSource {
       prevHash = entry.hash;
       reader.nextSeq = entry.seq + 1;
       this.#remember(entry.seq, entry.hash);
-      if (entry.body.kind === 'resync') this.#snapshots = null;
+      if (entry.body.kind === 'resync') this.#snapshotsStale = true;
       yield toSourceEntry(entry);
     }
   }
@@ -325,15 +342,10 @@ export class NatsReplicaSource implements ReplicaSource {
   }
 
   async #readerAt(nats: NatsHandles, seq: number): Promise<OrderedReader> {
-    if (this.#reader !== null && this.#reader.nextSeq === seq && this.#reader.healthy) return this.#reader;
-    this.#reader?.close();
-    this.#reader = null;
-    try {
-      const consumer = await nats.js.consumers.get(nats.stream, { filter_subjects: nats.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
-      this.#reader = new OrderedReader(await consumer.consume({ max_messages: PREFETCH_MESSAGES }), seq);
-    } catch (cause) {
-      throw natsUnavailable(nats.description, `read from entry ${seq}`, cause);
-    }
+    const previous = this.#reader;
+    if (previous !== null && previous.nextSeq === seq && previous.healthy) return previous;
+    previous?.close();
+    this.#reader = new OrderedReader(nats, seq, (at, reason) => tellNatsEvent(this.#options, { kind: 'consumer', seq: at, reason }), previous === null ? 'start' : previous.healthy ? 'moved' : 'stalled');
     return this.#reader;
   }
 
@@ -354,46 +366,129 @@ export class NatsReplicaSource implements ReplicaSource {
   }
 }
 
-/** An ordered consumer's messages, taken one at a time with a timeout (a pending take carries over). */
+/** What nats.js reports of its ordered consumer that a user may need to see (not every pull). */
+const NOTABLE_CONSUMER_STATUS = new Set(['heartbeats_missed', 'consumer_not_found', 'stream_not_found', 'consumer_deleted', 'reset', 'ordered_consumer_recreated', 'no_responders']);
+/**
+ * A message the stream holds (the reader only asks for entries up to the head it read) that has not
+ * arrived within this long means the consumer stalled: it is replaced by a new one at the same entry,
+ * the wait doubling per stall, until the request timeout. nats.js 3.4's ordered consumer stalls after
+ * it re-creates itself (a server restart: "consumer not found"): it keeps the old pull's pending count
+ * and asks the new consumer for only as many messages as it had received before (seen: 41 delivered,
+ * then nothing until its 30-s heartbeat check).
+ */
+const STALL_MS = 1_000;
+
+type StreamMessage = { seq: number; data: Uint8Array; headers: JsMsg['headers'] };
+
+/**
+ * An ordered consumer's messages from `nextSeq` on, taken one at a time. A consumer that stops
+ * delivering is replaced in place (the caller's pass goes on); only when none delivers within the
+ * request timeout does `take` fail (NATS_UNAVAILABLE), and the reader is then unhealthy.
+ */
 class OrderedReader {
   nextSeq: number;
   healthy = true;
-  readonly #messages: ConsumerMessages;
-  readonly #iterator: AsyncIterator<JsMsg>;
+  readonly #nats: NatsHandles;
+  readonly #tell: (seq: number, reason: string) => void;
+  #reason: string;
+  #consumer: Consumer | null = null;
+  #messages: ConsumerMessages | null = null;
+  #iterator: AsyncIterator<JsMsg> | null = null;
   #pending: Promise<IteratorResult<JsMsg>> | null = null;
 
-  constructor(messages: ConsumerMessages, nextSeq: number) {
-    this.#messages = messages;
-    this.#iterator = messages[Symbol.asyncIterator]();
+  constructor(nats: NatsHandles, nextSeq: number, tell: (seq: number, reason: string) => void, reason: string) {
+    this.#nats = nats;
     this.nextSeq = nextSeq;
+    this.#tell = tell;
+    this.#reason = reason;
   }
 
-  async take(timeoutMs: number, description: string): Promise<{ seq: number; data: Uint8Array; headers: JsMsg['headers'] }> {
-    this.#pending ??= this.#iterator.next();
+  async take(): Promise<StreamMessage> {
+    const { timeoutMs, description } = this.#nats;
+    const deadline = performance.now() + timeoutMs;
+    let stallMs = STALL_MS;
+    let failure: unknown = null;
+    for (;;) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        this.healthy = false;
+        throw natsUnavailable(description, `read entry ${this.nextSeq}`, failure ?? new Error(`no message within ${timeoutMs} ms`));
+      }
+      try {
+        const result = await this.#next(Math.min(stallMs, remaining));
+        if (result !== null) return result;
+        failure = null;
+        this.#replace('stalled');
+      } catch (cause) {
+        // The consumer could not be made (the server restarting): try again within the deadline.
+        failure = cause;
+        this.#replace('failed');
+        await new Promise((r) => setTimeout(r, Math.min(stallMs, Math.max(0, deadline - performance.now()))));
+      }
+      stallMs *= 2;
+    }
+  }
+
+  /** The next message, or null when none arrived within `waitMs` (or the consumer stopped). */
+  async #next(waitMs: number): Promise<StreamMessage | null> {
+    if (this.#iterator === null) await this.#open(waitMs);
+    this.#pending ??= this.#iterator!.next();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolveTimeout) => {
-      timer = setTimeout(() => resolveTimeout('timeout'), timeoutMs);
+    const timeout = new Promise<null>((resolveTimeout) => {
+      timer = setTimeout(() => resolveTimeout(null), waitMs);
     });
     try {
       const result = await Promise.race([this.#pending, timeout]);
-      if (result === 'timeout') {
-        this.healthy = false;
-        throw natsUnavailable(description, `read entry ${this.nextSeq}`, new Error(`no message within ${timeoutMs} ms`));
-      }
+      if (result === null) return null;
       this.#pending = null;
-      if (result.done === true) {
-        this.healthy = false;
-        throw natsUnavailable(description, `read entry ${this.nextSeq}`, new Error('the consumer stopped'));
-      }
+      if (result.done === true) return null;
       return { seq: result.value.seq, data: result.value.data, headers: result.value.headers };
     } finally {
       clearTimeout(timer);
     }
   }
 
+  /**
+   * Creates the consumer, waiting at most `timeoutMs` for the server's answer. In a cluster that lost a
+   * node, nats-server 2.9 still places about half of the new R1 consumers on the dead node, and those
+   * requests go unanswered (measured: 5 of 11 creations timed out after one of 3 nodes was SIGKILLed):
+   * a short wait and another try finds a live one.
+   */
+  async #open(timeoutMs: number): Promise<void> {
+    const seq = this.nextSeq;
+    this.#tell(seq, this.#reason);
+    const js = jetstream(this.#nats.nc, { timeout: Math.max(1, Math.round(timeoutMs)) });
+    const consumer = await js.consumers.get(this.#nats.stream, { filter_subjects: this.#nats.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
+    const messages = await consumer.consume({ max_messages: PREFETCH_MESSAGES });
+    this.#consumer = consumer;
+    this.#messages = messages;
+    this.#iterator = messages[Symbol.asyncIterator]();
+    void (async () => {
+      for await (const status of messages.status()) if (NOTABLE_CONSUMER_STATUS.has(status.type)) this.#tell(this.nextSeq, status.type);
+    })().catch(() => undefined);
+  }
+
+  /** Drops the current consumer; the next take opens another at `nextSeq`. */
+  #replace(reason: string): void {
+    this.#stopConsumer();
+    this.#reason = reason;
+  }
+
+  #stopConsumer(): void {
+    const messages = this.#messages;
+    const consumer = this.#consumer;
+    this.#messages = null;
+    this.#consumer = null;
+    this.#iterator = null;
+    this.#pending = null;
+    if (messages !== null) void Promise.resolve(messages.close()).catch(() => undefined);
+    // Best effort: the server would keep it (and its pull) for its 5-minute inactivity threshold.
+    if (consumer !== null) void consumer.delete().catch(() => undefined);
+  }
+
   close(): void {
     this.healthy = false;
-    void Promise.resolve(this.#messages.close()).catch(() => undefined);
+    this.#stopConsumer();
   }
 }
 
