@@ -17,8 +17,8 @@ import { tempDir } from '../helpers/db.js';
 import { expectReplicaEquals } from '../replica/helpers.js';
 // @ts-expect-error: a plain ESM fixture without types
 import { SCHEMA } from '../replica/fixtures/workload-writer.mjs';
-import { startNatsCluster, startNatsServer } from './nats-server.js';
-import { appliedSeq, killAll, manifestShipped, runWriter, startCli, startTcpProxy, streamState, waitUntil, type CliProcess } from './processes.js';
+import { startNatsCluster, startNatsServer, type NatsServer } from './nats-server.js';
+import { appliedSeq, diagnosis, killAll, manifestShipped, runWriter, startCli, startTcpProxy, streamState, waitUntil, type CliProcess } from './processes.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -47,10 +47,13 @@ async function streamReady(servers: string | string[], name = 'app'): Promise<vo
   await waitUntil(() => manifestShipped(servers, name), 30_000, () => `stream ${name}`);
 }
 
-async function caughtUp(path: string, replicas: string[], processes: CliProcess[]): Promise<number> {
+/** Waits until every replica applied the primary's head; a timeout shows the stream and every process's output. */
+async function caughtUp(path: string, replicas: string[], nodes: readonly NatsServer[], servers: string | string[], processes: Record<string, CliProcess>): Promise<number> {
   const head = readCommittedHead(path).seq;
   await waitUntil(() => replicas.every((replica) => appliedSeq(replica) === head), 60_000,
-    () => `replicas at ${replicas.map(appliedSeq).join(', ')} of ${head}\n${processes.map((p) => p.output()).join('\n---\n')}`);
+    async () => `replicas at ${replicas.map(appliedSeq).join(', ')} of ${head}\n${await diagnosis(servers, 'app', processes, nodes)}`);
+  // CT_NATS_TRACE=1 shows what the processes reported in a passing run too (reconnects, resumes, retries).
+  if (process.env.CT_NATS_TRACE === '1') console.log(await diagnosis(servers, 'app', processes, nodes));
   return head;
 }
 
@@ -76,7 +79,7 @@ describe('ship and replicate over NATS, as processes', () => {
     expect(second.code).toBe(1);
     expect(jsonError(second)).toMatchObject({ code: 'NATS_STREAM_FENCED', details: { reason: 'another shipper is active' } });
     await writers(path, 30, 0x5eed);
-    const head = await caughtUp(path, replicas, [shipper, ...followers]);
+    const head = await caughtUp(path, replicas, [server], server.url, { shipper, follower1: followers[0]!, follower2: followers[1]! });
     await stopAll([shipper, ...followers]);
     for (const replica of replicas) expectReplicaEquals(path, replica);
     expect(await streamState(server.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
@@ -90,7 +93,7 @@ describe('ship and replicate over NATS, as processes', () => {
     const killed = startCli(['ship', path, address, '--follow'], { CHANGETRAIL_CRASH_AT: 'ship-after-publish:25' });
     await streamReady(server.url);
     const replica = join(dir, 'r.db');
-    const follower = startCli(['replicate', address, replica, '--follow']);
+    const follower = startCli(['replicate', address, replica, '--follow', '--json']);
     const writing = writers(path, 30, 0x0b5e55ed);
     expect((await killed.exited).signal).toBe('SIGKILL');
     const shipper = startCli(['ship', path, address, '--follow']);
@@ -99,10 +102,15 @@ describe('ship and replicate over NATS, as processes', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     await server.restart();
     await writing;
-    const head = await caughtUp(path, [replica], [shipper, follower]);
+    const head = await caughtUp(path, [replica], [server], server.url, { 'killed shipper': killed, shipper, follower });
     await stopAll([shipper, follower]);
     expectReplicaEquals(path, replica);
     expect(await streamState(server.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
+    // What changed is said, not silent: the shipper's human lines, the follower's NDJSON events on stderr.
+    expect(shipper.output()).toMatch(/^ship: the stream holds entry [1-9]\d* .*\(start\)$/m);
+    expect(shipper.output()).toMatch(/^ship: lost the connection to 127\.0\.0\.1:\d+; reconnecting$/m);
+    const events = follower.output().split('\n').filter((line) => line.startsWith('{"command":"replicate"')).map((line) => JSON.parse(line) as { kind: string });
+    expect(events.map((event) => event.kind)).toEqual(expect.arrayContaining(['consumer', 'disconnected', 'reconnected']));
   });
 
   it('ok: a follower SIGKILLed mid-apply and connections cut and restored by a TCP proxy', async () => {
@@ -123,7 +131,7 @@ describe('ship and replicate over NATS, as processes', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     proxy.restore();
     await writing;
-    const head = await caughtUp(path, [replica], [shipper, follower]);
+    const head = await caughtUp(path, [replica], [server], server.url, { shipper, 'killed follower': killed, follower });
     await stopAll([shipper, follower]);
     expectReplicaEquals(path, replica);
     expect(await streamState(server.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
@@ -143,7 +151,7 @@ describe('ship and replicate over NATS, as processes', () => {
     await waitUntil(() => appliedSeq(replica) >= 20, 30_000, () => `replica at ${appliedSeq(replica)}\n${follower.output()}\n${shipper.output()}`);
     await cluster.nodes[0]!.stop('SIGKILL');
     await writing;
-    const head = await caughtUp(path, [replica], [shipper, follower]);
+    const head = await caughtUp(path, [replica], cluster.nodes, others, { shipper, follower });
     await stopAll([shipper, follower]);
     expectReplicaEquals(path, replica);
     expect(await streamState(others, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });

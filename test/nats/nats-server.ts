@@ -20,15 +20,29 @@ export function natsServerBinary(): string {
   throw new Error('nats-server not found (looked at $NATS_SERVER, /usr/sbin/nats-server, PATH): install the Debian package `nats-server` (apt-get install -y nats-server)');
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+/**
+ * Ports below Linux's ephemeral range (ip_local_port_range starts at 32768): a port the kernel hands
+ * out for `listen(0)` is also handed to outgoing connections, so while a test has its server stopped
+ * (SIGKILL, restart a second later) any connection on the machine, the clients' own reconnects included
+ * (a TCP self-connect), can take it and the restart fails with EADDRINUSE.
+ */
+const PORT_MIN = 20_000;
+const PORT_MAX = 32_000;
+
+/** A loopback port outside the ephemeral range that nothing listens on now. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN));
+    if (await bindable(port)) return port;
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolveBindable) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolvePort(port));
-    });
+    server.once('error', () => resolveBindable(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveBindable(true)));
   });
 }
 
@@ -38,8 +52,11 @@ export interface NatsServer {
   readonly storeDir: string;
   /** SIGKILL (default) or SIGTERM; resolves when it exited. */
   stop(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again on the same port and store. */
+  /** Starts it again on the same port and store; rejects when it does not come up. */
   restart(): Promise<void>;
+  /** Whether the server process runs now. */
+  running(): boolean;
+  /** Everything every run of it printed (an exit is noted). */
   readonly log: () => string;
 }
 
@@ -66,21 +83,26 @@ async function launch(config: ServerConfig): Promise<NatsServer> {
   let child: ChildProcess | null = null;
   let log = '';
   const args = config.configFile !== undefined ? ['-c', config.configFile] : ['-a', '127.0.0.1', '-p', String(config.port), '-js', '-sd', config.storeDir];
+  // Each start waits for its own process's "Server is ready" (the log keeps every run's lines: a restart
+  // must not take the first run's line for its own), and a server that exits is never taken as running.
   const start = async (): Promise<void> => {
     child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const started = child;
+    let own = '';
     await new Promise<void>((resolveReady, reject) => {
-      const timer = setTimeout(() => reject(new Error(`nats-server on ${config.port} did not start within 10 s:\n${log}`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`nats-server on ${config.port} did not start within 20 s:\n${own}`)), 20_000);
       started.stderr!.on('data', (data: Buffer) => {
         log += data.toString();
-        if (log.includes('Server is ready')) {
+        own += data.toString();
+        if (own.includes('Server is ready')) {
           clearTimeout(timer);
           resolveReady();
         }
       });
-      started.on('exit', (code) => {
+      started.on('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`nats-server exited with ${code}:\n${log}`));
+        if (child === started) log += `[nats-server exited: ${code ?? signal}]\n`;
+        reject(new Error(`nats-server on ${config.port} exited with ${code ?? signal}:\n${own}`));
       });
     });
   };
@@ -93,7 +115,8 @@ async function launch(config: ServerConfig): Promise<NatsServer> {
     await exited;
     child = null;
   };
-  return { port: config.port, url: `nats://127.0.0.1:${config.port}`, storeDir: config.storeDir, stop, restart: start, log: () => log };
+  const running = (): boolean => child !== null && child.exitCode === null && child.signalCode === null;
+  return { port: config.port, url: `nats://127.0.0.1:${config.port}`, storeDir: config.storeDir, stop, restart: start, running, log: () => log };
 }
 
 export interface NatsCluster {

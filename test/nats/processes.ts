@@ -10,7 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { MAIN } from '../cli/run-cli.js';
-import { freePort } from './nats-server.js';
+import { freePort, type NatsServer } from './nats-server.js';
 
 export const WORKLOAD_WRITER = new URL('../replica/fixtures/workload-writer.mjs', import.meta.url).pathname;
 
@@ -74,12 +74,23 @@ export function appliedSeq(replica: string): number {
   }
 }
 
-export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
+export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string | Promise<string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${await what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * What a failed wait shows: the stream's state (or why it cannot be read), every process's output, and
+ * whether each server runs, with the end of its log.
+ */
+export async function diagnosis(servers: string | string[], name: string, processes: Record<string, CliProcess>, nodes: readonly NatsServer[] = []): Promise<string> {
+  const stream = await streamState(servers, name).then((state) => JSON.stringify(state), (error: unknown) => `unreadable (${(error as Error).message})`);
+  const outputs = Object.entries(processes).map(([label, p]) => `--- ${label} (${p.child.exitCode === null && p.child.signalCode === null ? 'running' : `exited ${p.child.exitCode ?? p.child.signalCode}`}):\n${p.output()}`);
+  const logs = nodes.map((node) => `--- nats-server :${node.port} (${node.running() ? 'running' : 'not running'}), log tail:\n${node.log().split('\n').slice(-12).join('\n')}`);
+  return [`stream ${name}: ${stream}`, ...outputs, ...logs].join('\n');
 }
 
 /** The stream's message count and range (message n must be entry n: no duplicate, no gap). */
