@@ -97,7 +97,9 @@ describe('ship and replicate over NATS, as processes', () => {
     const writing = writers(path, 30, 0x0b5e55ed);
     expect((await killed.exited).signal).toBe('SIGKILL');
     const shipper = startCli(['ship', path, address, '--follow']);
-    await waitUntil(() => appliedSeq(replica) >= 30, 30_000, () => `replica at ${appliedSeq(replica)}\n${follower.output()}`);
+    // Mid-stream: the new shipper has resumed (a loaded machine takes seconds to start it) and the follower applies.
+    await waitUntil(() => shipper.output().includes('(Ctrl-C stops)') && appliedSeq(replica) >= 30, 30_000,
+      () => `replica at ${appliedSeq(replica)}\n${follower.output()}\n${shipper.output()}`);
     await server.stop('SIGKILL');
     await new Promise((r) => setTimeout(r, 1_000));
     await server.restart();
