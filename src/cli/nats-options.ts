@@ -105,5 +105,7 @@ export function describeNatsEvent(event: NatsEvent): string {
       return `${event.code}: ${escapeControl(event.reason)}; attempt ${event.attempt}${event.delayMs > 0 ? `, retrying in ${event.delayMs} ms` : ''}`;
     case 'consumer':
       return `reading the stream from entry ${event.seq} (${event.reason})`;
+    case 'pruned':
+      return `HISTORY_PRUNED: entry ${event.seq} was pruned before it was shipped; re-basing the stream on checkpoint ${event.checkpointSeq} (entries from ${event.earliestSeq} follow)`;
   }
 }

@@ -28,7 +28,7 @@ export const FOLLOWERS_DIR = 'followers';
 /** A pin written on another host is honoured this long (its process cannot be checked from here). */
 export const PIN_FOREIGN_HOST_TTL_MS = 24 * 60 * 60 * 1000;
 /** Follower names: what a file name can hold on every platform. */
-const FOLLOWER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const FOLLOWER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const RECORD_BYTES_MAX = 4096;
 
 /** A reader's pin. */

@@ -48,7 +48,12 @@ export type NatsEvent =
   /** A transient failure (`code`, e.g. NATS_UNAVAILABLE); the operation is tried again after `delayMs`. */
   | { readonly kind: 'retry'; readonly code: string; readonly reason: string; readonly attempt: number; readonly delayMs: number }
   /** The follower's ordered consumer starts at `seq` (`reason`: 'start', 'stalled', or what the client reported). */
-  | { readonly kind: 'consumer'; readonly seq: number; readonly reason: string };
+  | { readonly kind: 'consumer'; readonly seq: number; readonly reason: string }
+  /**
+   * The shipper needs entry `seq`, which the journal pruned (it was past the hold limits): it re-bases the
+   * stream on checkpoint `checkpointSeq` (pruned markers up to `earliestSeq - 1`, then entries again).
+   */
+  | { readonly kind: 'pruned'; readonly code: 'HISTORY_PRUNED'; readonly seq: number; readonly earliestSeq: number; readonly checkpointSeq: number; readonly reason: string };
 
 /** A NATS address as the CLI takes it: `nats://[user:pass@]host:port[,host:port…]/<name>`. */
 export interface NatsAddress {

@@ -6,8 +6,12 @@
  *   entry's frame exactly as in the journal (FORMAT.md: size, seq, CRC-32, body), so a follower verifies the
  *   CRC, the body and the chain with the journal's own decoders. `Nats-Msg-Id` is the entry hash.
  * - Object Store bucket `<name>-files`: `manifest` (the journal's 80-byte manifest: the chain root),
- *   `genesis.db`, `snapshot-<seq>.db` (resync snapshots), and `frame-<seq>` for a frame larger than the
- *   server's max payload (its message then carries no payload and names the object).
+ *   `genesis.db`, `snapshot-<seq>.db` (resync snapshots), `checkpoint-<seq>.db` (checkpoint snapshots),
+ *   and `frame-<seq>` for a frame larger than the server's max payload (its message then carries no
+ *   payload and names the object). A snapshot object is used only as its entry in the stream describes
+ *   it (position, SHA-256, size): object metadata is never trusted.
+ * - A primary that pruned entries a shipper had not shipped yet gets *pruned markers* in their place
+ *   ({@link PRUNED_HEADER}), so that message n stays entry n.
  *
  * Stream content is untrusted: {@link decodeEntryMessage} verifies everything before an entry is used.
  */
@@ -20,6 +24,14 @@ export const JOURNAL_ID_HEADER = 'Changetrail-Journal-Id';
 export const SEQ_HEADER = 'Changetrail-Seq';
 /** Set on a message whose frame is in the Object Store (too large for one message). */
 export const OBJECT_HEADER = 'Changetrail-Object';
+/**
+ * Set on a *pruned marker*: message `n` stands for entry `n`, which the primary pruned before it was
+ * shipped (a shipper behind the hold limits). The value is the base seq `N` the markers lead to and
+ * `Changetrail-Checkpoint` the checkpoint entry `K` whose snapshot holds the state as of `N`; entries
+ * `N + 1 ..` follow as usual. A follower reading a marker rebases on that checkpoint.
+ */
+export const PRUNED_HEADER = 'Changetrail-Pruned-Through';
+export const CHECKPOINT_HEADER = 'Changetrail-Checkpoint';
 export const MANIFEST_OBJECT = 'manifest';
 /** Room left for headers and protocol overhead below the server's max payload. */
 export const PAYLOAD_HEADROOM = 4096;
@@ -42,6 +54,28 @@ export function entryHeaders(journalId: string, seq: number, objectName: string 
   h.set(SEQ_HEADER, String(seq));
   if (objectName !== null) h.set(OBJECT_HEADER, objectName);
   return h;
+}
+
+/** Headers of the pruned marker for entry `seq` (see {@link PRUNED_HEADER}). */
+export function prunedMarkerHeaders(journalId: string, seq: number, baseSeq: number, checkpointSeq: number): MsgHdrs {
+  const h = entryHeaders(journalId, seq, null);
+  h.set(PRUNED_HEADER, String(baseSeq));
+  h.set(CHECKPOINT_HEADER, String(checkpointSeq));
+  return h;
+}
+
+/** The base seq and checkpoint a pruned marker names, or null for an entry's message. */
+export function prunedMarkerOf(header: MsgHdrs | undefined, streamSeq: number): { baseSeq: number; checkpointSeq: number } | null {
+  const through = header?.get(PRUNED_HEADER) ?? '';
+  if (through.length === 0) return null;
+  const baseSeq = Number(through);
+  const checkpointSeq = Number(header?.get(CHECKPOINT_HEADER) ?? '');
+  if (!Number.isSafeInteger(baseSeq) || !Number.isSafeInteger(checkpointSeq) || streamSeq > baseSeq || checkpointSeq <= baseSeq) {
+    throw new ChangetrailError('JOURNAL_MALFORMED', `read message ${streamSeq}: a pruned marker naming base ${through} and checkpoint ${header?.get(CHECKPOINT_HEADER) ?? ''}`, {
+      file: `message ${streamSeq}`, offset: 0, seq: streamSeq, reason: 'bad pruned marker',
+    });
+  }
+  return { baseSeq, checkpointSeq };
 }
 
 /** Where a message's frame is: inline, or the name of the object that holds it. */
