@@ -25,12 +25,15 @@ import { positionOf, type Position } from '../journal/position.js';
 import type { SnapshotRef } from '../journal/entry.js';
 import { verifySnapshot } from '../apply/replay.js';
 import { connectNats, natsCall, natsUnavailable, tellNatsEvent, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
-import { decodeEntryMessage, JOURNAL_ID_HEADER, MANIFEST_OBJECT, objectNameOf, type ReceivedEntry } from './nats-message.js';
+import { decodeEntryMessage, JOURNAL_ID_HEADER, MANIFEST_OBJECT, objectDigest, objectNameOf, prunedMarkerOf, type ReceivedEntry } from './nats-message.js';
 import type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './source.js';
 
 /** Messages the ordered consumer buffers ahead of the applier. */
 const PREFETCH_MESSAGES = 1024;
-const SNAPSHOT_NAME = /^snapshot-(\d{1,16})\.db$/;
+/** Resync and checkpoint snapshots in the bucket, by the seq of the entry that names them. */
+const SNAPSHOT_NAME = /^(?:snapshot|checkpoint)-(\d{1,16})\.db$/;
+/** Snapshot objects whose entries are read to find the newest usable one (newest first). */
+const SNAPSHOT_CANDIDATES_MAX = 4;
 
 /** Options of {@link natsSource}. */
 export type NatsSourceOptions = NatsOptions;
@@ -68,8 +71,9 @@ export class NatsReplicaSource implements ReplicaSource {
   #root: Position | null = null;
   #head: Position | null = null;
   #firstSeq = 1;
-  #snapshots: ObjectInfo[] | null = null;
-  /** A resync entry went by (or a listing failed) since the last list. */
+  /** The newest snapshot in the bucket that its entry in the stream describes (null: genesis only), once listed. */
+  #snapshots: { newest: SourceSnapshot | null } | null = null;
+  /** A resync or checkpoint entry went by (or a listing failed) since the last list. */
   #snapshotsStale = false;
   #hashes = new Map<number, string>();
   #reader: OrderedReader | null = null;
@@ -110,7 +114,7 @@ export class NatsReplicaSource implements ReplicaSource {
    */
   async #refreshSnapshots(): Promise<void> {
     try {
-      this.#snapshots = await this.#listSnapshots();
+      this.#snapshots = { newest: await this.#newestVerifiedSnapshot(await this.#connect()) };
       this.#snapshotsStale = false;
     } catch (error) {
       if (this.#snapshots === null) throw error;
@@ -148,6 +152,8 @@ export class NatsReplicaSource implements ReplicaSource {
       const message = await reader.take();
       if (message.seq > reader.nextSeq) await this.#gap(nats, from, reader.nextSeq, message.seq);
       if (message.seq < reader.nextSeq) continue;
+      const marker = prunedMarkerOf(message.headers, message.seq);
+      if (marker !== null) await this.#markerReached(nats, from, marker);
       const entry = await this.#verify(nats, message, prevHash);
       if (entry.seq === to.seq && entry.hash !== to.hash) {
         throw new ChangetrailError('JOURNAL_CHAIN_BROKEN', `read ${nats.description}: entry ${entry.seq} does not chain to the stream's head`, { seq: entry.seq, file: nats.description });
@@ -155,7 +161,7 @@ export class NatsReplicaSource implements ReplicaSource {
       prevHash = entry.hash;
       reader.nextSeq = entry.seq + 1;
       this.#remember(entry.seq, entry.hash);
-      if (entry.body.kind === 'resync') this.#snapshotsStale = true;
+      if (entry.body.kind === 'resync' || entry.body.kind === 'checkpoint') this.#snapshotsStale = true;
       yield toSourceEntry(entry);
     }
   }
@@ -170,17 +176,37 @@ export class NatsReplicaSource implements ReplicaSource {
     return null;
   }
 
+  /**
+   * The newest base state at or before `head`: the newest resync or checkpoint snapshot whose entry the
+   * stream holds (position, SHA-256 and size taken from that verified entry, never from object metadata),
+   * else genesis (the manifest's digest).
+   */
   newestSnapshot(head: Position): SourceSnapshot {
-    const root = this.root;
-    let best: SourceSnapshot = { position: root, ref: { file: GENESIS_FILE, sha256: this.#manifest!.genesisSha256, size: this.#manifest!.genesisSize } };
-    for (const info of this.#snapshots ?? []) {
-      const match = SNAPSHOT_NAME.exec(info.name);
-      const seq = match === null ? 0 : Number(match[1]);
-      const hash = info.metadata?.hash ?? '';
-      if (seq < 1 || seq > head.seq || seq <= best.position.seq || info.metadata?.journalId !== root.journalId || !/^[0-9a-f]{64}$/.test(hash)) continue;
-      best = { position: positionOf(root.journalId, seq, hash), ref: { file: info.name, sha256: digestBytes(info.digest), size: info.size } };
+    const newest = this.#snapshots?.newest ?? null;
+    if (newest !== null && newest.position.seq <= head.seq) return newest;
+    return { position: this.root, ref: { file: GENESIS_FILE, sha256: this.#manifest!.genesisSha256, size: this.#manifest!.genesisSize } };
+  }
+
+  /**
+   * Lists the bucket's snapshot objects and returns the newest one its entry describes: entry `S` must be
+   * a resync naming `snapshot-S.db`, or a checkpoint naming `checkpoint-S.db` (the state as of its `at`),
+   * with the object's digest and size equal to the entry's. An object without such an entry in the
+   * stream (not retained, or not what it claims) is passed over.
+   */
+  async #newestVerifiedSnapshot(nats: NatsHandles): Promise<SourceSnapshot | null> {
+    const candidates = (await this.#listSnapshots()).map((info) => ({ info, seq: Number(SNAPSHOT_NAME.exec(info.name)![1]) }))
+      .filter(({ seq }) => seq >= 1 && seq <= this.#head!.seq).sort((a, b) => b.seq - a.seq).slice(0, SNAPSHOT_CANDIDATES_MAX);
+    for (const { info, seq } of candidates) {
+      const message = await this.#getMessage(nats, seq);
+      if (message === null || prunedMarkerOf(message.headers, message.seq) !== null) continue;
+      const entry = await this.#verify(nats, message, null);
+      const ref = entry.body.snapshot;
+      if (ref === undefined || ref.file !== info.name || objectDigest(ref.sha256) !== info.digest || ref.size !== info.size) continue;
+      if (entry.body.kind === 'resync') return { position: positionOf(this.root.journalId, seq, entry.hash), ref };
+      const at = entry.body.at;
+      if (entry.body.kind === 'checkpoint' && at !== undefined) return { position: positionOf(this.root.journalId, at.seq, at.hash), ref };
     }
-    return best;
+    return null;
   }
 
   /** Downloads the snapshot object into `targetPath` and verifies its SHA-256 and size. */
@@ -273,6 +299,10 @@ export class NatsReplicaSource implements ReplicaSource {
       this.#head = this.#root;
       return;
     }
+    const marker = prunedMarkerOf(last.header, last.seq);
+    if (marker !== null) {
+      throw natsUnavailable(nats.description, 'read the stream head', new Error(`the shipper is re-basing the stream on checkpoint ${marker.checkpointSeq} (message ${last.seq} is a pruned marker)`));
+    }
     const journalId = last.header?.get(JOURNAL_ID_HEADER) ?? '';
     const hash = last.header?.get('Nats-Msg-Id') ?? '';
     if (!/^[0-9a-f]{32}$/.test(journalId) || !/^[0-9a-f]{64}$/.test(hash)) {
@@ -284,10 +314,16 @@ export class NatsReplicaSource implements ReplicaSource {
   }
 
   async #prefetchHash(nats: NatsHandles, seq: number): Promise<void> {
-    const message = await this.#getMessage(nats, seq + 1);
-    if (message === null) return;
-    const entry = await this.#verify(nats, message, null);
-    this.#remember(seq, Buffer.from(entry.body.prevHash).toString('hex'));
+    const next = await this.#getMessage(nats, seq + 1);
+    if (next !== null && prunedMarkerOf(next.headers, next.seq) === null) {
+      const entry = await this.#verify(nats, next, null);
+      this.#remember(seq, Buffer.from(entry.body.prevHash).toString('hex'));
+      return;
+    }
+    // Entry seq + 1 is a pruned marker (or gone): entry seq's own message names its hash.
+    const own = await this.#getMessage(nats, seq);
+    if (own === null || prunedMarkerOf(own.headers, own.seq) !== null) return;
+    this.#remember(seq, (await this.#verify(nats, own, null)).hash);
   }
 
   async #getMessage(nats: NatsHandles, seq: number): Promise<{ seq: number; data: Uint8Array; headers: JsMsg['headers'] } | null> {
@@ -321,6 +357,24 @@ export class NatsReplicaSource implements ReplicaSource {
       frame = bytes;
     }
     return decodeEntryMessage(frame, message.headers, message.seq, this.root.journalId, prevHash, nats.description);
+  }
+
+  /**
+   * A pruned marker: the primary pruned the entries up to `baseSeq` before they were shipped. Once the
+   * stream holds the checkpoint entry that re-bases it, HISTORY_PRUNED (the replica rebases on it, as on
+   * a pruned local journal); until then the shipper is still re-basing: NATS_UNAVAILABLE, tried again.
+   */
+  async #markerReached(nats: NatsHandles, from: Position, marker: { baseSeq: number; checkpointSeq: number }): Promise<never> {
+    await this.#refreshSnapshots();
+    this.#reader?.close();
+    this.#reader = null;
+    const snapshot = this.newestSnapshot(this.readHead());
+    if (snapshot.position.seq < marker.baseSeq) {
+      throw natsUnavailable(nats.description, `read entry ${from.seq + 1}`, new Error(`entries through ${marker.baseSeq} were pruned on the primary; waiting for the shipper to publish checkpoint ${marker.checkpointSeq}`));
+    }
+    throw new ChangetrailError('HISTORY_PRUNED', `read ${nats.description}: entries ${from.seq + 1} to ${marker.baseSeq} were pruned on the primary before they were shipped`, {
+      seq: from.seq + 1, earliestSeq: marker.baseSeq + 1, baseSeq: marker.baseSeq, checkpointSeq: marker.checkpointSeq,
+    });
   }
 
   /** A message past the expected one: retention removed what the replica needs, or the stream has a hole. */
@@ -503,10 +557,6 @@ function toSourceEntry(entry: ReceivedEntry): SourceEntry {
   };
 }
 
-/** `SHA-256=<padded base64url>` → the 32 bytes. */
-function digestBytes(digest: string): Uint8Array {
-  return new Uint8Array(Buffer.from(digest.replace(/^SHA-256=/, '').replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
-}
 
 function isNoMessage(cause: unknown): boolean {
   const code = (cause as { code?: unknown } | null)?.code;
