@@ -35,7 +35,8 @@ describe('ship and replicate under random kills', () => {
     await waitUntil(async () => (await streamState(server.url, 'app').catch(() => null)) !== null, 20_000, () => 'stream');
     let follower: CliProcess = startCli(['replicate', address, replica, '--follow']);
     let writing = true;
-    const writers = Promise.all([0, 1, 2].map((index) => runWriter(path, index, 40 + KILLS * 4, 0x57e55 + KILLS))).finally(() => {
+    // Enough writing to outlast every kill (about 0.5 s apart; a writer commits ~100 transactions a second here).
+    const writers = Promise.all([0, 1, 2].map((index) => runWriter(path, index, 40 + KILLS * 12, 0x57e55 + KILLS))).finally(() => {
       writing = false;
     });
     const counts = { server: 0, shipper: 0, follower: 0 };
@@ -65,7 +66,7 @@ describe('ship and replicate under random kills', () => {
     for (const p of [shipper, follower]) expect((await p.exited).code, p.output()).toBe(0);
     expectReplicaEquals(path, replica);
     expect(await streamState(server.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
-    console.log(`kills: ${JSON.stringify(counts)}, ${head} entries`);
+    console.log(`kills: ${JSON.stringify(counts)} (${counts.server + counts.shipper + counts.follower} of ${KILLS} while writing), ${head} entries`);
     await server.stop();
   });
 });

@@ -10,11 +10,13 @@ import { DatabaseSync } from 'node:sqlite';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChangetrailError, natsSource, openReplica, openTrail, shipJournal, type Replica, type Shipper } from '../../src/index.js';
+import { Objm } from '@nats-io/obj';
+import { ChangetrailError, listFollowers, natsSource, openReplica, openTrail, shipJournal, type NatsEvent, type Replica, type Shipper } from '../../src/index.js';
 import { entryHeaders } from '../../src/replica/nats-message.js';
 import { decodeEntryBody, encodeEntryBody, hashEntryBody } from '../../src/journal/entry.js';
 import { decodeFrame, encodeFrame } from '../../src/journal/frame.js';
 import { tempDir } from '../helpers/db.js';
+import { cli } from '../cli/run-cli.js';
 import { digestFile, expectReplicaEquals, tempPrimary, type Primary } from '../replica/helpers.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
@@ -250,5 +252,88 @@ describe('shipJournal + natsSource', () => {
     expect(stranded).toEqual([{ seq: 4, earliestSeq: 9, baseSeq: 8, checkpointSeq: 9 }]);
     expect(again.status()).toMatchObject({ appliedSeq: head, lagEntries: 0 });
     expectReplicaEquals(p.path, again.path);
+  });
+
+  it('ok: the shipper registers the acknowledged position as a retention follower; pruning holds back for it', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 5);
+    const shipped = await (await ship(p.path, s)).done;
+    expect(shipped.followerName).toBe('nats-app');
+    expect(listFollowers(`${p.path}.changes`, shipped.journalId)).toEqual([expect.objectContaining({ name: 'nats-app', seq: 5, hash: shipped.shippedHash })]);
+    await writeSome(p, 5, 10);
+    await p.trail.checkpoint();
+    const pruned = await p.trail.prune({ before: 'checkpoint' });
+    // Entries 6.. are not shipped yet: nothing before them goes (there is no checkpoint at or before 5).
+    expect(pruned.heldBy).toContainEqual({ kind: 'follower', name: 'nats-app', seq: 5 });
+    expect(pruned.base).toBeNull();
+  });
+
+  it('ok: a shipper whose unshipped entries were pruned is told (HISTORY_PRUNED) and re-bases the stream on the checkpoint; a remote replica rebases on it', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 3);
+    await (await ship(p.path, s)).done;
+    const remote = join(p.dir, 'remote.db');
+    const r = await replica(remote, s);
+    await r.sync();
+    await r.close();
+    await writeSome(p, 5, 4);
+    await p.trail.checkpoint();
+    const head = await writeSome(p, 2, 20);
+    // The shipper (at 3) is past the hold limit: entries 4..8 go, history starts at checkpoint 9 (state as of 8).
+    expect((await p.trail.prune({ before: 'checkpoint', followers: { entriesMax: 1 } })).base).toEqual({ seq: 8, checkpointSeq: 9 });
+    const events: NatsEvent[] = [];
+    const shipper = await shipJournal(p.path, { servers: s.url, name: 'app', onEvent: (event) => events.push(event) });
+    cleanup.push(() => shipper.close());
+    expect(await shipper.done).toMatchObject({ shippedSeq: head, state: 'done' });
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'pruned', code: 'HISTORY_PRUNED', seq: 4, earliestSeq: 9, checkpointSeq: 9 }));
+    // Markers stand for 4..8: message n is still entry n.
+    expect(await streamState(s)).toEqual({ messages: head, first_seq: 1, last_seq: head });
+    const again = await openReplica(remote, { source: natsSource({ servers: s.url, name: 'app' }) });
+    cleanup.push(() => again.close());
+    const stranded: unknown[] = [];
+    again.on('stranded', (error) => stranded.push(error.details));
+    expect((await again.sync()).seq).toBe(head);
+    expect(stranded).toEqual([{ seq: 4, earliestSeq: 9, baseSeq: 8, checkpointSeq: 9 }]);
+    expectReplicaEquals(p.path, again.path);
+    // A shipper started again finds the stream complete.
+    expect(await (await ship(p.path, s)).done).toMatchObject({ shippedSeq: head, publishedCount: 0 });
+  });
+
+  it('ok: checkpoints go to the Object Store; a new replica starts from the newest one its entry describes, never from object metadata', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 3);
+    await p.trail.checkpoint();
+    const head = await writeSome(p, 2, 10);
+    const shipped = await (await ship(p.path, s)).done;
+    // A forged object: named as the resync snapshot of entry 5 (a write), metadata claiming that position.
+    const nc = await connect({ servers: s.url });
+    cleanup.push(() => nc.close());
+    const bucket = await new Objm(nc).open('app-files');
+    await bucket.putBlob({ name: 'snapshot-5.db', metadata: { seq: '5', hash: shipped.shippedHash, journalId: shipped.journalId } }, new Uint8Array(4096));
+    const r = await replica(join(p.dir, 'fresh.db'), s);
+    expect(r.position.seq).toBe(3);
+    expect((await r.sync()).seq).toBe(head);
+    expectReplicaEquals(p.path, r.path);
+  });
+
+  it('ok: `changetrail status <replica.db>` of a NATS replica shows its position against the stream, lag in entries and ms', async () => {
+    const s = await server();
+    const p = await primary();
+    await writeSome(p, 3);
+    await (await ship(p.path, s)).done;
+    const source = natsSource({ servers: s.url, name: 'app' });
+    const rr = await openReplica(join(p.dir, 'remote.db'), { source });
+    await rr.sync();
+    await rr.close();
+    source.close();
+    const head = await writeSome(p, 4, 10);
+    await (await ship(p.path, s)).done;
+    const status = cli(['status', join(p.dir, 'remote.db'), '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ appliedSeq: 3, sourceHeadSeq: head, lagEntries: head - 3, state: 'idle' });
+    expect(JSON.parse(status.stdout).lagMs).toBeGreaterThan(0);
   });
 });
