@@ -1,12 +1,15 @@
 /**
  * A replica's status read from its file alone, by a process that is not following it (`changetrail
- * status replica.db`): the stored position, the source it names, the source's committed head, and the
- * lag. Opens the replica read-only; changes nothing.
+ * status replica.db`): the stored position, the source it names (a local journal or a NATS stream), the
+ * source's committed head, and the lag. Opens the replica read-only; changes nothing.
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { openDatabaseReader } from '../journal/database-reader.js';
 import { ChangetrailError } from '../errors.js';
 import { openJournalSource } from './journal-source.js';
+import { isNatsAddress, parseNatsAddress } from './nats-connection.js';
+import { natsSource } from './nats-source.js';
+import type { ReplicaSource } from './source.js';
 import { readReplicaRowAt, replicaTableExists, type ReplicaRow } from './position-table.js';
 import type { ReplicaStatus } from './replica.js';
 
@@ -25,21 +28,23 @@ export function isReplicaFile(path: string): boolean {
 }
 
 /**
- * The status of the replica at `path`, without following it. `lagMs` is the age (by the writer's clock)
- * of the oldest entry not applied yet, 0 when caught up.
+ * The status of the replica at `path`, without following it, for a replica of a local journal or of a
+ * NATS stream alike (the source named in its position row, or `source`). `lagMs` is the age (by the
+ * writer's clock) of the oldest entry not applied yet, 0 when caught up.
  *
- * @throws ChangetrailError REPLICA_NOT_A_REPLICA; the source's errors (JOURNAL_MISMATCH, IO_ERROR...).
+ * @throws ChangetrailError REPLICA_NOT_A_REPLICA; the source's errors (JOURNAL_MISMATCH, NATS_UNAVAILABLE, IO_ERROR...).
  */
-export function readReplicaStatus(path: string): ReplicaStatus {
+export async function readReplicaStatus(path: string, options: { source?: ReplicaSource } = {}): Promise<ReplicaStatus> {
   const row = readRow(path);
-  const source = openJournalSource(row.source);
+  const source = options.source ?? sourceNamed(row.source);
   try {
-    const head = source.readHead();
     const applied = row.position;
+    await source.refresh?.(applied);
+    const head = source.readHead();
     const lagEntries = head.journalId === applied.journalId ? Math.max(0, head.seq - applied.seq) : 0;
     let lagMs = 0;
     if (lagEntries > 0) {
-      for (const entry of source.entriesAfter(applied, head, row.resume)) {
+      for await (const entry of source.entriesAfter(applied, head, row.resume)) {
         lagMs = Math.max(0, Date.now() - entry.time);
         break;
       }
@@ -49,8 +54,14 @@ export function readReplicaStatus(path: string): ReplicaStatus {
       sourceHeadSeq: head.seq, lagEntries, lagMs, state: 'idle',
     };
   } finally {
-    source.close();
+    if (options.source === undefined) source.close();
   }
+}
+
+/** The source a replica's row names: a NATS address (`nats://host:4222/<name>`) or a local path. */
+function sourceNamed(description: string): ReplicaSource {
+  if (!isNatsAddress(description)) return openJournalSource(description);
+  return natsSource({ clientName: 'changetrail status', ...parseNatsAddress(description, 'status') });
 }
 
 function readRow(path: string): ReplicaRow {

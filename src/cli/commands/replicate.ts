@@ -3,9 +3,6 @@ import { openReplica, type Replica, type ReplicaProgress } from '../../replica/r
 import { readReplicaStatus } from '../../replica/replica-status.js';
 import { isNatsAddress } from '../../replica/nats-connection.js';
 import { natsSource, type NatsReplicaSource } from '../../replica/nats-source.js';
-import { readReplicaRowAt } from '../../replica/position-table.js';
-import type { ReplicaStatus } from '../../replica/replica.js';
-import type { Position } from '../../journal/position.js';
 import { NATS_OPTIONS, natsOptionsFrom, printNatsEvent, untilConnected } from '../nats-options.js';
 import { statSync } from 'node:fs';
 import { defineCommand } from '../command.js';
@@ -128,8 +125,7 @@ function showProgress(replica: Replica, out: Output): () => void {
  * replica rather than a journaled database): position, source head and lag.
  */
 export async function printReplicaStatus(path: string, out: Output): Promise<number> {
-  const row = readReplicaRowAt(path);
-  const status = row !== null && isNatsAddress(row.source) ? await readNatsReplicaStatus(path, row.source, row.position) : readReplicaStatus(path);
+  const status = await readReplicaStatus(path);
   if (out.json) {
     out.record(status);
     return 0;
@@ -140,29 +136,6 @@ export async function printReplicaStatus(path: string, out: Output): Promise<num
   out.line(`source at  entry ${status.sourceHeadSeq}`);
   out.line(`lag        ${status.lagEntries === 0 ? 'none (caught up)' : `${status.lagEntries} entries, oldest ${Math.round(status.lagMs)} ms old`}`);
   return 0;
-}
-
-/** The status of a replica of a NATS stream: its position against the stream's head (one connection). */
-async function readNatsReplicaStatus(path: string, address: string, applied: Position): Promise<ReplicaStatus> {
-  const source = natsSource({ clientName: 'changetrail status', ...natsOptionsFrom(address, {}, 'status') });
-  try {
-    await source.refresh(applied);
-    const head = source.readHead();
-    const lagEntries = head.journalId === applied.journalId ? Math.max(0, head.seq - applied.seq) : 0;
-    let lagMs = 0;
-    if (lagEntries > 0) {
-      for await (const entry of source.entriesAfter(applied, head)) {
-        lagMs = Math.max(0, Date.now() - entry.time);
-        break;
-      }
-    }
-    return {
-      replica: path, source: source.description, journalId: applied.journalId, appliedSeq: applied.seq, appliedHash: applied.hash,
-      sourceHeadSeq: head.seq, lagEntries, lagMs, state: 'idle',
-    };
-  } finally {
-    source.close();
-  }
 }
 
 /** A local source as given: a journal directory, or a database that must be tracked (else "run init"). */
