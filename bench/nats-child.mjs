@@ -12,10 +12,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { connect, headers } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { natsSource, openReplica, openTrail, shipJournal } from '../dist/index.js';
+import { wallMs, writeAtRate } from './follow-lag.mjs';
 
 const [mode, ...args] = process.argv.slice(2);
 const SCHEMA = 'CREATE TABLE items(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, label TEXT NOT NULL)';
-const wallMs = () => performance.timeOrigin + performance.now();
 const print = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
 if (mode === 'build') {
@@ -75,15 +75,7 @@ if (mode === 'build') {
 } else if (mode === 'writer') {
   const [primary, rate, count] = args;
   const trail = await openTrail(primary, { lock: { idleReleaseMs: 60_000 } });
-  const intervalMs = 1000 / Number(rate);
-  const start = performance.now();
-  for (let i = 0; i < Number(count); i++) {
-    const due = start + i * intervalMs;
-    while (performance.now() < due) await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now() - 1)));
-    const before = wallMs();
-    const entry = await trail.write((d) => d.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`));
-    process.stdout.write(`commit ${entry.seq} ${before} ${wallMs()}\n`);
-  }
+  await writeAtRate(rate, count, (i) => trail.write((d) => d.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`)));
   await trail.close();
 } else {
   throw new Error(`unknown mode ${mode}`);

@@ -8,6 +8,7 @@
 // 2. Primary COMMIT → remote replica COMMIT with a writer at RATE writes/s, `ship --follow` and a natsSource
 //    follower as separate processes on one machine (wall clock): the distribution.
 import { spawn, spawnSync } from 'node:child_process';
+import { appliedTimes, lagDistribution, printLagTable, runWriter, startChild, untilApplied } from './follow-lag.mjs';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -63,58 +64,18 @@ function run(mode, ...args) {
   return value;
 }
 
-function startChild(mode, ...args) {
-  const process_ = spawn(process.execPath, [child, mode, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = [];
-  let buffer = '';
-  let ready;
-  const isReady = new Promise((resolve) => (ready = resolve));
-  process_.stdout.on('data', (data) => {
-    buffer += data;
-    const parts = buffer.split('\n');
-    buffer = parts.pop();
-    for (const line of parts) {
-      if (line === 'ready') ready();
-      else lines.push(line);
-    }
-  });
-  return { process: process_, lines, isReady, stop: () => new Promise((resolve) => { process_.on('exit', resolve); process_.kill('SIGTERM'); }) };
-}
-
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
 async function commitToReplicaLag(server) {
   const { path } = run('build', disk, 1);
   const replica = join(dirname(path), 'remote.db');
-  const shipper = startChild('shipper', path, server.url, 'lag');
+  const shipper = startChild(child, 'shipper', path, server.url, 'lag');
   await shipper.isReady;
-  const follower = startChild('follower', server.url, 'lag', replica);
+  const follower = startChild(child, 'follower', server.url, 'lag', replica);
   await follower.isReady;
-  const count = RATE * FOLLOW_SECONDS;
-  const writer = spawnSync(process.execPath, [child, 'writer', path, RATE, count], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (writer.status !== 0) throw new Error(`writer: ${writer.stderr}`);
-  const commits = writer.stdout.trim().split('\n').map((line) => line.split(' ').slice(1).map(Number));
-  const last = commits.at(-1)[0];
-  const applied = () => new Map(follower.lines.map((line) => line.split(' ')).filter(([word]) => word === 'applied').map(([, seq, ms]) => [Number(seq), Number(ms)]));
-  const deadline = Date.now() + 30_000;
-  while (!applied().has(last) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  const commits = runWriter(child, path, RATE, RATE * FOLLOW_SECONDS);
+  await untilApplied(follower, commits.at(-1)[0]);
   await follower.stop();
   await shipper.stop();
-  const seen = applied();
-  const appliedSeqs = [...seen.keys()].sort((a, b) => a - b);
-  const lags = [];
-  const upper = [];
-  let index = 0;
-  for (const [seq, beforeMs, afterMs] of commits) {
-    while (index < appliedSeqs.length && appliedSeqs[index] < seq) index += 1;
-    if (index >= appliedSeqs.length) continue;
-    lags.push(seen.get(appliedSeqs[index]) - afterMs);
-    upper.push(seen.get(appliedSeqs[index]) - beforeMs);
-  }
-  lags.sort((a, b) => a - b);
-  upper.sort((a, b) => a - b);
-  const elapsedS = (commits.at(-1)[2] - commits[0][2]) / 1000;
-  return { lags, upper, count: commits.length, rate: commits.length / elapsedS, missing: commits.length - lags.length };
+  return lagDistribution(commits, appliedTimes(follower.lines));
 }
 
 const server = await startServer();
@@ -137,12 +98,7 @@ try {
   const lag = await commitToReplicaLag(server);
   console.log(`${lag.count} entries at ${lag.rate.toFixed(0)} writes/s achieved (writer → ship --follow → nats-server → natsSource follower,`);
   console.log('each its own process); lag in ms from the writer\'s trail.write() returning (COMMIT is before it) and from its call:\n');
-  console.log('| from | min | p50 | p90 | p99 | p99.9 | max |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  for (const [name, list] of [['write() returned', lag.lags], ['write() called', lag.upper]]) {
-    const p = (q) => percentile(list, q).toFixed(2);
-    console.log(`| ${name} | ${list[0].toFixed(2)} | ${p(50)} | ${p(90)} | ${p(99)} | ${p(99.9)} | ${list.at(-1).toFixed(2)} |`);
-  }
+  printLagTable(lag);
   console.log(`\n(goal p99 ≤ 50 ms${lag.missing > 0 ? `; ${lag.missing} entries never seen applied` : ''})`);
 } finally {
   server.stop();

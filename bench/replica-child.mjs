@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { openReplica, openTrail } from '../dist/index.js';
 import { openJournalSource } from '../dist/replica/journal-source.js';
+import { wallMs, writeAtRate } from './follow-lag.mjs';
 
 const [mode, ...args] = process.argv.slice(2);
 const SCHEMA = 'CREATE TABLE items(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, label TEXT NOT NULL)';
-const wallMs = () => performance.timeOrigin + performance.now();
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 10);
 const peakMiB = () => Math.round(Math.max(peak, process.resourceUsage().maxRSS * 1024) / 1048576);
@@ -77,16 +77,7 @@ if (mode === 'build') {
 } else if (mode === 'writer') {
   const [primary, rate, count] = args;
   const trail = await openTrail(primary, { lock: { idleReleaseMs: 60_000 } });
-  const intervalMs = 1000 / Number(rate);
-  const start = performance.now();
-  for (let i = 0; i < Number(count); i++) {
-    const due = start + i * intervalMs;
-    while (performance.now() < due) await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now() - 1)));
-    const before = wallMs();
-    const entry = await trail.write((db) => db.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`));
-    // COMMIT happened between the two stamps (the second also covers the head marker and the promise).
-    process.stdout.write(`commit ${entry.seq} ${before} ${wallMs()}\n`);
-  }
+  await writeAtRate(rate, count, (i) => trail.write((db) => db.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`)));
   await trail.close();
 } else if (mode === 'follower') {
   const [primary, replicaPath, synchronous = 'full'] = args;

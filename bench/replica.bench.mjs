@@ -8,7 +8,8 @@
 //    writer's stamp is taken when trail.write resolves, just after COMMIT and the head marker), with a
 //    writer at RATE writes/s on local disk: the distribution.
 // 3. Peak RSS of a replica catching up over one LARGE-row entry, against the writer that wrote it.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { appliedTimes, lagDistribution, percentile, runWriter, startChild, untilApplied } from './follow-lag.mjs';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -38,53 +39,15 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 async function followLag(synchronous) {
   const { path } = run('build', disk, 1);
   const replica = join(dirname(path), 'replica.db');
-  const follower = spawn(process.execPath, [child, 'follower', path, replica, synchronous], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const applied = new Map();
-  let buffer = '';
-  let ready;
-  const isReady = new Promise((resolve) => (ready = resolve));
-  follower.stdout.on('data', (data) => {
-    buffer += data;
-    const lines = buffer.split('\n');
-    buffer = lines.pop();
-    for (const line of lines) {
-      if (line === 'ready') ready();
-      const [word, seq, ms] = line.split(' ');
-      if (word === 'applied') applied.set(Number(seq), Number(ms));
-    }
-  });
-  await isReady;
-  const count = RATE * FOLLOW_SECONDS;
-  const writer = spawnSync(process.execPath, [child, 'writer', path, RATE, count], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (writer.status !== 0) throw new Error(`writer: ${writer.stderr}`);
-  const commits = writer.stdout.trim().split('\n').map((line) => line.split(' ')).map(([, seq, beforeMs, afterMs]) => [Number(seq), Number(beforeMs), Number(afterMs)]);
-  const last = commits.at(-1)[0];
-  const deadline = Date.now() + 30_000;
-  while (!applied.has(last) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  follower.kill('SIGTERM');
-  await new Promise((resolve) => follower.on('exit', resolve));
-  // A batch commits several entries at once: each entry's replica COMMIT is the first applied position ≥ it.
-  const appliedSeqs = [...applied.keys()].sort((a, b) => a - b);
-  const lags = [];
-  const upper = [];
-  let index = 0;
-  for (const [seq, beforeMs, afterMs] of commits) {
-    while (index < appliedSeqs.length && appliedSeqs[index] < seq) index += 1;
-    if (index >= appliedSeqs.length) continue;
-    lags.push(applied.get(appliedSeqs[index]) - afterMs);
-    upper.push(applied.get(appliedSeqs[index]) - beforeMs);
-  }
-  lags.sort((a, b) => a - b);
-  upper.sort((a, b) => a - b);
-  const elapsedS = (commits.at(-1)[2] - commits[0][2]) / 1000;
-  return { lags, upper, count: commits.length, rate: commits.length / elapsedS, missing: commits.length - lags.length };
+  const follower = startChild(child, 'follower', path, replica, synchronous);
+  await follower.isReady;
+  const commits = runWriter(child, path, RATE, RATE * FOLLOW_SECONDS);
+  await untilApplied(follower, commits.at(-1)[0]);
+  await follower.stop();
+  return lagDistribution(commits, appliedTimes(follower.lines));
 }
 
 try {
