@@ -5,9 +5,9 @@
  * applied: the run falls back to entry by entry and goes on), and a real conflict still names its entry.
  */
 import { DatabaseSync } from 'node:sqlite';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ChangetrailError, openReplica, type Replica } from '../../src/index.js';
-import { digestFile, expectReplicaEquals, tempPrimary, type Primary } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ChangetrailError } from '../../src/index.js';
+import { digestFile, expectReplicaEquals, primariesAndReplicas, type Primary } from './helpers.js';
 
 const SCHEMA = `
 CREATE TABLE tags(id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE);
@@ -15,26 +15,7 @@ CREATE TABLE kv(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
 INSERT INTO tags VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');
 `;
 
-const open: (Replica | Primary)[] = [];
-
-afterEach(async () => {
-  for (const item of open.splice(0)) {
-    if ('trail' in item) await item.trail.close();
-    else await item.close();
-  }
-});
-
-async function primary(): Promise<Primary> {
-  const p = await tempPrimary(SCHEMA);
-  open.push(p);
-  return p;
-}
-
-async function replicaOf(p: Primary): Promise<Replica> {
-  const r = await openReplica(p.replicaPath, { source: p.path, pollIntervalMs: 50 });
-  open.push(r);
-  return r;
-}
+const { primary, replicaOf } = primariesAndReplicas(SCHEMA);
 
 function sql(p: Primary, text: string): Promise<unknown> {
   return p.trail.write((db) => db.exec(text));

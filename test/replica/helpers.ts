@@ -2,12 +2,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { rmSync } from 'node:fs';
 import { digestTables } from '../../src/apply/digest.js';
 import { replayJournal } from '../../src/apply/replay.js';
 import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
-import { openTrail, type Trail } from '../../src/index.js';
+import { openReplica, openTrail, type Replica, type Trail } from '../../src/index.js';
 import { tempDir } from '../helpers/db.js';
 
 export const FOLLOWER = new URL('./fixtures/follower.mjs', import.meta.url).pathname;
@@ -34,6 +34,38 @@ export async function tempPrimary(setupSql: string): Promise<Primary> {
  * Opened read-write (nothing is written): a killed follower leaves a hot journal only such a connection
  * rolls back.
  */
+/**
+ * Primaries (over `setupSql`) and replicas a test file opens, each closed after its test: `primary()`,
+ * and `replicaOf(p, options?, path?)` following `p` with a 50 ms poll unless the options say otherwise;
+ * `open` is the list itself, for what a test opens another way (or closes itself).
+ */
+export function primariesAndReplicas(setupSql: string): {
+  open: (Replica | Primary)[];
+  primary: () => Promise<Primary>;
+  replicaOf: (p: Primary, options?: Partial<Parameters<typeof openReplica>[1]>, path?: string) => Promise<Replica>;
+} {
+  const open: (Replica | Primary)[] = [];
+  afterEach(async () => {
+    for (const item of open.splice(0)) {
+      if ('trail' in item) await item.trail.close();
+      else await item.close();
+    }
+  });
+  return {
+    open,
+    async primary() {
+      const p = await tempPrimary(setupSql);
+      open.push(p);
+      return p;
+    },
+    async replicaOf(p, options = {}, path = p.replicaPath) {
+      const r = await openReplica(path, { source: p.path, pollIntervalMs: 50, ...options });
+      open.push(r);
+      return r;
+    },
+  };
+}
+
 export function digestFile(path: string): Map<string, string> {
   const db = new DatabaseSync(path);
   try {

@@ -6,10 +6,10 @@
 import { copyFileSync, cpSync, existsSync, rmSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ChangetrailError, openReplica, openTrail, type Replica } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ChangetrailError, openReplica, openTrail } from '../../src/index.js';
 import { tempDir } from '../helpers/db.js';
-import { digestFile, expectReplicaEquals, tempPrimary, type Primary } from './helpers.js';
+import { digestFile, expectReplicaEquals, primariesAndReplicas, type Primary } from './helpers.js';
 
 const SCHEMA = `
 CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
@@ -19,26 +19,7 @@ CREATE TABLE audit(id INTEGER PRIMARY KEY, what TEXT);
 CREATE TRIGGER posts_ai AFTER INSERT ON posts BEGIN INSERT INTO audit(what) VALUES ('post ' || new.id); END;
 `;
 
-const open: (Replica | Primary)[] = [];
-
-afterEach(async () => {
-  for (const item of open.splice(0)) {
-    if ('trail' in item) await item.trail.close();
-    else await item.close();
-  }
-});
-
-async function primary(): Promise<Primary> {
-  const p = await tempPrimary(SCHEMA);
-  open.push(p);
-  return p;
-}
-
-async function replicaOf(p: Primary, options: Partial<Parameters<typeof openReplica>[1]> = {}, path = p.replicaPath): Promise<Replica> {
-  const r = await openReplica(path, { source: p.path, pollIntervalMs: 50, ...options });
-  open.push(r);
-  return r;
-}
+const { open, primary, replicaOf } = primariesAndReplicas(SCHEMA);
 
 async function writeSome(p: Primary, count: number, from = 1): Promise<number> {
   let seq = 0;
