@@ -50,7 +50,7 @@ export interface ResolvedPosition {
  */
 export function resolvePosition(source: PositionSource, spec: PositionSpec): ResolvedPosition {
   const text = String(spec).trim();
-  if (typeof spec === 'number' || SEQ_TEXT.test(text)) return { position: bySeq(source, text), spec: text, by: 'seq' };
+  if (typeof spec === 'number' || SEQ_TEXT.test(text)) return { position: bySeq(source, text, spec), spec: text, by: 'seq' };
   if (text.startsWith('@')) return { position: byTime(source, text), spec: text, by: 'time' };
   const hex = HEX_TEXT.exec(text)?.[1];
   if (hex === undefined || hex.length > HASH_HEX_SIZE || (hex.length < HASH_PREFIX_MIN && !text.startsWith('hash:'))) {
@@ -59,10 +59,10 @@ export function resolvePosition(source: PositionSource, spec: PositionSpec): Res
   return { position: byHashPrefix(source, text, hex.toLowerCase()), spec: text, by: 'hash' };
 }
 
-function bySeq(source: PositionSource, text: string): Position {
+function bySeq(source: PositionSource, text: string, spec: PositionSpec): Position {
   const seq = Number(text);
   if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`not a sequence number: ${text}`);
-  if (seq > source.head.seq) throw notFound(source, text);
+  if (seq > source.head.seq) throw notFound(source, text, typeof spec === 'string' && text.length >= HASH_PREFIX_MIN);
   return source.positionAt(seq);
 }
 
@@ -94,8 +94,10 @@ function byHashPrefix(source: PositionSource, text: string, prefix: string): Pos
   return matches[0]!;
 }
 
-function notFound(source: PositionSource, text: string): ChangetrailError {
-  return new ChangetrailError('POSITION_NOT_FOUND', `resolve ${text}: no such entry (the journal holds entries 1..${source.head.seq})`, {
+/** `digitsMayBeHash`: a decimal spec past the head may be a hash prefix pasted without `hash:` (1 in 43 8-digit prefixes is all digits). */
+function notFound(source: PositionSource, text: string, digitsMayBeHash = false): ChangetrailError {
+  const asHash = digitsMayBeHash ? `; digits alone are a seq: for a hash prefix write hash:${text}` : '';
+  return new ChangetrailError('POSITION_NOT_FOUND', `resolve ${text}: no such entry (the journal holds entries 1..${source.head.seq})${asHash}`, {
     spec: text, headSeq: source.head.seq,
   });
 }

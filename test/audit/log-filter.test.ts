@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { auditIndexPath } from '../../src/audit/audit-index.js';
 import { filterLog, type LogFilter } from '../../src/audit/log-filter.js';
 import { openJournal, readCommittedHead } from '../../src/journal/journal.js';
+import { hashPrefixSpec } from '../helpers/random.js';
 import { cli, ndjson } from './cli-helpers.js';
 import { runWorkload, type Workload } from './workload.js';
 
@@ -25,7 +26,7 @@ describe('filterLog', () => {
       [{ table: 'PARTS' }, (e) => e.tables.some((t) => t.table === 'parts')],
       [{ kind: 'schema' }, (e) => e.kind === 'schema'],
       [{ since: 10, until: '20' }, (e) => e.seq >= 10 && e.seq <= 20],
-      [{ since: middle.hash.length > 0 ? Buffer.from(middle.hash).toString('hex').slice(0, 12) : '' }, (e) => e.seq >= middle.seq],
+      [{ since: hashPrefixSpec(Buffer.from(middle.hash).toString('hex'), 12) }, (e) => e.seq >= middle.seq],
       [{ since: `@${new Date(times[5]!).toISOString()}` }, (e) => e.time >= times[5]!],
       [{ grep: 'step 1' }, (e) => (e.message ?? '').includes('step 1')],
       [{ meta: { team: 'even' } }, (e) => e.meta?.team === 'even'],

@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ChangetrailError, exportChanges, openTrail, parseExportLine, restoreTo } from '../../src/index.js';
 import { SqlText } from '../../src/changeset/index.js';
 import { tempDir } from '../helpers/db.js';
+import { hashPrefixSpec } from '../helpers/random.js';
 
 const VALUES: [bigint, unknown][] = [
   [1n, 2n ** 63n - 1n], [2n, -(2n ** 63n)], [3n, 2n ** 53n + 1n], [4n, 0.1], [5n, -0], [6n, Infinity], [7n, -Infinity],
@@ -111,7 +112,7 @@ describe('ndjson', () => {
     all.resume();
     const head = all.until.position;
     expect(head.seq).toBe(2);
-    const byHash = exportChanges(path, { since: head.hash.slice(0, 8) });
+    const byHash = exportChanges(path, { since: hashPrefixSpec(head.hash, 8) });
     byHash.resume();
     expect(byHash.since).toMatchObject({ by: 'hash', position: head });
     const byTime = exportChanges(path, { since: 0, until: `@${new Date(Date.now() + 60_000).toISOString()}` });
@@ -129,6 +130,9 @@ describe('ndjson', () => {
       }
     };
     expect(codeOf('99')).toBe('POSITION_NOT_FOUND');
+    // Digits alone are a seq; one past the head that may be a pasted hash prefix says how to write one.
+    expect(() => exportChanges(path, { since: '75106996' })).toThrow(/for a hash prefix write hash:75106996/);
+    expect(() => exportChanges(path, { since: 99 })).not.toThrow(/hash:/);
     expect(codeOf('hash:')).toBe('RangeError');
     expect(codeOf('@not a time')).toBe('RangeError');
     const other = head.hash[0] === 'f' ? 'e' : 'f';

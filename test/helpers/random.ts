@@ -9,3 +9,12 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * A hash prefix as a position spec: a prefix of decimal digits only would be read as a seq (by design;
+ * `hash:` makes it a prefix), which a random hash gives with chance (10/16)^digits — 2.3% for 8 digits.
+ */
+export function hashPrefixSpec(hash: string, digits: number): string {
+  const prefix = hash.slice(0, digits);
+  return /^\d+$/.test(prefix) ? `hash:${prefix}` : prefix;
+}
