@@ -36,7 +36,7 @@ import { toEntry, type Entry } from './entry-view.js';
 import { HeadStore, type HeadRow } from './head-row.js';
 import { findFramesBeyondHead, readForwardEntry } from './roll-forward.js';
 import { databaseBehind, inspectBeyondHead, openTailSegment, repairUncommittedTail, verifyCommittedTail, type BeyondHead } from './reconcile.js';
-import { OUTBOX_FRAME_BYTES_MAX, OutboxWriter, type PendingAppend } from './outbox-writer.js';
+import { nonNegativeInteger, OUTBOX_FRAME_BYTES_MAX, OutboxWriter, type PendingAppend } from './outbox-writer.js';
 import { RowidCapture } from './rowid-capture.js';
 import { collectMigrationRowids, readTableRoots } from './migration-rowids.js';
 import { encodeRowids } from '../journal/rowids.js';
@@ -129,9 +129,9 @@ export const GROUP_BYTES_MAX = 4 * 1024 * 1024;
  * A group also stops taking members once its bodies have run this long: by then its COMMIT is amortised
  * (one commit costs 1-20 ms on the test machine), and a group is the unit in which the lock is handed
  * over — 128 slow bodies (0.7 ms each, and several ms of CPU per write on a loaded machine) held it for
- * over 2 s, past a waiter's lock timeout.
+ * over 2 s, past a waiter's lock timeout. Tests that need a group's size fixed set CHANGETRAIL_GROUP_TIME_MS.
  */
-export const GROUP_TIME_MAX_MS = 50;
+export const GROUP_TIME_MAX_MS = nonNegativeInteger(process.env.CHANGETRAIL_GROUP_TIME_MS, 50);
 
 
 /** Number of COMMIT attempts while readers keep SQLite busy (each waits up to the busy timeout). */

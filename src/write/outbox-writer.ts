@@ -48,7 +48,8 @@ export const OUTBOX_PENDING_BYTES_MAX = 4 * 1024 * 1024;
  */
 export const SEGMENT_SYNC_INTERVAL_MS = nonNegativeInteger(process.env.CHANGETRAIL_SEGMENT_SYNC_MS, 20);
 
-function nonNegativeInteger(value: string | undefined, fallback: number): number {
+/** A tuning knob from the environment (tests), `fallback` when unset or not a non-negative integer. */
+export function nonNegativeInteger(value: string | undefined, fallback: number): number {
   const parsed = value === undefined || value === '' ? NaN : Number(value);
   return Number.isSafeInteger(parsed) && parsed >= 0 ? parsed : fallback;
 }
