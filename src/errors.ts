@@ -124,6 +124,12 @@ export interface ErrorDetails {
    * of a crashed writer. Nothing was changed; the next write (or any read-write open) repairs it.
    */
   RECOVERY_NEEDED: { path: string; reason: string };
+  /**
+   * A reading connection waited its whole busy timeout for SQLite's lock on the database: another
+   * connection held it (in rollback-journal mode a writer that is committing, or one paused or stopped
+   * while it holds the lock, blocks every reader). Nothing was read or changed; retry.
+   */
+  DATABASE_BUSY: { path: string; waitedMs: number; operation: string };
   /** The path given as a database is not one: missing (for a command that reads), a directory, or a file that is not SQLite. */
   NOT_A_DATABASE: { path: string; reason: 'missing' | 'directory' | 'not a SQLite database' };
   /**
@@ -244,6 +250,7 @@ export const ERROR_CODES: readonly ErrorCode[] = Object.freeze([
   'SIGNED_NOTE_MALFORMED', 'SIGNATURE_INVALID', 'SIGNED_HEAD_MISMATCH', 'SIGNING_KEY_INVALID',
   'OPTIMISTIC_CONFLICT', 'HISTORY_PRUNED', 'CHECKPOINT_NOT_FOUND',
   'NATS_UNAVAILABLE', 'NATS_STREAM_FENCED', 'NATS_STREAM_MISMATCH', 'NATS_OBJECT_MISSING',
+  'DATABASE_BUSY',
 ] satisfies ErrorCode[]);
 const CODES = new Set<string>(ERROR_CODES);
 

@@ -77,6 +77,7 @@ const HINTS: Record<Exclude<ErrorCode, 'CLI_USAGE'>, Hint> = {
   JOURNAL_FILE_UNEXPECTED: (db) => `a journal file in ${db}.changes/ was replaced by a link or a special file: someone tampered with the journal. Investigate, then restore the journal from a backup`,
   RECOVERY_NEEDED: (db) => `a writer crashed mid-write. Any write rolls it back: run \`changetrail exec ${db} "SELECT 1"\` (changes nothing) as a user who can write the database, then read again`,
   NOT_A_DATABASE: () => 'give the path of a SQLite database file',
+  DATABASE_BUSY: () => 'another process held SQLite\'s lock on the database for the whole busy timeout (a writer committing a large change, or one paused while it holds the lock): retry; `fuser` or `lsof` shows who has the file open',
   NODE_UNSUPPORTED: () => 'install Node 24 LTS (https://nodejs.org)',
   REPLAY_REFUSED: (db) => `the journal holds SQL that reaches outside its database: treat ${db}.changes/ as tampered with, and restore it from a backup`,
   ENTRY_INVALID: () => 'nothing was committed: the message, actor or meta holds something the journal cannot store (see the message)',

@@ -37,6 +37,8 @@ const BUSY_TIMEOUT_MS = 5_000;
 const SQLITE_READONLY = 8;
 /** SQLITE_NOTADB: the file is not a database (reported at the first read, not at open). */
 const SQLITE_NOTADB = 26;
+/** SQLITE_BUSY: the busy timeout ran out waiting for another connection's lock. */
+const SQLITE_BUSY = 5;
 
 export interface TrailReaderOptions {
   journalDir?: string;
@@ -62,9 +64,10 @@ export async function openTrailReader(path: string, options: TrailReaderOptions 
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('openTrailReader: path must be a non-empty string');
   const databasePath = io('resolve database path', path, () => canonicalDatabasePath(path));
   const journalDir = resolve(options.journalDir ?? `${databasePath}.changes`);
-  const db = openReadOnly(databasePath, options.busyTimeoutMs ?? BUSY_TIMEOUT_MS);
+  const busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
+  const db = openReadOnly(databasePath, busyTimeoutMs);
   try {
-    const reader = new TrailReader(db, databasePath, journalDir);
+    const reader = new TrailReader(db, databasePath, journalDir, busyTimeoutMs);
     reader.check();
     return reader;
   } catch (error) {
@@ -77,12 +80,12 @@ function openReadOnly(databasePath: string, timeout: number): DatabaseSync {
   try {
     return openDatabaseReader(databasePath, { timeoutMs: timeout });
   } catch (error) {
-    throw readError(databasePath, 'open', error);
+    throw readError(databasePath, 'open', error, timeout);
   }
 }
 
 /** A SQLite failure of a read-only connection as a coded error. */
-function readError(databasePath: string, operation: string, error: unknown): unknown {
+function readError(databasePath: string, operation: string, error: unknown, busyTimeoutMs: number): unknown {
   if (error instanceof ChangetrailError || error instanceof TypeError || error instanceof RangeError) return error;
   const errcode = (error as { errcode?: unknown } | null)?.errcode;
   const message = (error as Error)?.message ?? String(error);
@@ -95,6 +98,11 @@ function readError(databasePath: string, operation: string, error: unknown): unk
     // As openTrail says it; SQLite only notices at the first read, not at open.
     return new ChangetrailError('NOT_A_DATABASE', `${operation} ${databasePath}: the file is not a SQLite database`, { path: databasePath, reason: 'not a SQLite database' }, { cause: error });
   }
+  if (typeof errcode === 'number' && (errcode & 0xff) === SQLITE_BUSY) {
+    return new ChangetrailError('DATABASE_BUSY',
+      `${operation} ${databasePath}: another connection held SQLite's lock on the database for the whole busy timeout (${busyTimeoutMs} ms); nothing was read`,
+      { path: databasePath, waitedMs: busyTimeoutMs, operation }, { cause: error });
+  }
   return new ChangetrailError('SQLITE_ERROR', `${operation} ${databasePath}: ${message}`, { operation, ...(typeof errcode === 'number' ? { errcode } : {}) }, { cause: error });
 }
 
@@ -102,10 +110,12 @@ export class TrailReader {
   readonly path: string;
   readonly journalDir: string;
   readonly #db: DatabaseSync;
+  readonly #busyTimeoutMs: number;
 
   /** @internal Use `openTrailReader`. */
-  constructor(db: DatabaseSync, path: string, journalDir: string) {
+  constructor(db: DatabaseSync, path: string, journalDir: string, busyTimeoutMs: number) {
     this.#db = db;
+    this.#busyTimeoutMs = busyTimeoutMs;
     this.path = path;
     this.journalDir = journalDir;
   }
@@ -189,7 +199,7 @@ export class TrailReader {
         if (this.#db.isTransaction) this.#db.exec('COMMIT');
       }
     } catch (error) {
-      throw readError(this.path, 'read', error);
+      throw readError(this.path, 'read', error, this.#busyTimeoutMs);
     }
   }
 }

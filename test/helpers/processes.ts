@@ -6,7 +6,7 @@ const WRITER = new URL('../write/fixtures/writer.mjs', import.meta.url).pathname
 const READER = new URL('../write/fixtures/reader-loop.mjs', import.meta.url).pathname;
 
 export interface ReaderRun {
-  /** Lines it printed: "obs <seq> <hash>", "err <code>", "bad ...", "reads <n>" (see reader-loop.mjs). */
+  /** Lines it printed: "obs <seq> <hash>", "err <code> <message>", "bad ...", "reads <n>" (see reader-loop.mjs). */
   lines: string[];
   exited: Promise<number | null>;
 }
@@ -36,7 +36,7 @@ export function readerProblems(reader: ReaderRun, committed: Map<number, string>
     const [, seq, hash] = line.split(' ');
     if (committed.get(Number(seq)) !== hash) problems.push(`uncommitted ${seq} ${hash}`);
   }
-  for (const line of reader.lines.filter((l) => l.startsWith('err '))) if (!allowed.has(line.slice(4))) problems.push(line);
+  for (const line of reader.lines.filter((l) => l.startsWith('err '))) if (!allowed.has(line.split(' ')[1]!)) problems.push(line);
   return problems;
 }
 
