@@ -180,15 +180,44 @@ function parseLocation(token: string | null | undefined): ByteLocation | undefin
 }
 
 function toSourceEntry(entry: JournalEntry, next: ByteLocation | null): SourceEntry {
-  // Built field by field: spreading the optional fields cost ~1 µs per entry (measured in a catch-up).
-  // The hash in hex (0.7 µs) and the resume token are made when read: a batch reads only its last entry's.
-  const out: { -readonly [K in keyof SourceEntry]: SourceEntry[K] } = {
-    seq: entry.seq, kind: entry.kind, get hash() { return toHex(entry.hash); }, time: entry.time, changeset: entry.changeset,
-    get resume() { return formatLocation(next); },
-  };
-  if (entry.rowids !== undefined) out.rowids = entry.rowids;
-  if (entry.sql !== undefined) out.sql = entry.sql;
-  if (entry.snapshot !== undefined) out.snapshot = entry.snapshot;
-  if (entry.undoes !== undefined) out.undoes = entry.undoes;
-  return out;
+  return new LocalSourceEntry(entry, next);
+}
+
+/**
+ * A journal entry as the replica applies it. A class: an object literal with getters made two closures
+ * per entry, and spreading the optional fields cost ~1 µs per entry (measured in a catch-up). The hash in
+ * hex (0.7 µs) and the resume token are made when read: a batch reads only its last entry's.
+ */
+class LocalSourceEntry implements SourceEntry {
+  readonly seq: number;
+  readonly kind: JournalEntry['kind'];
+  readonly time: number;
+  readonly changeset: Uint8Array;
+  readonly rowids?: Uint8Array;
+  readonly sql?: string;
+  readonly snapshot?: SnapshotRef;
+  readonly undoes?: number;
+  readonly #hash: Uint8Array;
+  readonly #next: ByteLocation | null;
+
+  constructor(entry: JournalEntry, next: ByteLocation | null) {
+    this.seq = entry.seq;
+    this.kind = entry.kind;
+    this.time = entry.time;
+    this.changeset = entry.changeset;
+    if (entry.rowids !== undefined) this.rowids = entry.rowids;
+    if (entry.sql !== undefined) this.sql = entry.sql;
+    if (entry.snapshot !== undefined) this.snapshot = entry.snapshot;
+    if (entry.undoes !== undefined) this.undoes = entry.undoes;
+    this.#hash = entry.hash;
+    this.#next = next;
+  }
+
+  get hash(): string {
+    return toHex(this.#hash);
+  }
+
+  get resume(): string | null {
+    return formatLocation(this.#next);
+  }
 }

@@ -576,8 +576,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const startedMs = performance.now();
     const startSeq = this.position.seq;
     let batch = newBatch();
+    const entries = iterate(this.#source.entriesAfter(this.position, head, applier.resume));
     try {
-      for await (const entry of this.#source.entriesAfter(this.position, head, applier.resume)) {
+      for (let step = entries.next(); ; step = entries.next()) {
+        const next = isPromise(step) ? await step : step;
+        if (next.done === true) break;
+        const entry = next.value;
         // A checkpoint changes nothing: it only moves the position (its snapshot holds an earlier state).
         if (entry.kind === 'write' || entry.kind === 'checkpoint') {
           if (!applier.inBatch) {
@@ -604,6 +608,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       if (applier.inBatch) this.#commitBatch(batch, head, startSeq, startedMs);
     } finally {
       applier.rollback();
+      await entries.return?.();
     }
   }
 
@@ -690,6 +695,18 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   #checkUsable(operation: string): void {
     if (this.#closing !== null || this.#state === 'closed') throw new TypeError(`${operation}: the replica is closed`);
   }
+}
+
+/**
+ * The entries' iterator, synchronous for a local source: `for await` over a synchronous iterable awaits
+ * every entry, about 1 µs each in a catch-up of one-row entries (measured), as much as applying one.
+ */
+function iterate(entries: Iterable<SourceEntry> | AsyncIterable<SourceEntry>): Iterator<SourceEntry> | AsyncIterator<SourceEntry> {
+  return Symbol.iterator in entries ? entries[Symbol.iterator]() : entries[Symbol.asyncIterator]();
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return value instanceof Promise;
 }
 
 interface Batch {
