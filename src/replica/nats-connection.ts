@@ -167,10 +167,13 @@ export async function connectNats(options: NatsOptions): Promise<NatsHandles> {
   })().catch(() => undefined);
   try {
     const js = jetstream(nc, { timeout: timeoutMs });
-    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    const jsm = await natsAwait({ description, timeoutMs }, 'open JetStream', () => jetstreamManager(nc, { timeout: timeoutMs }));
     const bucket = `${options.name}-files`;
-    const openBucket = (create: { replicas: number } | null): Promise<ObjectStore> =>
-      create === null ? new Objm(js).open(bucket) : new Objm(js).create(bucket, { replicas: create.replicas, storage: 'file' as never });
+    const openBucket = async (create: { replicas: number } | null): Promise<ObjectStore> => {
+      const opened = await settleWithin(create === null ? new Objm(js).open(bucket) : new Objm(js).create(bucket, { replicas: create.replicas, storage: 'file' as never }), timeoutMs);
+      if (opened === TIMED_OUT) throw natsUnavailable(description, `open ${bucket}`, new Error(`no answer within ${timeoutMs} ms`));
+      return opened;
+    };
     return { nc, js, jsm, stream: options.name, subject: `changetrail.${options.name}.entries`, bucket, timeoutMs, description, openBucket };
   } catch (cause) {
     await nc.close().catch(() => undefined);
@@ -214,6 +217,63 @@ export async function natsCall<T>(description: string, operation: string, call: 
     if (cause instanceof ChangetrailError || cause instanceof TypeError || cause instanceof RangeError) throw cause;
     throw natsUnavailable(description, operation, cause);
   }
+}
+
+/** What {@link settleWithin} returns for a promise that did not settle in time. */
+export const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/** `promise`'s value, or {@link TIMED_OUT} when it has not settled within `ms` (what it does later is ignored). */
+export async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<typeof TIMED_OUT>((resolveExpiry) => {
+    timer = setTimeout(() => resolveExpiry(TIMED_OUT), Math.max(1, ms));
+  });
+  try {
+    return await Promise.race([promise, expiry]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * One NATS operation with a deadline (`ms`, default the connection's request timeout). Every await on
+ * NATS in the shipper and the source goes through this: a request has the client's timeout, but what
+ * the client builds from several (consumer creation, Object Store reads and listings, a flush) waits
+ * without one, and a cluster that lost its JetStream meta leader leaves such waits unanswered (a
+ * follower was seen silent for 60 s after one of 3 nodes was SIGKILLed). A hang and a client error both
+ * become NATS_UNAVAILABLE, which the follow loops retry with backoff and report as a retry event.
+ */
+export async function natsAwait<T>(nats: Pick<NatsHandles, 'description' | 'timeoutMs'>, operation: string, call: () => Promise<T>, ms = nats.timeoutMs): Promise<T> {
+  const result = await natsCall(nats.description, operation, () => settleWithin(call(), ms));
+  if (result === TIMED_OUT) throw natsUnavailable(nats.description, operation, new Error(`no answer within ${ms} ms`));
+  return result;
+}
+
+/**
+ * Reads object `name` of `bucket` (null when there is none), each chunk within the request timeout: an
+ * object is read through a push consumer on the bucket's stream, whose messages nothing else bounds.
+ * `sink` takes the chunks (default: collected and returned).
+ */
+export async function readObject(nats: NatsHandles, bucket: ObjectStore, name: string, sink?: (chunk: Uint8Array) => void | Promise<void>): Promise<Uint8Array | null> {
+  const operation = `read ${nats.bucket}/${name}`;
+  const result = await natsAwait(nats, operation, () => bucket.get(name));
+  if (result === null) return null;
+  const reader = result.data.getReader();
+  const chunks: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const next = await natsAwait(nats, operation, () => reader.read());
+      if (next.done) break;
+      if (sink === undefined) chunks.push(next.value);
+      else await sink(next.value);
+    }
+    const failure = await natsAwait(nats, operation, () => result.error);
+    if (failure instanceof Error) throw natsUnavailable(nats.description, operation, failure);
+  } catch (error) {
+    void reader.cancel().catch(() => undefined);
+    throw error;
+  }
+  return sink === undefined ? Buffer.concat(chunks) : new Uint8Array(0);
 }
 
 export function natsUnavailable(description: string, operation: string, cause: unknown): ChangetrailError<'NATS_UNAVAILABLE'> {

@@ -30,7 +30,7 @@ import { positionOf, type Position } from '../journal/position.js';
 import { FOLLOWER_NAME } from '../journal/retention-pins.js';
 import { parseSegmentName } from '../journal/segment.js';
 import { SegmentFile } from '../journal/segment-file.js';
-import { connectNats, natsCall, natsUnavailable, tellNatsEvent, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
+import { connectNats, natsAwait, natsCall, natsUnavailable, readObject, settleWithin, tellNatsEvent, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
 import { decodeEntryMessage, entryHeaders, frameObjectName, MANIFEST_OBJECT, objectDigest, objectNameOf, PAYLOAD_HEADROOM, prunedMarkerHeaders, prunedMarkerOf } from './nats-message.js';
 import { openJournalSource } from './journal-source.js';
 import type { HeadWait, ReplicaSource, SourceWatch } from './source.js';
@@ -252,7 +252,9 @@ class JournalShipper implements Shipper {
       this.#claim?.unsubscribe();
       this.#segment?.close();
       this.#source.close();
-      await this.#nats.nc.drain().catch(() => this.#nats.nc.close());
+      // Draining waits for the server; one that does not answer is not waited for past the request timeout.
+      await settleWithin(this.#nats.nc.drain(), this.#nats.timeoutMs).catch(() => undefined);
+      if (!this.#nats.nc.isClosed()) await this.#nats.nc.close().catch(() => undefined);
       if (this.#state !== 'failed' && this.#state !== 'done') this.#state = 'closed';
       const status = this.status();
       this.#resolveDone(status);
@@ -351,6 +353,7 @@ class JournalShipper implements Shipper {
     let objectName: string | null = null;
     if (frame.byteLength > maxPayload - PAYLOAD_HEADROOM) {
       objectName = frameObjectName(entry.seq);
+      // Each chunk's publish has the request timeout (an entry is at most a few chunks past the payload limit).
       await this.#bucket!.putBlob({ name: objectName, metadata: { seq: String(entry.seq), hash: position.hash } }, frame);
       payload = new Uint8Array(0);
     }
@@ -559,24 +562,20 @@ class JournalShipper implements Shipper {
   }
 
   async #lastMessage(): Promise<{ seq: number; data: Uint8Array; header: MsgHdrs } | null> {
-    try {
-      const info = await this.#nats.jsm.streams.info(this.#nats.stream);
-      if (info.state.last_seq === 0) return null;
-      const message = await this.#nats.jsm.streams.getMessage(this.#nats.stream, { seq: info.state.last_seq });
-      if (message === null) {
-        throw new ChangetrailError('NATS_STREAM_MISMATCH', `ship to ${this.#nats.description}: the stream's last message ${info.state.last_seq} is gone (removed by its limits)`, {
-          stream: this.#nats.stream, reason: 'unverifiable', seq: info.state.last_seq, streamHash: null, journalHash: null,
-        });
-      }
-      return { seq: message.seq, data: message.data, header: message.header };
-    } catch (cause) {
-      if (cause instanceof ChangetrailError) throw cause;
-      throw natsUnavailable(this.#nats.description, 'read the stream', cause);
+    const { jsm, stream } = this.#nats;
+    const info = await natsAwait(this.#nats, 'read the stream', () => jsm.streams.info(stream));
+    if (info.state.last_seq === 0) return null;
+    const message = await natsAwait(this.#nats, 'read the stream', () => jsm.streams.getMessage(stream, { seq: info.state.last_seq }));
+    if (message === null) {
+      throw new ChangetrailError('NATS_STREAM_MISMATCH', `ship to ${this.#nats.description}: the stream's last message ${info.state.last_seq} is gone (removed by its limits)`, {
+        stream, reason: 'unverifiable', seq: info.state.last_seq, streamHash: null, journalHash: null,
+      });
     }
+    return { seq: message.seq, data: message.data, header: message.header };
   }
 
   async #readObject(name: string): Promise<Uint8Array> {
-    const bytes = await this.#bucket!.getBlob(name);
+    const bytes = await readObject(this.#nats, this.#bucket!, name);
     if (bytes === null) throw new ChangetrailError('NATS_OBJECT_MISSING', `read ${this.#nats.bucket}/${name}: no such object`, { bucket: this.#nats.bucket, name });
     return bytes;
   }
@@ -598,36 +597,30 @@ class JournalShipper implements Shipper {
     this.#claim = this.#nats.nc.subscribe(subject, { callback: (_error, message) => {
       message.respond(me);
     } });
-    await this.#nats.nc.flush();
+    await natsAwait(this.#nats, 'claim the stream', () => this.#nats.nc.flush());
   }
 
   async #ensureStream(): Promise<void> {
     const { jsm, stream, subject } = this.#nats;
-    try {
-      const info = await jsm.streams.info(stream);
-      if (!info.config.subjects?.includes(subject)) {
-        throw new ChangetrailError('NATS_STREAM_MISMATCH', `ship to ${this.#nats.description}: stream ${stream} exists but does not take ${subject} (not a changetrail stream)`, {
-          stream, reason: 'not-changetrail', seq: null, streamHash: null, journalHash: null,
-        });
-      }
-      return;
-    } catch (error) {
-      if (error instanceof ChangetrailError) throw error;
-      if (!(error instanceof JetStreamApiError && error.code === 10059)) throw natsUnavailable(this.#nats.description, 'read stream info', error);
-    }
-    try {
-      await jsm.streams.add(streamConfig(stream, subject, this.#options.replicas));
-    } catch (cause) {
-      throw natsUnavailable(this.#nats.description, 'create the stream', cause);
+    const info = await natsAwait(this.#nats, 'read stream info', () => jsm.streams.info(stream).catch((error: unknown) => {
+      if (error instanceof JetStreamApiError && error.code === 10059) return null;
+      throw error;
+    }));
+    if (info === null) {
+      await natsAwait(this.#nats, 'create the stream', () => jsm.streams.add(streamConfig(stream, subject, this.#options.replicas)));
+    } else if (!info.config.subjects?.includes(subject)) {
+      throw new ChangetrailError('NATS_STREAM_MISMATCH', `ship to ${this.#nats.description}: stream ${stream} exists but does not take ${subject} (not a changetrail stream)`, {
+        stream, reason: 'not-changetrail', seq: null, streamHash: null, journalHash: null,
+      });
     }
   }
 
   /** The journal's manifest (its identity and chain root) is the bucket's first object; another one refuses. */
   async #ensureManifest(): Promise<void> {
     const bytes = encodeManifest(this.#identity.manifest);
-    const stored = await this.#bucket!.getBlob(MANIFEST_OBJECT);
+    const stored = await readObject(this.#nats, this.#bucket!, MANIFEST_OBJECT);
     if (stored === null) {
-      await this.#bucket!.putBlob({ name: MANIFEST_OBJECT, metadata: { journalId: this.#root.journalId } }, bytes);
+      await natsAwait(this.#nats, 'upload the manifest', () => this.#bucket!.putBlob({ name: MANIFEST_OBJECT, metadata: { journalId: this.#root.journalId } }, bytes));
       return;
     }
     if (Buffer.compare(Buffer.from(stored), Buffer.from(bytes)) !== 0) {
@@ -640,11 +633,12 @@ class JournalShipper implements Shipper {
    * checkpoint's snapshot that a later prune removed (it holds a state before the base) is skipped.
    */
   async #ensureSnapshot(ref: { file: string; sha256: Uint8Array; size: number }, position: Position, optional: boolean): Promise<void> {
-    const existing = await this.#bucket!.info(ref.file);
+    const existing = await natsAwait(this.#nats, `read ${this.#nats.bucket}/${ref.file}`, () => this.#bucket!.info(ref.file));
     if (existing !== null && !existing.deleted && existing.digest === objectDigest(ref.sha256) && existing.size === ref.size) return;
     const path = join(this.#dir, ref.file);
     if (optional && !existsSync(path)) return;
     const stream = Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>;
+    // No overall deadline for a file of any size: each chunk's publish has the request timeout.
     const info = await this.#bucket!.put({ name: ref.file, metadata: { seq: String(position.seq), hash: position.hash, journalId: position.journalId } }, stream);
     if (info.digest !== objectDigest(ref.sha256) || info.size !== ref.size) {
       throw new ChangetrailError('JOURNAL_CHECKSUM_MISMATCH', `ship ${ref.file}: the file does not match the digest the journal records`, { file: ref.file, offset: 0 });

@@ -10,12 +10,15 @@
  * The replica calls `refresh` before each pass (one request: the stream's last message, i.e. the head),
  * then reads entries from an ordered consumer that stays open between passes, so a follower that keeps up
  * gets each entry pushed the moment the stream stores it. A core subscription to the stream's subject is
- * the wake-up hint.
+ * the wake-up hint; the follow loop also refreshes every poll interval without one (250 ms by default), so
+ * a hint lost in a reconnect costs at most that.
+ *
+ * Every await on NATS has a deadline (natsAwait, nats-connection.ts): a degraded cluster (its JetStream
+ * meta leader killed) left an Object Store download waiting forever, silently. A hang becomes
+ * NATS_UNAVAILABLE, which the follow loop retries with backoff and reports as a retry event.
  */
-import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
 import { ChangetrailError } from '../errors.js';
@@ -24,7 +27,7 @@ import { chainRootHash, decodeManifest, type Manifest } from '../journal/manifes
 import { positionOf, type Position } from '../journal/position.js';
 import type { SnapshotRef } from '../journal/entry.js';
 import { verifySnapshot } from '../apply/replay.js';
-import { connectNats, natsCall, natsUnavailable, tellNatsEvent, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
+import { connectNats, natsAwait, natsCall, natsUnavailable, readObject, settleWithin, tellNatsEvent, TIMED_OUT, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
 import { decodeEntryMessage, JOURNAL_ID_HEADER, MANIFEST_OBJECT, objectDigest, objectNameOf, prunedMarkerOf, type ReceivedEntry } from './nats-message.js';
 import type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './source.js';
 
@@ -75,6 +78,8 @@ export class NatsReplicaSource implements ReplicaSource {
   #snapshots: { newest: SourceSnapshot | null } | null = null;
   /** A resync or checkpoint entry went by (or a listing failed) since the last list. */
   #snapshotsStale = false;
+  /** Listings in a row that failed (told as retry events). */
+  #listingFailures = 0;
   #hashes = new Map<number, string>();
   #reader: OrderedReader | null = null;
   #closed = false;
@@ -110,15 +115,20 @@ export class NatsReplicaSource implements ReplicaSource {
   /**
    * Lists the bucket's snapshots (needed only to rebase). Listing runs a consumer on the bucket's stream,
    * which a degraded cluster may not serve for a while: once a list is known, a failed listing keeps it
-   * (a rebase on an older snapshot is still exact, just longer) and is tried again at the next refresh.
+   * (a rebase on an older snapshot is still exact, just longer), is told as a retry event, and is tried
+   * again at the next refresh.
    */
   async #refreshSnapshots(): Promise<void> {
     try {
       this.#snapshots = { newest: await this.#newestVerifiedSnapshot(await this.#connect()) };
       this.#snapshotsStale = false;
+      this.#listingFailures = 0;
     } catch (error) {
       if (this.#snapshots === null) throw error;
       this.#snapshotsStale = true;
+      this.#listingFailures += 1;
+      const code = ChangetrailError.is(error) ? error.code : 'INTERNAL';
+      tellNatsEvent(this.#options, { kind: 'retry', code, reason: `${(error as Error).message} (kept the last list; tried again at the next refresh)`, attempt: this.#listingFailures, delayMs: 0 });
     }
   }
 
@@ -217,15 +227,16 @@ export class NatsReplicaSource implements ReplicaSource {
   async #copySnapshot(ref: SnapshotRef, targetPath: string): Promise<void> {
     const nats = await this.#connect();
     const bucket = await this.#openBucket(nats);
-    const result = await bucket.get(ref.file).catch((cause: unknown) => {
-      throw natsUnavailable(nats.description, `download ${ref.file}`, cause);
-    });
-    if (result === null) throw new ChangetrailError('NATS_OBJECT_MISSING', `download ${nats.bucket}/${ref.file}: no such object`, { bucket: nats.bucket, name: ref.file });
-    await pipeline(Readable.fromWeb(result.data as never), createWriteStream(targetPath)).catch((cause: unknown) => {
-      throw natsUnavailable(nats.description, `download ${ref.file}`, cause);
-    });
-    const failure = await result.error;
-    if (failure instanceof Error) throw natsUnavailable(nats.description, `download ${ref.file}`, failure);
+    const file = await open(targetPath, 'wx');
+    let found: Uint8Array | null;
+    try {
+      found = await readObject(nats, bucket, ref.file, async (chunk) => {
+        await file.write(chunk);
+      });
+    } finally {
+      await file.close();
+    }
+    if (found === null) throw new ChangetrailError('NATS_OBJECT_MISSING', `download ${nats.bucket}/${ref.file}: no such object`, { bucket: nats.bucket, name: ref.file });
     verifySnapshot(dirname(targetPath), basename(targetPath), ref.sha256, ref.size);
   }
 
@@ -239,7 +250,8 @@ export class NatsReplicaSource implements ReplicaSource {
     void (async () => {
       for await (const status of nats.nc.status()) if (status.type === 'reconnect') wake();
     })().catch(() => undefined);
-    await nats.nc.flush().catch(() => undefined);
+    // The subscription is only a hint (the follow loop also polls): one that the server has not confirmed is not waited for.
+    await natsAwait(nats, 'subscribe', () => nats.nc.flush()).catch(() => undefined);
     return { close: async () => subscription.unsubscribe() };
   }
 
@@ -269,6 +281,7 @@ export class NatsReplicaSource implements ReplicaSource {
     try {
       this.#bucket = await nats.openBucket(null);
     } catch (cause) {
+      if (!isBucketMissing(cause)) throw cause instanceof ChangetrailError ? cause : natsUnavailable(nats.description, `open ${nats.bucket}`, cause);
       throw new ChangetrailError('NATS_OBJECT_MISSING', `open ${nats.bucket}: ${(cause as Error).message} (nothing shipped to ${nats.stream} yet?)`, {
         bucket: nats.bucket, name: MANIFEST_OBJECT,
       }, { cause });
@@ -278,9 +291,7 @@ export class NatsReplicaSource implements ReplicaSource {
 
   async #readManifest(nats: NatsHandles): Promise<void> {
     const bucket = await this.#openBucket(nats);
-    const bytes = await bucket.getBlob(MANIFEST_OBJECT).catch((cause: unknown) => {
-      throw natsUnavailable(nats.description, 'read the manifest', cause);
-    });
+    const bytes = await readObject(nats, bucket, MANIFEST_OBJECT);
     if (bytes === null) throw new ChangetrailError('NATS_OBJECT_MISSING', `read ${nats.bucket}/${MANIFEST_OBJECT}: no such object`, { bucket: nats.bucket, name: MANIFEST_OBJECT });
     this.#manifest = decodeManifest(bytes, `${nats.bucket}/${MANIFEST_OBJECT}`);
     this.#root = positionOf(this.#manifest.journalId, 0, chainRootHash(bytes));
@@ -288,23 +299,17 @@ export class NatsReplicaSource implements ReplicaSource {
 
   /** The head: the stream's last message (seq, hash from its id, journal from its header; verified when read). */
   async #readHeadMessage(nats: NatsHandles): Promise<void> {
-    let last: { seq: number; header: JsMsg['headers'] } | null;
-    try {
-      last = await nats.jsm.streams.getMessage(nats.stream, { last_by_subj: nats.subject });
-    } catch (cause) {
-      if (isNoMessage(cause)) last = null;
-      else throw natsUnavailable(nats.description, 'read the stream head', cause);
-    }
+    const last = await storedMessage(nats, 'read the stream head', { last_by_subj: nats.subject });
     if (last === null) {
       this.#head = this.#root;
       return;
     }
-    const marker = prunedMarkerOf(last.header, last.seq);
+    const marker = prunedMarkerOf(last.headers, last.seq);
     if (marker !== null) {
       throw natsUnavailable(nats.description, 'read the stream head', new Error(`the shipper is re-basing the stream on checkpoint ${marker.checkpointSeq} (message ${last.seq} is a pruned marker)`));
     }
-    const journalId = last.header?.get(JOURNAL_ID_HEADER) ?? '';
-    const hash = last.header?.get('Nats-Msg-Id') ?? '';
+    const journalId = last.headers?.get(JOURNAL_ID_HEADER) ?? '';
+    const hash = last.headers?.get('Nats-Msg-Id') ?? '';
     if (!/^[0-9a-f]{32}$/.test(journalId) || !/^[0-9a-f]{64}$/.test(hash)) {
       throw new ChangetrailError('NATS_STREAM_MISMATCH', `read ${nats.description}: message ${last.seq} is not a changetrail entry`, {
         stream: nats.stream, reason: 'not-changetrail', seq: last.seq, streamHash: null, journalHash: null,
@@ -326,33 +331,22 @@ export class NatsReplicaSource implements ReplicaSource {
     this.#remember(seq, (await this.#verify(nats, own, null)).hash);
   }
 
-  async #getMessage(nats: NatsHandles, seq: number): Promise<{ seq: number; data: Uint8Array; headers: JsMsg['headers'] } | null> {
-    try {
-      const stored = await nats.jsm.streams.getMessage(nats.stream, { seq });
-      if (stored !== null) return { seq: stored.seq, data: stored.data, headers: stored.header };
-      await this.#readFirstSeq(nats);
-      return null;
-    } catch (cause) {
-      if (isNoMessage(cause)) {
-        await this.#readFirstSeq(nats);
-        return null;
-      }
-      throw natsUnavailable(nats.description, `read message ${seq}`, cause);
-    }
+  async #getMessage(nats: NatsHandles, seq: number): Promise<StreamMessage | null> {
+    const stored = await storedMessage(nats, `read message ${seq}`, { seq });
+    if (stored === null) await this.#readFirstSeq(nats);
+    return stored;
   }
 
   async #readFirstSeq(nats: NatsHandles): Promise<void> {
-    const info = await nats.jsm.streams.info(nats.stream).catch((cause: unknown) => {
-      throw natsUnavailable(nats.description, 'read stream info', cause);
-    });
+    const info = await natsAwait(nats, 'read stream info', () => nats.jsm.streams.info(nats.stream));
     this.#firstSeq = info.state.first_seq;
   }
 
-  async #verify(nats: NatsHandles, message: { seq: number; data: Uint8Array; headers: JsMsg['headers'] }, prevHash: string | null): Promise<ReceivedEntry> {
+  async #verify(nats: NatsHandles, message: StreamMessage, prevHash: string | null): Promise<ReceivedEntry> {
     const objectName = objectNameOf(message.headers);
     let frame = message.data;
     if (objectName !== null) {
-      const bytes = await (await this.#openBucket(nats)).getBlob(objectName);
+      const bytes = await readObject(nats, await this.#openBucket(nats), objectName);
       if (bytes === null) throw new ChangetrailError('NATS_OBJECT_MISSING', `read ${nats.bucket}/${objectName}: no such object`, { bucket: nats.bucket, name: objectName });
       frame = bytes;
     }
@@ -406,11 +400,7 @@ export class NatsReplicaSource implements ReplicaSource {
   async #listSnapshots(): Promise<ObjectInfo[]> {
     const nats = await this.#connect();
     const bucket = await this.#openBucket(nats);
-    try {
-      return (await withDeadline(bucket.list(), nats.timeoutMs)).filter((info) => SNAPSHOT_NAME.test(info.name) && !info.deleted);
-    } catch (cause) {
-      throw natsUnavailable(nats.description, 'list snapshots', cause);
-    }
+    return (await natsAwait(nats, 'list snapshots', () => bucket.list())).filter((info) => SNAPSHOT_NAME.test(info.name) && !info.deleted);
   }
 
   #remember(seq: number, hash: string): void {
@@ -487,19 +477,11 @@ class OrderedReader {
   async #next(waitMs: number): Promise<StreamMessage | null> {
     if (this.#iterator === null) await this.#open(waitMs);
     this.#pending ??= this.#iterator!.next();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<null>((resolveTimeout) => {
-      timer = setTimeout(() => resolveTimeout(null), waitMs);
-    });
-    try {
-      const result = await Promise.race([this.#pending, timeout]);
-      if (result === null) return null;
-      this.#pending = null;
-      if (result.done === true) return null;
-      return { seq: result.value.seq, data: result.value.data, headers: result.value.headers };
-    } finally {
-      clearTimeout(timer);
-    }
+    const result = await settleWithin(this.#pending, waitMs);
+    if (result === TIMED_OUT) return null;
+    this.#pending = null;
+    if (result.done === true) return null;
+    return { seq: result.value.seq, data: result.value.data, headers: result.value.headers };
   }
 
   /**
@@ -511,9 +493,10 @@ class OrderedReader {
   async #open(timeoutMs: number): Promise<void> {
     const seq = this.nextSeq;
     this.#tell(seq, this.#reason);
-    const js = jetstream(this.#nats.nc, { timeout: Math.max(1, Math.round(timeoutMs)) });
-    const consumer = await js.consumers.get(this.#nats.stream, { filter_subjects: this.#nats.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
-    const messages = await consumer.consume({ max_messages: PREFETCH_MESSAGES });
+    const waitMs = Math.max(1, Math.round(timeoutMs));
+    const js = jetstream(this.#nats.nc, { timeout: waitMs });
+    const consumer = await natsAwait(this.#nats, `read entry ${seq}`, () => js.consumers.get(this.#nats.stream, { filter_subjects: this.#nats.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq }), waitMs);
+    const messages = await natsAwait(this.#nats, `read entry ${seq}`, () => consumer.consume({ max_messages: PREFETCH_MESSAGES }), waitMs);
     this.#consumer = consumer;
     this.#messages = messages;
     this.#iterator = messages[Symbol.asyncIterator]();
@@ -557,21 +540,22 @@ function toSourceEntry(entry: ReceivedEntry): SourceEntry {
   };
 }
 
+/** A stream message by `query` (null when the stream holds none), within the request timeout. */
+async function storedMessage(nats: NatsHandles, operation: string, query: { seq: number } | { last_by_subj: string }): Promise<StreamMessage | null> {
+  const stored = await natsAwait(nats, operation, () => nats.jsm.streams.getMessage(nats.stream, query).catch((cause: unknown) => {
+    if (isNoMessage(cause)) return null;
+    throw cause;
+  }));
+  return stored === null ? null : { seq: stored.seq, data: stored.data, headers: stored.header };
+}
 
 function isNoMessage(cause: unknown): boolean {
   const code = (cause as { code?: unknown } | null)?.code;
   return code === 10037 || /no message found/i.test((cause as Error | null)?.message ?? '');
 }
 
-/**
- * `promise`, or a rejection after `ms`: listing the Object Store runs a consumer on the bucket's stream,
- * which nothing else bounds; it is the suspect of a follower that hung silently after a cluster lost its
- * leader node (faults test, once in ~30 runs; not proven). A timeout becomes NATS_UNAVAILABLE, retried.
- */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+/** nats.js 3.4: "object store not found" (its stream's info came back empty), or the API's "stream not found". */
+function isBucketMissing(cause: unknown): boolean {
+  const code = (cause as { code?: unknown } | null)?.code;
+  return code === 10059 || /(?:object store|stream) not found/i.test((cause as Error | null)?.message ?? '');
 }

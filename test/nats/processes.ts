@@ -118,11 +118,20 @@ export async function manifestShipped(servers: string | string[], name: string):
   }
 }
 
-/** A loopback TCP proxy in front of a server: `cut()` drops every connection and refuses new ones until `restore()`. */
+/**
+ * A loopback TCP proxy in front of a server: `cut()` drops every connection and refuses new ones until
+ * `restore()`; `freezeWhenServerSends(pattern)` stops forwarding, both ways and on every connection, right
+ * before the first server bytes matching `pattern` (a server or link gone silent with its TCP connections
+ * up: nothing fails, nothing arrives) until `thaw()`, which delivers what was held, in order.
+ */
 export interface TcpProxy {
   readonly url: string;
   cut(): void;
   restore(): void;
+  freezeWhenServerSends(pattern: RegExp): void;
+  /** Whether a freeze is in effect (its pattern was seen and `thaw()` not called yet). */
+  frozen(): boolean;
+  thaw(): void;
   close(): Promise<void>;
 }
 
@@ -130,6 +139,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const port = await freePort();
   const sockets = new Set<Socket>();
   let open = true;
+  let trigger: RegExp | null = null;
+  let frozen = false;
+  let held: (() => void)[] = [];
+  const forward = (to: Socket, chunk: Buffer): void => {
+    if (frozen) held.push(() => to.write(chunk));
+    else to.write(chunk);
+  };
   const server: Server = createServer((client) => {
     if (!open) {
       client.destroy();
@@ -146,8 +162,15 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => forward(upstream, chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      if (trigger !== null && trigger.test(chunk.toString('latin1'))) {
+        if (process.env.CT_PROXY_TRACE === '1') console.log(`freeze at: ${chunk.toString('latin1').slice(0, 400)}`);
+        trigger = null;
+        frozen = true;
+      }
+      forward(client, chunk);
+    });
   });
   await new Promise<void>((resolveListen) => server.listen(port, '127.0.0.1', () => resolveListen()));
   return {
@@ -159,6 +182,17 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     restore: () => {
       open = true;
+    },
+    freezeWhenServerSends: (pattern) => {
+      trigger = pattern;
+    },
+    frozen: () => frozen,
+    thaw: () => {
+      frozen = false;
+      trigger = null;
+      const release = held;
+      held = [];
+      for (const write of release) write();
     },
     close: () => new Promise<void>((resolveClose) => {
       for (const socket of sockets) socket.destroy();
