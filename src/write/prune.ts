@@ -92,8 +92,9 @@ export interface PruneContext {
 /**
  * Prunes history before `options.before`. See the module comment for the protocol.
  *
- * @throws RangeError for a malformed `before`. ChangetrailError CHECKPOINT_NOT_FOUND (no retained
- *   checkpoint at or before the point: take one with `checkpoint` first), the errors of `write`, IO_ERROR.
+ * @throws RangeError for a malformed `before`. ChangetrailError ENTRY_NOT_FOUND (a seq past the head),
+ *   CHECKPOINT_NOT_FOUND (no retained checkpoint at or before the point: take one with `checkpoint`
+ *   first), the errors of `write`, IO_ERROR.
  */
 export async function prune(context: PruneContext, options: PruneOptions): Promise<PruneResult> {
   let result: PruneResult | null = null;
@@ -143,7 +144,12 @@ function resolveBefore(journal: Journal, before: number | string): number {
     positionAt: (seq: number) => journal.positionAt(Math.max(seq, journal.base?.seq ?? 0)),
     entries: (from: number, to: number) => journal.entries({ from: Math.max(from, earliest), to }),
   };
-  if (typeof before === 'number' && before > journal.head.seq) return journal.head.seq;
+  // A seq past the head is a typo for an earlier one, not "everything" (the CLI refuses it the same way).
+  if (typeof before === 'number' && Number.isSafeInteger(before) && before > journal.head.seq) {
+    throw new ChangetrailError('ENTRY_NOT_FOUND', `prune: entry ${before} does not exist (the journal holds up to ${journal.head.seq}); before: 'checkpoint' prunes to the newest checkpoint`, {
+      seq: before, headSeq: journal.head.seq,
+    });
+  }
   return resolvePosition(source, before).position.seq;
 }
 

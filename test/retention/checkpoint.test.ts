@@ -97,4 +97,16 @@ describe('Trail.prune', () => {
     await insert(trail, 1, 3);
     await expect(trail.prune({ before: 3 })).rejects.toMatchObject({ code: 'CHECKPOINT_NOT_FOUND' });
   });
+
+  it('err: ENTRY_NOT_FOUND for a seq past the head, as the CLI refuses it; nothing is pruned', async () => {
+    const { trail } = await setup();
+    await insert(trail, 1, 30);
+    await trail.checkpoint();
+    const files = readdirSync(trail.journalDir).sort();
+    await expect(trail.prune({ before: 32 })).rejects.toMatchObject({ code: 'ENTRY_NOT_FOUND', details: { seq: 32, headSeq: 31 } });
+    await expect(trail.prune({ before: 1e6, dryRun: true })).rejects.toMatchObject({ code: 'ENTRY_NOT_FOUND', details: { seq: 1e6, headSeq: 31 } });
+    expect(readdirSync(trail.journalDir).sort()).toEqual(files);
+    await expect(trail.prune({ before: 1.5 })).rejects.toBeInstanceOf(RangeError);
+    expect((await trail.prune({ before: 31 })).base?.seq).toBe(30);
+  });
 });
