@@ -233,6 +233,8 @@ export class JournalWriter {
         if (member.appended.direct || bytes >= GROUP_BYTES_MAX) break;
       }
       if (!outcomes.some((outcome) => outcome.ok)) {
+        // The fence's epoch bump is rolled back with the rest: the admission must not keep it.
+        admission.epoch = epochBefore;
         this.#db.exec('ROLLBACK');
         return { outcomes };
       }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DatabaseSync } from 'node:sqlite';
-import { ChangetrailError, type Trail } from '../../src/index.js';
+import { ChangetrailError, openTrail, type Trail } from '../../src/index.js';
 import { decodeChangeset } from '../../src/changeset/index.js';
 import { dumpFile, dumpTables, replayOntoGenesis, tempTrail } from '../helpers/db.js';
 
@@ -81,6 +81,22 @@ describe('Trail.write: group commit', () => {
     expect(entries.map((entry) => insertedIds(entry.changeset))).toEqual([[1, 2], [3, 4]]);
     const replayed = replayOntoGenesis(trail.journalDir, entries.map((entry) => entry.changeset));
     expect(dumpFile(replayed)).toEqual(dumpTables(trail.database));
+  });
+
+  it('err: a group in which every body throws, first of an admission, leaves the next write admitted (no LOCK_COMPROMISED)', async () => {
+    const { trail, path } = await setup();
+    await trail.write(insertRows(1, 1));
+    await trail.close();
+    // A new trail holds no admission: its first group is fenced in (the epoch bumped), then rolled back.
+    const again = await openTrail(path);
+    opened.push(again);
+    const boom = () => {
+      throw new Error('boom');
+    };
+    const settled = await Promise.allSettled([again.write(boom), again.write(boom), again.write(boom)]);
+    expect(settled.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(await again.write(insertRows(2, 1))).toMatchObject({ seq: 2 });
+    expect((await entriesOf(again)).map((entry) => insertedIds(entry.changeset))).toEqual([[1], [2]]);
   });
 
   it('err: a body that releases or rolls back changetrail\'s savepoint → STATEMENT_NOT_ALLOWED, alone', async () => {
