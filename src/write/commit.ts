@@ -77,8 +77,11 @@ export interface Admission {
 export interface CommitGuards {
   /** Runs the request's body (e.g. under an authorizer). */
   runBody(request: CommitRequest, db: DatabaseSync): unknown;
-  /** Called inside the transaction before anything is written, with the file's change counter (or null). */
-  beforeBody(head: HeadRow, request: CommitRequest, changeCounter: number | null): void;
+  /**
+   * Called inside the transaction before anything is written, with the file's change counter (or null)
+   * and the connection's `PRAGMA data_version` as the transaction read it.
+   */
+  beforeBody(head: HeadRow, request: CommitRequest, changeCounter: number | null, dataVersion: number): void;
   /** Called after COMMIT. */
   afterCommit(head: HeadRow): void;
 }
@@ -161,6 +164,8 @@ export class JournalWriter {
    * bumps the epoch first), so the tail checks of the first write of an admission need not run again.
    */
   #trusted: { admission: Admission; seq: number } | null = null;
+  /** `PRAGMA data_version` as the open transaction read it (HeadStore.current). */
+  #dataVersion = 0;
 
   constructor(db: DatabaseSync, databasePath: string, dir: string, identity: JournalIdentity, segmentBytesTarget: number, changeCounter: ChangeCounterReader) {
     this.#db = db;
@@ -242,6 +247,7 @@ export class JournalWriter {
       this.#outbox.dropDurable();
       crashpoint('after-head-update');
       this.#commitTransaction();
+      this.#heads.committed(head, this.#dataVersion);
       this.#outbox.committed();
       crashpoint('after-commit');
       for (const entry of appended) this.#adoptTail(entry);
@@ -255,6 +261,7 @@ export class JournalWriter {
       return { outcomes };
     } catch (error) {
       admission.epoch = epochBefore;
+      this.#heads.forget();
       this.#outbox.rolledBack();
       this.#abort(appended);
       throw wrapSqliteError('write', this.#databasePath, error);
@@ -266,7 +273,8 @@ export class JournalWriter {
    * bytes past it) and the fence; the guards' checks (foreign writes) see the group's first request.
    */
   #begin(first: CommitRequest, admission: Admission, guards: CommitGuards): HeadRow {
-    const head = this.#heads.read();
+    this.#dataVersion = this.#heads.dataVersion();
+    const head = this.#heads.current(this.#dataVersion);
     this.#checkJournalId(head);
     // A database behind its journal (restored from an older copy) is refused before anything else: its
     // change counter differs too, but a foreign write is not what happened.
@@ -274,7 +282,7 @@ export class JournalWriter {
     this.#trusted = null;
     const repair = !trusted && this.#inspectTail(head);
     const counter = trusted ? this.#changeCounter.readAgain() : this.#changeCounter.read();
-    guards.beforeBody(head, first, counter);
+    guards.beforeBody(head, first, counter, this.#dataVersion);
     // Whatever this transaction commits bumps the file's counter once: record the value it will leave.
     head.changeCounter = counter === null ? null : nextChangeCounter(counter);
     const admitted = admission.epoch === null;
@@ -298,6 +306,7 @@ export class JournalWriter {
     if (head.changeCounter === null && epochBefore !== null) this.#renewEpoch(head, admission);
     this.#heads.updateChangeCounter(head.changeCounter);
     this.#commitTransaction();
+    this.#heads.committed(head, this.#dataVersion);
     this.#trust(admission, head);
     guards.afterCommit(head);
     return { outcomes };
@@ -358,6 +367,7 @@ export class JournalWriter {
   #rollForward(admission: Admission, guards: CommitGuards, apply: (db: DatabaseSync, entry: JournalEntry) => void): { from: number; to: number } | null {
     this.#exec('BEGIN IMMEDIATE', 'begin');
     const epochBefore = admission.epoch;
+    this.#heads.forget();
     try {
       const head = this.#heads.read();
       this.#checkJournalId(head);

@@ -45,11 +45,11 @@ export class WriteGuards implements CommitGuards {
     return this.#capture.run(request.kind === 'schema' ? 'migrate' : request.bodyMode ?? 'write', () => request.run(db));
   }
 
-  beforeBody(head: HeadRow, request: CommitRequest, changeCounter: number | null): void {
+  beforeBody(head: HeadRow, request: CommitRequest, changeCounter: number | null, dataVersion: number): void {
     // A resync records the database as it is, foreign changes included: that is its purpose.
     if (request.kind === 'resync') {
       this.#seen = null;
-      return this.#checkForeignWrites(head);
+      return this.#checkForeignWrites(head, dataVersion);
     }
     if (changeCounter !== null && head.changeCounter !== null) {
       if (changeCounter !== head.changeCounter) {
@@ -61,10 +61,10 @@ export class WriteGuards implements CommitGuards {
       }
       // The counter is the stronger evidence: every commit bumps it, and rolling back a crashed writer's hot
       // journal restores it, where it moves data_version (issue 8 item 4). data_version is only recorded.
-      this.#seen = { dataVersion: this.#readDataVersion(), seq: head.seq, epoch: head.epoch };
+      this.#seen = { dataVersion, seq: head.seq, epoch: head.epoch };
       return;
     }
-    this.#checkForeignWrites(head);
+    this.#checkForeignWrites(head, dataVersion);
   }
 
   afterCommit(head: HeadRow): void {
@@ -118,8 +118,7 @@ export class WriteGuards implements CommitGuards {
    * not admitted through changetrail. Changes made between two other changetrail writers' commits are not
    * visible to this check; `changetrail verify` compares the replayed journal with the database.
    */
-  #checkForeignWrites(head: HeadRow): void {
-    const dataVersion = this.#readDataVersion();
+  #checkForeignWrites(head: HeadRow, dataVersion: number): void {
     const seen = this.#seen;
     if (seen !== null && seen.dataVersion !== dataVersion && seen.seq === head.seq && seen.epoch === head.epoch) {
       // #seen stays as it was: every write is refused until the foreign changes are recorded (resync).
