@@ -165,8 +165,12 @@ export function isChangetrailTable(name: string): boolean {
 
 /** ASCII-only lower-casing: SQLite compares identifiers with `sqlite3_stricmp`, which folds ASCII only. */
 export function foldName(name: string): string {
-  return name.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+  // Most names are lower case already: the test is about a tenth of the replace (the capture guard folds
+  // several names per authorizer call, on every write).
+  return HAS_UPPER_ASCII.test(name) ? name.replace(/[A-Z]+/g, (letters) => letters.toLowerCase()) : name;
 }
+
+const HAS_UPPER_ASCII = /[A-Z]/;
 
 function isListedTable(name: string): boolean {
   const folded = foldName(name);

@@ -54,6 +54,7 @@ export class RowidCapture {
   /** `PRAGMA temp.schema_version` right after installing: any other change to TEMP objects moves it. */
   #tempSchemaVersion: number | null = null;
   #tables: CapturedTable[] = [];
+  #tempSchemaVersionStatement: StatementSync | null = null;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
@@ -101,7 +102,9 @@ export class RowidCapture {
   }
 
   #readTempSchemaVersion(): number {
-    return Number((this.#db.prepare('PRAGMA temp.schema_version').get() as { schema_version: number }).schema_version);
+    // Prepared once: a statement prepared per write also lengthens the capture guard's re-install, which walks every live statement.
+    this.#tempSchemaVersionStatement ??= this.#db.prepare('PRAGMA temp.schema_version');
+    return Number((this.#tempSchemaVersionStatement.get() as { schema_version: number }).schema_version);
   }
 
   #install(schema: DatabaseSchema): void {
