@@ -14,7 +14,7 @@
  */
 import { assert } from '../assert.js';
 import { ChangetrailError } from '../errors.js';
-import { checksum, readSafeU64, view } from './bytes.js';
+import { checksum, checksumAt, readSafeU64, view } from './bytes.js';
 import { BODY_SIZE_MAX, FRAME_HEADER_SIZE } from './format.js';
 
 export interface Frame {
@@ -38,10 +38,18 @@ export function encodeFrame(seq: number, body: Uint8Array): Uint8Array {
 
 /** The size of the frame starting at `offset`, from its header alone (torn or malformed → error). */
 export function readFrameSize(header: Uint8Array, file: string, offset: number): number {
-  if (header.byteLength < FRAME_HEADER_SIZE) {
+  return frameSizeAt(header, view(header), 0, file, offset);
+}
+
+/**
+ * The size of the frame at index `at` of `bytes` (`data`: a DataView of all of `bytes`), from its header
+ * alone. `offset` is where the frame starts in `file`, for error details only.
+ */
+export function frameSizeAt(bytes: Uint8Array, data: DataView, at: number, file: string, offset: number): number {
+  if (bytes.byteLength - at < FRAME_HEADER_SIZE) {
     throw new ChangetrailError('JOURNAL_TORN_TAIL', `decode frame in ${file} at ${offset}: header is torn`, { file, offset });
   }
-  const bodySize = view(header).getUint32(0);
+  const bodySize = data.getUint32(at);
   if (bodySize < 1 || bodySize > BODY_SIZE_MAX) {
     throw new ChangetrailError('JOURNAL_MALFORMED', `decode frame in ${file} at ${offset}: body size ${bodySize} out of range`, {
       file, offset, reason: 'body size out of range',
@@ -51,18 +59,26 @@ export function readFrameSize(header: Uint8Array, file: string, offset: number):
 }
 
 /**
+ * Verifies the frame at index `at` of `bytes` in place (size, completeness, checksum) and returns its
+ * size: the frame check of every reader, {@link decodeFrame} and the segment scanner alike.
+ */
+export function checkFrameAt(bytes: Uint8Array, data: DataView, at: number, file: string, offset: number): number {
+  const size = frameSizeAt(bytes, data, at, file, offset);
+  if (bytes.byteLength - at < size) {
+    throw new ChangetrailError('JOURNAL_TORN_TAIL', `decode frame in ${file} at ${offset}: body is torn`, { file, offset });
+  }
+  if (data.getUint32(at + 12) !== checksumAt(bytes, at + FRAME_HEADER_SIZE, at + size, checksumAt(bytes, at, at + 12, 0))) {
+    throw new ChangetrailError('JOURNAL_CHECKSUM_MISMATCH', `decode frame in ${file} at ${offset}: checksum mismatch`, { file, offset });
+  }
+  return size;
+}
+
+/**
  * Decodes the frame at the start of `bytes` (which may extend past it). `offset` is where `bytes` starts
  * in `file`, for error details only.
  */
 export function decodeFrame(bytes: Uint8Array, file: string, offset: number): Frame {
-  const size = readFrameSize(bytes, file, offset);
   const data = view(bytes);
-  if (bytes.byteLength < size) {
-    throw new ChangetrailError('JOURNAL_TORN_TAIL', `decode frame in ${file} at ${offset}: body is torn`, { file, offset });
-  }
-  const body = bytes.subarray(FRAME_HEADER_SIZE, size);
-  if (data.getUint32(12) !== checksum(bytes.subarray(0, 12), body)) {
-    throw new ChangetrailError('JOURNAL_CHECKSUM_MISMATCH', `decode frame in ${file} at ${offset}: checksum mismatch`, { file, offset });
-  }
-  return { seq: readSafeU64(data, 4, file, 'seq'), body, size };
+  const size = checkFrameAt(bytes, data, 0, file, offset);
+  return { seq: readSafeU64(data, 4, file, 'seq'), body: bytes.subarray(FRAME_HEADER_SIZE, size), size };
 }
