@@ -11,7 +11,7 @@ import { toHex } from '../journal/bytes.js';
 import { io, listDirectory } from '../journal/files.js';
 import { HEAD_FILE, SEGMENT_SUFFIX } from '../journal/format.js';
 import { readManifest, type JournalIdentity } from '../journal/journal-reader.js';
-import { CommittedHeadReader, openJournal, readHeadMarkerPosition, type ByteLocation, type JournalCursor, type JournalEntry } from '../journal/journal.js';
+import { CommittedHeadReader, openJournal, readHeadMarkerPosition, type ByteLocation, type JournalCursor, type ReplayEntry } from '../journal/journal.js';
 import { positionOf, type Position } from '../journal/position.js';
 import type { SnapshotRef } from '../journal/entry.js';
 import { verifySnapshot } from '../apply/replay.js';
@@ -91,8 +91,8 @@ class JournalDirectorySource implements LocalReplicaSource {
   *entriesAfter(from: Position, to: Position, resume?: string | null): Generator<SourceEntry> {
     if (to.seq <= from.seq) return;
     const cursor = this.#cursorAt(from, to, parseLocation(resume));
-    for (const entry of cursor.read()) {
-      yield toSourceEntry(entry, cursor.location);
+    for (const entry of cursor.readForReplay()) {
+      yield new LocalSourceEntry(entry);
       if (entry.seq >= to.seq) return;
     }
   }
@@ -179,10 +179,6 @@ function parseLocation(token: string | null | undefined): ByteLocation | undefin
   return match === null ? undefined : { segment: Number(match[1]), offset: Number(match[2]) };
 }
 
-function toSourceEntry(entry: JournalEntry, next: ByteLocation | null): SourceEntry {
-  return new LocalSourceEntry(entry, next);
-}
-
 /**
  * A journal entry as the replica applies it. A class: an object literal with getters made two closures
  * per entry, and spreading the optional fields cost ~1 µs per entry (measured in a catch-up). The hash in
@@ -190,17 +186,16 @@ function toSourceEntry(entry: JournalEntry, next: ByteLocation | null): SourceEn
  */
 class LocalSourceEntry implements SourceEntry {
   readonly seq: number;
-  readonly kind: JournalEntry['kind'];
+  readonly kind: ReplayEntry['kind'];
   readonly time: number;
   readonly changeset: Uint8Array;
   readonly rowids?: Uint8Array;
   readonly sql?: string;
   readonly snapshot?: SnapshotRef;
   readonly undoes?: number;
-  readonly #hash: Uint8Array;
-  readonly #next: ByteLocation | null;
+  readonly #entry: ReplayEntry;
 
-  constructor(entry: JournalEntry, next: ByteLocation | null) {
+  constructor(entry: ReplayEntry) {
     this.seq = entry.seq;
     this.kind = entry.kind;
     this.time = entry.time;
@@ -209,15 +204,14 @@ class LocalSourceEntry implements SourceEntry {
     if (entry.sql !== undefined) this.sql = entry.sql;
     if (entry.snapshot !== undefined) this.snapshot = entry.snapshot;
     if (entry.undoes !== undefined) this.undoes = entry.undoes;
-    this.#hash = entry.hash;
-    this.#next = next;
+    this.#entry = entry;
   }
 
   get hash(): string {
-    return toHex(this.#hash);
+    return toHex(this.#entry.hash);
   }
 
   get resume(): string | null {
-    return formatLocation(this.#next);
+    return formatLocation(this.#entry.next);
   }
 }

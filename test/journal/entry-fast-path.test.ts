@@ -3,12 +3,16 @@
  * schema. It must accept exactly what the schema accepts, with the same result, on the writer's side
  * (plain objects) and the readers' (msgpack bytes): a seeded fuzz of valid bodies and bodies with fields
  * replaced, removed or added, laid out by other msgpack encoders and with bytes changed, compared against
- * the schema alone.
+ * the schema alone. A reader's first pass checks plain write bodies in place (`checkCanonicalWrite`): it
+ * must accept only bodies `decodeEntryBody` accepts, and find their fields where they are. The frame CRC
+ * is summed in place for short ranges: it must equal zlib's.
  */
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/index.js';
-import { checkBodyBySchema, checkEntryBody, checkpointFileName, decodeEntryBody, decodeEntryBodyBySchema, snapshotFileName } from '../../src/journal/entry.js';
+import { crc32 } from 'node:zlib';
+import { checksumAt } from '../../src/journal/bytes.js';
+import { checkBodyBySchema, checkCanonicalWrite, checkEntryBody, checkpointFileName, decodeEntryBody, decodeEntryBodyBySchema, snapshotFileName } from '../../src/journal/entry.js';
 import { encodeRowids } from '../../src/journal/rowids.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -143,5 +147,42 @@ describe('decodeEntryBody (the readers side)', () => {
     const decoded = decodeEntryBody(encoded, 'f', 0);
     expect(Object.keys(decoded.meta!)).toEqual(['__proto__']);
     expect(decoded).toStrictEqual(decodeEntryBodyBySchema(encoded, 'f', 0));
+  });
+});
+
+describe('checkCanonicalWrite (a reader\'s first pass)', () => {
+  it(`ok: accepts only plain write bodies decodeEntryBody accepts, and finds their fields (${CASES} seeded cases)`, () => {
+    const random = generator(SEED + 2);
+    let plain = 0;
+    for (let i = 0; i < CASES; i++) {
+      const body = candidate(random);
+      const encoded = new Uint8Array(pick(random, [packers[0]!, packers[0]!, ...packers]).pack(body));
+      if (random() < 0.1) encoded[Math.floor(random() * encoded.byteLength)] = Math.floor(random() * 256);
+      const seq = typeof body.seq === 'number' && Number.isSafeInteger(body.seq) ? body.seq : 1;
+      const found = { prevHashAt: -1, changesetAt: -1, changesetLength: -1, time: -1 };
+      if (!checkCanonicalWrite(encoded, seq, found)) continue;
+      plain += 1;
+      const decoded = decodeEntryBody(encoded, 'f', 40, seq);
+      expect({ seq: decoded.seq, kind: decoded.kind, meta: decoded.meta }, `case ${i}`).toEqual({ seq, kind: 'write', meta: null });
+      expect([decoded.sql, decoded.snapshot, decoded.undoes, decoded.rowids, decoded.at], `case ${i}`).toEqual([undefined, undefined, undefined, undefined, undefined]);
+      expect(encoded.subarray(found.prevHashAt, found.prevHashAt + 32)).toEqual(decoded.prevHash);
+      expect(encoded.subarray(found.changesetAt, found.changesetAt + found.changesetLength)).toEqual(decoded.changeset);
+      expect(found.time).toBe(decoded.time);
+      // Another entry's seq is left to decodeEntryBody (whose caller names the mismatch).
+      expect(checkCanonicalWrite(encoded, seq + 1, found)).toBe(false);
+    }
+    expect(plain).toBeGreaterThan(CASES / 20);
+  });
+});
+
+describe('checksumAt (the frame CRC)', () => {
+  it('ok: equals zlib crc32 for every length 0..2100 and start, chained or not', () => {
+    const random = generator(SEED + 3);
+    const bytes = Uint8Array.from({ length: 2200 }, () => Math.floor(random() * 256));
+    for (let length = 0; length <= 2100; length++) {
+      const start = Math.floor(random() * 50);
+      const initial = length % 3 === 0 ? 0 : Math.floor(random() * 2 ** 32);
+      expect(checksumAt(bytes, start, start + length, initial), `length ${length}`).toBe(crc32(bytes.subarray(start, start + length), initial) >>> 0);
+    }
   });
 });
