@@ -1,7 +1,11 @@
 // What the follow-lag benchmarks share (bench/replica.bench.mjs, bench/nats.bench.mjs): child processes that
 // print "ready" and then one line per event, a writer at a fixed rate stamping each commit, the lag from
-// each commit to the first replica COMMIT at or past it, and its percentiles.
+// each commit to the first replica COMMIT at or past it, and its percentiles; and the children's side of
+// it (the primary of one-row entries, the writer and follower modes).
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 
 export const wallMs = () => performance.timeOrigin + performance.now();
 
@@ -89,4 +93,48 @@ export async function writeAtRate(rate, count, write) {
     // COMMIT happened between the two stamps (the second also covers the head marker and the promise).
     process.stdout.write(`commit ${entry.seq} ${before} ${wallMs()}\n`);
   }
+}
+
+/** The benchmarks' table: entries of one row each. */
+export const ITEMS_SCHEMA = 'CREATE TABLE items(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, label TEXT NOT NULL)';
+
+/** Child side: a new database file `name` over {@link ITEMS_SCHEMA} in a new directory under `dir`. */
+export function newItemsDatabase(dir, prefix, name) {
+  const path = join(mkdtempSync(join(dir, prefix)), name);
+  const db = new DatabaseSync(path);
+  db.exec(ITEMS_SCHEMA);
+  db.close();
+  return path;
+}
+
+/** Child side (mode `build`): a primary with `entries` one-row entries; returns its path. */
+export async function buildItemsPrimary(dir, prefix, entries) {
+  const { openTrail } = await import('../dist/index.js');
+  const path = newItemsDatabase(dir, prefix, 'primary.db');
+  const trail = await openTrail(path);
+  for (let i = 0; i < Number(entries); i++) await trail.write((db) => db.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`));
+  await trail.close();
+  return path;
+}
+
+/** Child side (mode `writer <primary> <rate> <count>`): one-row writes at `rate`/s, "commit …" lines (writeAtRate). */
+export async function writeItems(primary, rate, count) {
+  const { openTrail } = await import('../dist/index.js');
+  const trail = await openTrail(primary, { lock: { idleReleaseMs: 60_000 } });
+  await writeAtRate(rate, count, (i) => trail.write((db) => db.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`)));
+  await trail.close();
+}
+
+/**
+ * Child side (mode `follower`): syncs `replica`, prints "ready", then "applied <seq> <wall ms>" per replica
+ * COMMIT until SIGTERM; closes it.
+ */
+export async function followUntilSigterm(replica) {
+  await replica.sync();
+  const controller = new AbortController();
+  process.on('SIGTERM', () => controller.abort());
+  replica.on('applied', (position) => process.stdout.write(`applied ${position.seq} ${wallMs()}\n`));
+  process.stdout.write('ready\n');
+  await replica.follow({ signal: controller.signal });
+  await replica.close();
 }

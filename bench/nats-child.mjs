@@ -6,27 +6,19 @@
 //   shipper <primary> <url> <name>        shipJournal --follow until SIGTERM (prints "ready")
 //   follower <url> <name> <replica>       a natsSource replica following, "applied <seq> <wall ms>" per commit
 //   writer <primary> <rate> <count>       writes at <rate>/s, "commit <seq> <before ms> <after ms>" per entry
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { connect, headers } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { natsSource, openReplica, openTrail, shipJournal } from '../dist/index.js';
-import { wallMs, writeAtRate } from './follow-lag.mjs';
+import { natsSource, openReplica, shipJournal } from '../dist/index.js';
+import { buildItemsPrimary, followUntilSigterm, writeItems } from './follow-lag.mjs';
 
 const [mode, ...args] = process.argv.slice(2);
-const SCHEMA = 'CREATE TABLE items(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, label TEXT NOT NULL)';
 const print = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
 if (mode === 'build') {
   const [dir, entries] = args;
-  const path = join(mkdtempSync(join(dir, 'ct-nats-bench-')), 'primary.db');
-  const db = new DatabaseSync(path);
-  db.exec(SCHEMA);
-  db.close();
-  const trail = await openTrail(path);
-  for (let i = 0; i < Number(entries); i++) await trail.write((d) => d.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`));
-  await trail.close();
+  const path = await buildItemsPrimary(dir, 'ct-nats-bench-', entries);
   const segments = readdirSync(`${path}.changes`).filter((name) => name.endsWith('.seg'));
   print({ path, journalBytes: segments.reduce((sum, name) => sum + statSync(join(`${path}.changes`, name)).size, 0) });
 } else if (mode === 'raw') {
@@ -63,20 +55,10 @@ if (mode === 'build') {
   process.exit(0);
 } else if (mode === 'follower') {
   const [url, name, replicaPath] = args;
-  const replica = await openReplica(replicaPath, { source: natsSource({ servers: url, name }) });
-  await replica.sync();
-  const controller = new AbortController();
-  process.on('SIGTERM', () => controller.abort());
-  replica.on('applied', (position) => process.stdout.write(`applied ${position.seq} ${wallMs()}\n`));
-  process.stdout.write('ready\n');
-  await replica.follow({ signal: controller.signal });
-  await replica.close();
+  await followUntilSigterm(await openReplica(replicaPath, { source: natsSource({ servers: url, name }) }));
   process.exit(0); // the NATS client's timers would keep the process a while
 } else if (mode === 'writer') {
-  const [primary, rate, count] = args;
-  const trail = await openTrail(primary, { lock: { idleReleaseMs: 60_000 } });
-  await writeAtRate(rate, count, (i) => trail.write((d) => d.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`)));
-  await trail.close();
+  await writeItems(...args);
 } else {
   throw new Error(`unknown mode ${mode}`);
 }

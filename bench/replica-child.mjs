@@ -12,30 +12,19 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { openReplica, openTrail } from '../dist/index.js';
 import { openJournalSource } from '../dist/replica/journal-source.js';
-import { wallMs, writeAtRate } from './follow-lag.mjs';
+import { buildItemsPrimary, followUntilSigterm, newItemsDatabase, writeItems } from './follow-lag.mjs';
 
 const [mode, ...args] = process.argv.slice(2);
-const SCHEMA = 'CREATE TABLE items(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, label TEXT NOT NULL)';
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 10);
 const peakMiB = () => Math.round(Math.max(peak, process.resourceUsage().maxRSS * 1024) / 1048576);
 const print = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
-function newDatabase(dir, name) {
-  const path = join(mkdtempSync(join(dir, 'ct-replica-bench-')), name);
-  const db = new DatabaseSync(path);
-  db.exec(SCHEMA);
-  db.close();
-  return path;
-}
+const newDatabase = (dir, name) => newItemsDatabase(dir, 'ct-replica-bench-', name);
 
 if (mode === 'build') {
   const [dir, entries] = args;
-  const path = newDatabase(dir, 'primary.db');
-  const trail = await openTrail(path);
-  for (let i = 0; i < Number(entries); i++) await trail.write((db) => db.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`));
-  await trail.close();
-  print({ path });
+  print({ path: await buildItemsPrimary(dir, 'ct-replica-bench-', entries) });
 } else if (mode === 'baseline') {
   const [dir, rows, batch] = args;
   const path = newDatabase(dir, 'baseline.db');
@@ -75,20 +64,10 @@ if (mode === 'build') {
   source.close();
   print({ path, seconds, readSeconds, entries: position.seq, transactions, peakRssMiB: peakMiB() });
 } else if (mode === 'writer') {
-  const [primary, rate, count] = args;
-  const trail = await openTrail(primary, { lock: { idleReleaseMs: 60_000 } });
-  await writeAtRate(rate, count, (i) => trail.write((db) => db.prepare('INSERT INTO items(n, label) VALUES (?, ?)').run(i, `row-${i}`)));
-  await trail.close();
+  await writeItems(...args);
 } else if (mode === 'follower') {
   const [primary, replicaPath, synchronous = 'full'] = args;
-  const replica = await openReplica(replicaPath, { source: primary, synchronous });
-  await replica.sync();
-  const controller = new AbortController();
-  process.on('SIGTERM', () => controller.abort());
-  replica.on('applied', (position) => process.stdout.write(`applied ${position.seq} ${wallMs()}\n`));
-  process.stdout.write('ready\n');
-  await replica.follow({ signal: controller.signal });
-  await replica.close();
+  await followUntilSigterm(await openReplica(replicaPath, { source: primary, synchronous }));
 } else if (mode === 'commits') {
   // The disk's own commit latency: one-row transactions at <rate>/s with the replica's pragmas, the floor
   // under the follower's lag (its every commit is one of these).

@@ -4,26 +4,14 @@
  * the Object Store, and while it lists the bucket's snapshots. Every NATS await has a deadline, so the
  * follower reports NATS_UNAVAILABLE retries (never silent) and catches up once the server answers again.
  */
-import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ChangetrailError, natsSource, openReplica, shipJournal, type NatsEvent } from '../../src/index.js';
-import { expectReplicaEquals, tempPrimary, type Primary } from '../replica/helpers.js';
-import { startNatsServer } from './nats-server.js';
+import { describe, expect, it } from 'vitest';
+import { ChangetrailError, type NatsEvent } from '../../src/index.js';
+import { expectReplicaEquals } from '../replica/helpers.js';
 import { startTcpProxy, waitUntil } from './processes.js';
+import { foreignWriteAndResync, natsBed, writeSome } from './setup.js';
 
-const SCHEMA = 'CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL);';
-
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
-});
-
-async function writeSome(p: Primary, count: number, from: number): Promise<number> {
-  let seq = 0;
-  for (let i = from; i < from + count; i++) seq = (await p.trail.write((db) => void db.prepare('INSERT INTO users(id, name) VALUES (?, ?)').run(i, `user ${i}`)))!.seq;
-  return seq;
-}
+const { server, primary, ship, replica: replicaOf, after } = natsBed();
 
 describe('natsSource against a server gone silent', () => {
   it.each([
@@ -33,21 +21,17 @@ describe('natsSource against a server gone silent', () => {
     // A failed listing keeps the last list (the source tells it as a retry event and lists again later).
     ['the listing of snapshots', /MSG \$O\.app-files\.M\./, /^list snapshots /],
   ])('ok: silent during %s: NATS_UNAVAILABLE retried, then caught up', async (_moment, pattern, operation) => {
-    const server = await startNatsServer();
-    cleanup.push(() => server.stop());
-    const proxy = await startTcpProxy(server.port);
-    cleanup.push(() => proxy.close());
-    const p = await tempPrimary(SCHEMA);
-    cleanup.push(() => p.trail.close());
-    await writeSome(p, 5, 1);
-    const shipper = await shipJournal(p.path, { servers: server.url, name: 'app', follow: true });
-    cleanup.push(() => shipper.close());
+    const s = await server();
+    const proxy = await startTcpProxy(s.port);
+    after(() => proxy.close());
+    const p = await primary();
+    await writeSome(p, 5);
+    await ship(p.path, s, { follow: true });
     const retries: string[] = [];
     const onEvent = (event: NatsEvent): void => {
       if (event.kind === 'retry' && event.code === 'NATS_UNAVAILABLE') retries.push(event.reason);
     };
-    const replica = await openReplica(join(p.dir, 'remote.db'), { source: natsSource({ servers: proxy.url, name: 'app', timeoutMs: 1_000, onEvent }), pollIntervalMs: 50 });
-    cleanup.push(() => replica.close());
+    const replica = await replicaOf(join(p.dir, 'remote.db'), proxy.url, { timeoutMs: 1_000, onEvent });
     replica.on('retry', (error) => {
       if (ChangetrailError.is(error, 'NATS_UNAVAILABLE')) retries.push(error.message);
     });
@@ -56,10 +40,7 @@ describe('natsSource against a server gone silent', () => {
     await waitUntil(() => replica.position.seq === 5, 20_000, () => `the replica at ${replica.position.seq} of 5`);
 
     proxy.freezeWhenServerSends(pattern);
-    const db = new DatabaseSync(p.path);
-    db.exec(`INSERT INTO users(id, name) VALUES (9999, 'foreign')`);
-    db.close();
-    await p.trail.resync({ message: 'after a foreign write' });
+    await foreignWriteAndResync(p);
     const head = await writeSome(p, 3, 100);
     const retried = (): boolean => retries.some((reason) => operation.test(reason));
     await waitUntil(() => proxy.frozen() && retried(), 30_000,

@@ -122,6 +122,10 @@ async function launch(config: ServerConfig): Promise<NatsServer> {
 export interface NatsCluster {
   readonly nodes: NatsServer[];
   readonly urls: string[];
+  /** The index of the node that is the JetStream meta leader now (from a running node's /jsz). */
+  metaLeader(): Promise<number>;
+  /** The index of the node that leads stream `name` now (its stream info). */
+  streamLeader(name: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -129,6 +133,7 @@ export interface NatsCluster {
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const monitorPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const root = tempDir('ct-nats-cluster-');
   const nodes: NatsServer[] = [];
   const starting = clientPorts.map((port, index) => {
@@ -136,14 +141,36 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     mkdirSync(storeDir, { recursive: true });
     const configFile = join(storeDir, 'server.conf');
     writeFileSync(configFile, [
-      `server_name: n${index}`, `listen: 127.0.0.1:${port}`, `jetstream { store_dir: "${storeDir}" }`,
+      `server_name: n${index}`, `listen: 127.0.0.1:${port}`, `http: 127.0.0.1:${monitorPorts[index]}`, `jetstream { store_dir: "${storeDir}" }`,
       `cluster { name: ct; listen: 127.0.0.1:${routePorts[index]}; routes: [${routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`,
     ].join('\n'));
     return launchUntilListening({ port, storeDir, configFile });
   });
   nodes.push(...(await Promise.all(starting)));
   await waitForJetStream(nodes.map((node) => node.url));
-  return { nodes, urls: nodes.map((node) => node.url), stop: async () => void (await Promise.all(nodes.map((node) => node.stop()))) };
+  const urls = nodes.map((node) => node.url);
+  const indexOf = (serverName: string | undefined): number => {
+    const index = /^n(\d+)$/.exec(serverName ?? '')?.[1];
+    if (index === undefined) throw new Error(`no leader (${serverName ?? 'none'})`);
+    return Number(index);
+  };
+  const metaLeader = async (): Promise<number> => {
+    for (const [index, node] of nodes.entries()) {
+      if (!node.running()) continue;
+      const jsz = await (await fetch(`http://127.0.0.1:${monitorPorts[index]}/jsz`)).json() as { meta_cluster?: { leader?: string } };
+      return indexOf(jsz.meta_cluster?.leader);
+    }
+    throw new Error('no node runs');
+  };
+  const streamLeader = async (name: string): Promise<number> => {
+    const nc = await connect({ servers: nodes.filter((node) => node.running()).map((node) => node.url) });
+    try {
+      return indexOf((await (await jetstreamManager(nc)).streams.info(name)).cluster?.leader);
+    } finally {
+      await nc.close();
+    }
+  };
+  return { nodes, urls, metaLeader, streamLeader, stop: async () => void (await Promise.all(nodes.map((node) => node.stop()))) };
 }
 
 function launchUntilListening(config: ServerConfig): Promise<NatsServer> {

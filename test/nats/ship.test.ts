@@ -6,92 +6,20 @@
  */
 import { cpSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { afterEach, describe, expect, it } from 'vitest';
 import { Objm } from '@nats-io/obj';
-import { ChangetrailError, listFollowers, natsSource, openReplica, openTrail, shipJournal, type NatsEvent, type Replica, type Shipper } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { listFollowers, openTrail, shipJournal, type NatsEvent } from '../../src/index.js';
 import { entryHeaders } from '../../src/replica/nats-message.js';
 import { decodeEntryBody, encodeEntryBody, hashEntryBody } from '../../src/journal/entry.js';
 import { decodeFrame, encodeFrame } from '../../src/journal/frame.js';
 import { tempDir } from '../helpers/db.js';
+import { rejection } from '../helpers/rejection.js';
 import { cli } from '../cli/run-cli.js';
-import { digestFile, expectReplicaEquals, tempPrimary, type Primary } from '../replica/helpers.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { digestFile, expectReplicaEquals } from '../replica/helpers.js';
+import { streamState } from './processes.js';
+import { foreignWriteAndResync, natsBed, writeSome } from './setup.js';
 
-const SCHEMA = `CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE kv(k TEXT PRIMARY KEY, v) WITHOUT ROWID;`;
-
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
-});
-
-async function server(extraConfig?: string): Promise<NatsServer> {
-  const s = await startNatsServer(extraConfig === undefined ? {} : { extraConfig });
-  cleanup.push(() => s.stop());
-  return s;
-}
-
-async function primary(): Promise<Primary> {
-  const p = await tempPrimary(SCHEMA);
-  cleanup.push(() => p.trail.close());
-  return p;
-}
-
-async function writeSome(p: Primary, count: number, from = 1): Promise<number> {
-  let seq = 0;
-  for (let i = from; i < from + count; i++) {
-    const entry = await p.trail.write((db) => {
-      db.prepare('INSERT OR REPLACE INTO users(id, name) VALUES (?, ?)').run(i, `user ${i}`);
-      db.prepare('INSERT OR REPLACE INTO kv VALUES (?, ?)').run(`k${i % 7}`, i);
-    });
-    seq = entry!.seq;
-  }
-  return seq;
-}
-
-async function ship(path: string, s: NatsServer, options: { name?: string; follow?: boolean } = {}): Promise<Shipper> {
-  const shipper = await shipJournal(path, { servers: s.url, name: options.name ?? 'app', follow: options.follow ?? false });
-  cleanup.push(() => shipper.close());
-  return shipper;
-}
-
-async function replica(path: string, s: NatsServer, name = 'app'): Promise<Replica> {
-  const r = await openReplica(path, { source: natsSource({ servers: s.url, name }), pollIntervalMs: 50 });
-  cleanup.push(() => r.close());
-  return r;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ChangetrailError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ChangetrailError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
-
-/** The stream's message count and sequence range: message n must be entry n. */
-async function streamState(s: NatsServer, name = 'app'): Promise<{ messages: number; first_seq: number; last_seq: number }> {
-  const nc = await connect({ servers: s.url });
-  try {
-    const info = await (await jetstreamManager(nc)).streams.info(name);
-    return { messages: info.state.messages, first_seq: info.state.first_seq, last_seq: info.state.last_seq };
-  } finally {
-    await nc.close();
-  }
-}
-
-/** A foreign write (sqlite3-style, outside changetrail) followed by trail.resync(): a resync entry with a snapshot. */
-async function foreignWriteAndResync(p: Primary): Promise<void> {
-  const db = new DatabaseSync(p.path);
-  db.exec(`INSERT INTO users(id, name) VALUES (9999, 'foreign')`);
-  db.close();
-  await p.trail.resync({ message: 'after a foreign write' });
-}
+const { server, primary, ship, shipped, replica, synced, resynced, client, after } = natsBed();
 
 describe('shipJournal + natsSource', () => {
   it('ok: ships writes, a migration, an undo and a resync; a remote replica equals the primary', async () => {
@@ -105,18 +33,15 @@ describe('shipJournal + natsSource', () => {
     const head = await writeSome(p, 5, 30);
     const status = await (await ship(p.path, s)).done;
     expect(status).toMatchObject({ shippedSeq: head, headSeq: head, lagEntries: 0, publishedCount: head, state: 'done' });
-    expect(await streamState(s)).toEqual({ messages: head, first_seq: 1, last_seq: head });
-    const r = await replica(join(p.dir, 'remote.db'), s);
+    expect(await streamState(s.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
+    const r = await replica(join(p.dir, 'remote.db'), s.url);
     expect((await r.sync()).seq).toBe(head);
     expectReplicaEquals(p.path, r.path);
   });
 
   it('ok: a shipper started again publishes only what the stream lacks; a following replica keeps up', async () => {
-    const s = await server();
-    const p = await primary();
-    await writeSome(p, 10);
-    await (await ship(p.path, s)).done;
-    const r = await replica(join(p.dir, 'remote.db'), s);
+    const { s, p } = await shipped(10);
+    const r = await replica(join(p.dir, 'remote.db'), s.url);
     const following = r.follow();
     const shipper = await ship(p.path, s, { follow: true });
     const head = await writeSome(p, 15, 11);
@@ -125,7 +50,7 @@ describe('shipJournal + natsSource', () => {
     for (const deadline = Date.now() + 10_000; shipper.status().shippedSeq < head && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
     for (const deadline = Date.now() + 2_000; shipper.status().state !== 'following' && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
     expect(shipper.status()).toMatchObject({ shippedSeq: head, publishedCount: 15, state: 'following' });
-    expect(await streamState(s)).toEqual({ messages: head, first_seq: 1, last_seq: head });
+    expect(await streamState(s.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
     expectReplicaEquals(p.path, r.path);
     await r.close();
     await following;
@@ -166,7 +91,7 @@ describe('shipJournal + natsSource', () => {
     await copy.close();
     const diverged = await rejection(shipJournal(join(copyDir, 'app.db'), { servers: s.url, name: 'app' }));
     expect(diverged.details).toMatchObject({ reason: 'diverged', seq: 10 });
-    expect(await streamState(s)).toEqual({ messages: 10, first_seq: 1, last_seq: 10 });
+    expect(await streamState(s.url, 'app')).toEqual({ messages: 10, first_seq: 1, last_seq: 10 });
   });
 
   it('ok: an entry larger than the max payload travels through the Object Store', async () => {
@@ -176,28 +101,22 @@ describe('shipJournal + natsSource', () => {
     await p.trail.write((db) => void db.prepare('INSERT INTO kv VALUES (?, ?)').run('big', new Uint8Array(300_000).fill(7)));
     const head = await writeSome(p, 2, 3);
     expect((await (await ship(p.path, s)).done).shippedSeq).toBe(head);
-    const r = await replica(join(p.dir, 'remote.db'), s);
+    const r = await replica(join(p.dir, 'remote.db'), s.url);
     expect((await r.sync()).seq).toBe(head);
     expectReplicaEquals(p.path, r.path);
   });
 
   it('err: a message with a flipped byte is JOURNAL_CHECKSUM_MISMATCH; the replica is untouched', async () => {
-    const s = await server();
-    const p = await primary();
-    await writeSome(p, 4);
-    await (await ship(p.path, s)).done;
-    const r = await replica(join(p.dir, 'remote.db'), s);
-    await r.sync();
+    const { s, p } = await shipped(4);
+    const r = await synced(p, s);
     const before = digestFile(r.path);
     // A forger with write access to the stream appends entry 5 taken from another journal position.
-    const nc = await connect({ servers: s.url });
-    cleanup.push(() => nc.close());
-    const jsm = await jetstreamManager(nc);
+    const { jsm, js } = await client(s);
     const stored = (await jsm.streams.getMessage('app', { seq: 4 }))!;
     const forged = new Uint8Array(stored.data);
     forged[12] = forged[12]! ^ 0xff; // the CRC
     new DataView(forged.buffer).setBigUint64(4, 5n);
-    await jetstream(nc).publish('changetrail.app.entries', forged, { msgID: 'ab'.repeat(32), headers: entryHeaders(r.position.journalId, 5, null), expect: { lastSequence: 4 } });
+    await js.publish('changetrail.app.entries', forged, { msgID: 'ab'.repeat(32), headers: entryHeaders(r.position.journalId, 5, null), expect: { lastSequence: 4 } });
     const crc = await rejection(r.sync());
     expect(crc.code).toBe('JOURNAL_CHECKSUM_MISMATCH');
     expect(r.position.seq).toBe(4);
@@ -205,19 +124,14 @@ describe('shipJournal + natsSource', () => {
   });
 
   it('err: a well-formed message that does not chain to the entry before it is JOURNAL_CHAIN_BROKEN', async () => {
-    const s = await server();
-    const p = await primary();
-    await writeSome(p, 4);
-    await (await ship(p.path, s)).done;
-    const r = await replica(join(p.dir, 'remote.db'), s);
-    await r.sync();
-    const nc = await connect({ servers: s.url });
-    cleanup.push(() => nc.close());
-    const stored = (await (await jetstreamManager(nc)).streams.getMessage('app', { seq: 4 }))!;
+    const { s, p } = await shipped(4);
+    const r = await synced(p, s);
+    const { jsm, js } = await client(s);
+    const stored = (await jsm.streams.getMessage('app', { seq: 4 }))!;
     const body = decodeEntryBody(decodeFrame(stored.data, 'm', 0).body, 'm', 0);
     const forgedBody = encodeEntryBody({ ...body, seq: 5, prevHash: new Uint8Array(32).fill(1) });
     const hash = Buffer.from(hashEntryBody(forgedBody)).toString('hex');
-    await jetstream(nc).publish('changetrail.app.entries', encodeFrame(5, forgedBody), { msgID: hash, headers: entryHeaders(r.position.journalId, 5, null), expect: { lastSequence: 4 } });
+    await js.publish('changetrail.app.entries', encodeFrame(5, forgedBody), { msgID: hash, headers: entryHeaders(r.position.journalId, 5, null), expect: { lastSequence: 4 } });
     const error = await rejection(r.sync());
     expect(error.code).toBe('JOURNAL_CHAIN_BROKEN');
     expect(error.details).toMatchObject({ seq: 5 });
@@ -225,29 +139,19 @@ describe('shipJournal + natsSource', () => {
   });
 
   it('ok: a replica behind the stream\'s retained history starts over from the newest snapshot and says so', async () => {
-    const s = await server();
-    const p = await primary();
-    await writeSome(p, 3);
-    await (await ship(p.path, s)).done;
-    const r = await replica(join(p.dir, 'remote.db'), s);
-    await r.sync();
-    await r.close();
+    const { s, p } = await shipped(3);
+    await (await synced(p, s)).close();
     await writeSome(p, 5, 4);
     await foreignWriteAndResync(p);
     const head = await writeSome(p, 5, 20);
     await (await ship(p.path, s)).done;
     // Retention keeps the last 6 messages: entries 4..8 (which the replica needs) are gone; the resync at 9 is kept.
-    const nc = await connect({ servers: s.url });
-    cleanup.push(() => nc.close());
-    const jsm = await jetstreamManager(nc);
+    const { jsm } = await client(s);
     const config = (await jsm.streams.info('app')).config;
     await jsm.streams.update('app', { ...config, max_msgs: 6 });
-    expect((await streamState(s)).first_seq).toBe(head - 5);
-    const again = await openReplica(join(p.dir, 'remote.db'), { source: natsSource({ servers: s.url, name: 'app' }) });
-    cleanup.push(() => again.close());
-    const stranded: unknown[] = [];
-    again.on('stranded', (error) => stranded.push(error.details));
-    expect((await again.sync()).seq).toBe(head);
+    expect((await streamState(s.url, 'app')).first_seq).toBe(head - 5);
+    const { replica: again, stranded } = await resynced(join(p.dir, 'remote.db'), s);
+    expect(again.position.seq).toBe(head);
     // Told once, with where the stream's history begins; rebased on the resync snapshot at 9.
     expect(stranded).toEqual([{ seq: 4, earliestSeq: 9, baseSeq: 8, checkpointSeq: 9 }]);
     expect(again.status()).toMatchObject({ appliedSeq: head, lagEntries: 0 });
@@ -255,12 +159,9 @@ describe('shipJournal + natsSource', () => {
   });
 
   it('ok: the shipper registers the acknowledged position as a retention follower; pruning holds back for it', async () => {
-    const s = await server();
-    const p = await primary();
-    await writeSome(p, 5);
-    const shipped = await (await ship(p.path, s)).done;
-    expect(shipped.followerName).toBe('nats-app');
-    expect(listFollowers(`${p.path}.changes`, shipped.journalId)).toEqual([expect.objectContaining({ name: 'nats-app', seq: 5, hash: shipped.shippedHash })]);
+    const { p, status } = await shipped(5);
+    expect(status.followerName).toBe('nats-app');
+    expect(listFollowers(`${p.path}.changes`, status.journalId)).toEqual([expect.objectContaining({ name: 'nats-app', seq: 5, hash: status.shippedHash })]);
     await writeSome(p, 5, 10);
     await p.trail.checkpoint();
     const pruned = await p.trail.prune({ before: 'checkpoint' });
@@ -270,14 +171,8 @@ describe('shipJournal + natsSource', () => {
   });
 
   it('ok: a shipper whose unshipped entries were pruned is told (HISTORY_PRUNED) and re-bases the stream on the checkpoint; a remote replica rebases on it', async () => {
-    const s = await server();
-    const p = await primary();
-    await writeSome(p, 3);
-    await (await ship(p.path, s)).done;
-    const remote = join(p.dir, 'remote.db');
-    const r = await replica(remote, s);
-    await r.sync();
-    await r.close();
+    const { s, p } = await shipped(3);
+    await (await synced(p, s)).close();
     await writeSome(p, 5, 4);
     await p.trail.checkpoint();
     const head = await writeSome(p, 2, 20);
@@ -285,16 +180,13 @@ describe('shipJournal + natsSource', () => {
     expect((await p.trail.prune({ before: 'checkpoint', followers: { entriesMax: 1 } })).base).toEqual({ seq: 8, checkpointSeq: 9 });
     const events: NatsEvent[] = [];
     const shipper = await shipJournal(p.path, { servers: s.url, name: 'app', onEvent: (event) => events.push(event) });
-    cleanup.push(() => shipper.close());
+    after(() => shipper.close());
     expect(await shipper.done).toMatchObject({ shippedSeq: head, state: 'done' });
     expect(events).toContainEqual(expect.objectContaining({ kind: 'pruned', code: 'HISTORY_PRUNED', seq: 4, earliestSeq: 9, checkpointSeq: 9 }));
     // Markers stand for 4..8: message n is still entry n.
-    expect(await streamState(s)).toEqual({ messages: head, first_seq: 1, last_seq: head });
-    const again = await openReplica(remote, { source: natsSource({ servers: s.url, name: 'app' }) });
-    cleanup.push(() => again.close());
-    const stranded: unknown[] = [];
-    again.on('stranded', (error) => stranded.push(error.details));
-    expect((await again.sync()).seq).toBe(head);
+    expect(await streamState(s.url, 'app')).toEqual({ messages: head, first_seq: 1, last_seq: head });
+    const { replica: again, stranded } = await resynced(join(p.dir, 'remote.db'), s);
+    expect(again.position.seq).toBe(head);
     expect(stranded).toEqual([{ seq: 4, earliestSeq: 9, baseSeq: 8, checkpointSeq: 9 }]);
     expectReplicaEquals(p.path, again.path);
     // A shipper started again finds the stream complete.
@@ -307,28 +199,19 @@ describe('shipJournal + natsSource', () => {
     await writeSome(p, 3);
     await p.trail.checkpoint();
     const head = await writeSome(p, 2, 10);
-    const shipped = await (await ship(p.path, s)).done;
+    const status = await (await ship(p.path, s)).done;
     // A forged object: named as the resync snapshot of entry 5 (a write), metadata claiming that position.
-    const nc = await connect({ servers: s.url });
-    cleanup.push(() => nc.close());
-    const bucket = await new Objm(nc).open('app-files');
-    await bucket.putBlob({ name: 'snapshot-5.db', metadata: { seq: '5', hash: shipped.shippedHash, journalId: shipped.journalId } }, new Uint8Array(4096));
-    const r = await replica(join(p.dir, 'fresh.db'), s);
+    const bucket = await new Objm((await client(s)).nc).open('app-files');
+    await bucket.putBlob({ name: 'snapshot-5.db', metadata: { seq: '5', hash: status.shippedHash, journalId: status.journalId } }, new Uint8Array(4096));
+    const r = await replica(join(p.dir, 'fresh.db'), s.url);
     expect(r.position.seq).toBe(3);
     expect((await r.sync()).seq).toBe(head);
     expectReplicaEquals(p.path, r.path);
   });
 
   it('ok: `changetrail status <replica.db>` of a NATS replica shows its position against the stream, lag in entries and ms', async () => {
-    const s = await server();
-    const p = await primary();
-    await writeSome(p, 3);
-    await (await ship(p.path, s)).done;
-    const source = natsSource({ servers: s.url, name: 'app' });
-    const rr = await openReplica(join(p.dir, 'remote.db'), { source });
-    await rr.sync();
-    await rr.close();
-    source.close();
+    const { s, p } = await shipped(3);
+    await (await synced(p, s)).close();
     const head = await writeSome(p, 4, 10);
     await (await ship(p.path, s)).done;
     const status = cli(['status', join(p.dir, 'remote.db'), '--json']);

@@ -9,6 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError, openReplica, openTrail } from '../../src/index.js';
 import { tempDir } from '../helpers/db.js';
+import { rejection } from '../helpers/rejection.js';
 import { digestFile, expectReplicaEquals, primariesAndReplicas, type Primary } from './helpers.js';
 
 const SCHEMA = `
@@ -41,16 +42,6 @@ function caught<T>(fn: () => T): unknown {
     return error;
   }
   throw new Error('expected an error');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ChangetrailError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ChangetrailError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('openReplica', () => {
