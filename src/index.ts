@@ -24,7 +24,7 @@ export { shipJournal } from './replica/nats-ship.js';
 export type { ShipOptions, ShipStatus, ShipState, Shipper } from './replica/nats-ship.js';
 export { natsSource } from './replica/nats-source.js';
 export type { NatsSourceOptions, NatsSourceStatus, NatsReplicaSource } from './replica/nats-source.js';
-export type { NatsEvent, NatsOptions } from './replica/nats-connection.js';
+export type { NatsEvent, NatsOptions } from './replica/nats-address.js';
 export { exportChanges } from './export/export-changes.js';
 export type { ExportOptions, ExportStream } from './export/export-changes.js';
 export type { ExportFormat } from './export/export-format.js';

@@ -8,7 +8,7 @@ import type { OptionSpecs } from './command.js';
 import { ChangetrailError } from '../errors.js';
 import { toJson, type Output } from './output.js';
 import { escapeControl } from './format.js';
-import { parseNatsAddress, type NatsEvent, type NatsOptions } from '../replica/nats-connection.js';
+import { parseNatsAddress, type NatsEvent, type NatsOptions } from '../replica/nats-address.js';
 
 export const NATS_OPTIONS = {
   server: { type: 'string', multiple: true, value: 'url', description: 'another server of the cluster (repeatable; the address names the first)' },

@@ -27,7 +27,8 @@ import { chainRootHash, decodeManifest, type Manifest } from '../journal/manifes
 import { positionOf, type Position } from '../journal/position.js';
 import type { SnapshotRef } from '../journal/entry.js';
 import { verifySnapshot } from '../apply/replay.js';
-import { connectNats, natsAwait, natsCall, natsUnavailable, readObject, settleWithin, tellNatsEvent, TIMED_OUT, validateNatsOptions, type NatsHandles, type NatsOptions } from './nats-connection.js';
+import { connectNats, natsAwait, natsCall, natsUnavailable, readObject, settleWithin, tellNatsEvent, TIMED_OUT, type NatsHandles } from './nats-connection.js';
+import { validateNatsOptions, type NatsOptions } from './nats-address.js';
 import { decodeEntryMessage, JOURNAL_ID_HEADER, MANIFEST_OBJECT, objectDigest, objectNameOf, prunedMarkerOf, type ReceivedEntry } from './nats-message.js';
 import type { ReplicaSource, SourceEntry, SourceSnapshot, SourceWatch } from './source.js';
 

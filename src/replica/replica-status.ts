@@ -7,8 +7,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { openDatabaseReader } from '../journal/database-reader.js';
 import { ChangetrailError } from '../errors.js';
 import { openJournalSource } from './journal-source.js';
-import { isNatsAddress, parseNatsAddress } from './nats-connection.js';
-import { natsSource } from './nats-source.js';
+import { isNatsAddress, parseNatsAddress } from './nats-address.js';
 import type { ReplicaSource } from './source.js';
 import { readReplicaRowAt, replicaTableExists, type ReplicaRow } from './position-table.js';
 import type { ReplicaStatus } from './replica.js';
@@ -36,7 +35,7 @@ export function isReplicaFile(path: string): boolean {
  */
 export async function readReplicaStatus(path: string, options: { source?: ReplicaSource } = {}): Promise<ReplicaStatus> {
   const row = readRow(path);
-  const source = options.source ?? sourceNamed(row.source);
+  const source = options.source ?? await sourceNamed(row.source);
   try {
     const applied = row.position;
     await source.refresh?.(applied);
@@ -59,8 +58,10 @@ export async function readReplicaStatus(path: string, options: { source?: Replic
 }
 
 /** The source a replica's row names: a NATS address (`nats://host:4222/<name>`) or a local path. */
-function sourceNamed(description: string): ReplicaSource {
+async function sourceNamed(description: string): Promise<ReplicaSource> {
   if (!isNatsAddress(description)) return openJournalSource(description);
+  // The NATS client (~40 ms to load) only for a replica of a stream.
+  const { natsSource } = await import('./nats-source.js');
   return natsSource({ clientName: 'changetrail status', ...parseNatsAddress(description, 'status') });
 }
 

@@ -1,8 +1,8 @@
 /** `changetrail replicate <source> <replica.db>`: catch a read replica up (and keep it up with --follow). */
 import { openReplica, type Replica, type ReplicaProgress } from '../../replica/replica.js';
 import { readReplicaStatus } from '../../replica/replica-status.js';
-import { isNatsAddress } from '../../replica/nats-connection.js';
-import { natsSource, type NatsReplicaSource } from '../../replica/nats-source.js';
+import { isNatsAddress } from '../../replica/nats-address.js';
+import type { NatsReplicaSource } from '../../replica/nats-source.js';
 import { NATS_OPTIONS, natsOptionsFrom, printNatsEvent, untilConnected } from '../nats-options.js';
 import { statSync } from 'node:fs';
 import { defineCommand } from '../command.js';
@@ -50,8 +50,10 @@ export const replicate = defineCommand({
     try {
       const remote = isNatsAddress(args[0]!);
       const opened: { source: NatsReplicaSource | null } = { source: null };
+      // The NATS client (~40 ms to load) only for a nats:// source.
+      const natsSource = remote ? (await import('../../replica/nats-source.js')).natsSource : null;
       const open = async (): Promise<Replica> => {
-        const source = remote ? natsSource({
+        const source = natsSource !== null ? natsSource({
           clientName: 'changetrail replicate', ...natsOptionsFrom(args[0]!, options, 'replicate'),
           ...(options.follow ? { onEvent: printNatsEvent('replicate', out) } : {}),
         }) : localSource(args[0]!);

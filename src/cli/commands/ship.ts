@@ -1,6 +1,6 @@
 /** `changetrail ship <db> nats://host:4222/<name>`: publish the journal to NATS JetStream for remote replicas. */
-import { shipJournal, type ShipStatus } from '../../replica/nats-ship.js';
-import { isNatsAddress } from '../../replica/nats-connection.js';
+import type { ShipStatus } from '../../replica/nats-ship.js';
+import { isNatsAddress } from '../../replica/nats-address.js';
 import { FOLLOWER_NAME } from '../../journal/retention-pins.js';
 import { defineCommand, usage } from '../command.js';
 import { escapeControl, shortHash } from '../format.js';
@@ -47,6 +47,8 @@ export const ship = defineCommand({
     process.once('SIGINT', onSigint);
     process.once('SIGTERM', onSigterm);
     try {
+      // The NATS client (~40 ms to load) is imported by this command only, not by every command.
+      const { shipJournal } = await import('../../replica/nats-ship.js');
       const start = (): ReturnType<typeof shipJournal> =>
         shipJournal(args[0]!, {
           ...natsOptionsFrom(args[1]!, options, 'ship'), follow: options.follow ?? false, replicas, signal: controller.signal,
