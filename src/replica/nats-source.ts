@@ -9,9 +9,11 @@
  *
  * The replica calls `refresh` before each pass (one request: the stream's last message, i.e. the head),
  * then reads entries from an ordered consumer that stays open between passes, so a follower that keeps up
- * gets each entry pushed the moment the stream stores it. A core subscription to the stream's subject is
- * the wake-up hint; the follow loop also refreshes every poll interval without one (250 ms by default), so
- * a hint lost in a reconnect costs at most that.
+ * gets each entry pushed the moment the stream stores it. While that consumer is open, its deliveries are
+ * the wake-up and the next pass's head (no request: the message the stream delivered names its seq and
+ * hash, and is verified like any other); until then a core subscription to the stream's subject is the
+ * hint. The follow loop also refreshes every poll interval without one (250 ms by default), so a hint
+ * lost in a reconnect, or a consumer that stalls silently, costs at most that.
  *
  * Every await on NATS has a deadline (natsAwait, nats-connection.ts): a degraded cluster (its JetStream
  * meta leader killed) left an Object Store download waiting forever, silently. A hang becomes
@@ -83,6 +85,8 @@ export class NatsReplicaSource implements ReplicaSource {
   #listingFailures = 0;
   #hashes = new Map<number, string>();
   #reader: OrderedReader | null = null;
+  /** The follower's wake-up while it watches. */
+  #wake: (() => void) | null = null;
   #closed = false;
 
   /** @internal Use {@link natsSource}. */
@@ -108,7 +112,7 @@ export class NatsReplicaSource implements ReplicaSource {
   async #refresh(after?: Position): Promise<void> {
     const nats = await this.#connect();
     if (this.#root === null) await this.#readManifest(nats);
-    await this.#readHeadMessage(nats);
+    if (!this.#headDelivered(after)) await this.#readHeadMessage(nats);
     if (after !== undefined && after.seq > 0 && after.seq < this.#head!.seq && !this.#hashes.has(after.seq)) await this.#prefetchHash(nats, after.seq);
     if (this.#snapshotsStale || this.#snapshots === null) await this.#refreshSnapshots();
   }
@@ -247,13 +251,23 @@ export class NatsReplicaSource implements ReplicaSource {
 
   async #watch(wake: () => void): Promise<SourceWatch> {
     const nats = await this.#connect();
-    const subscription = nats.nc.subscribe(nats.subject, { callback: () => wake() });
+    this.#wake = wake;
+    // While the reader is open, its own deliveries wake the follower (and the next pass takes its head
+    // from them, without a request); the subject's messages are the hint until then.
+    const subscription = nats.nc.subscribe(nats.subject, { callback: () => {
+      if (this.#reader?.healthy !== true) wake();
+    } });
     void (async () => {
       for await (const status of nats.nc.status()) if (status.type === 'reconnect') wake();
     })().catch(() => undefined);
     // The subscription is only a hint (the follow loop also polls): one that the server has not confirmed is not waited for.
     await natsAwait(nats, 'subscribe', () => nats.nc.flush()).catch(() => undefined);
-    return { close: async () => subscription.unsubscribe() };
+    return {
+      close: async () => {
+        if (this.#wake === wake) this.#wake = null;
+        subscription.unsubscribe();
+      },
+    };
   }
 
   close(): void {
@@ -298,6 +312,18 @@ export class NatsReplicaSource implements ReplicaSource {
     this.#root = positionOf(this.#manifest.journalId, 0, chainRootHash(bytes));
   }
 
+  /**
+   * A head without a request: the newest message the open reader has been delivered past `after` (the
+   * stream stored it; the pass verifies it like any other). An earlier head than the stream's is fine:
+   * the next pass goes on from there. Not for a pruned marker, nor before a head was read once.
+   */
+  #headDelivered(after: Position | undefined): boolean {
+    if (after === undefined || this.#head === null || this.#reader?.healthy !== true || this.#reader.nextSeq !== after.seq + 1) return false;
+    const newest = this.#reader.newestDelivered(Math.max(after.seq, this.#head.seq));
+    if (newest === null || prunedMarkerOf(newest.headers, newest.seq) !== null) return false;
+    return this.#headFrom(newest);
+  }
+
   /** The head: the stream's last message (seq, hash from its id, journal from its header; verified when read). */
   async #readHeadMessage(nats: NatsHandles): Promise<void> {
     const last = await storedMessage(nats, 'read the stream head', { last_by_subj: nats.subject });
@@ -309,14 +335,20 @@ export class NatsReplicaSource implements ReplicaSource {
     if (marker !== null) {
       throw natsUnavailable(nats.description, 'read the stream head', new Error(`the shipper is re-basing the stream on checkpoint ${marker.checkpointSeq} (message ${last.seq} is a pruned marker)`));
     }
-    const journalId = last.headers?.get(JOURNAL_ID_HEADER) ?? '';
-    const hash = last.headers?.get('Nats-Msg-Id') ?? '';
-    if (!/^[0-9a-f]{32}$/.test(journalId) || !/^[0-9a-f]{64}$/.test(hash)) {
+    if (!this.#headFrom(last)) {
       throw new ChangetrailError('NATS_STREAM_MISMATCH', `read ${nats.description}: message ${last.seq} is not a changetrail entry`, {
         stream: nats.stream, reason: 'not-changetrail', seq: last.seq, streamHash: null, journalHash: null,
       });
     }
-    this.#head = positionOf(journalId, last.seq, hash);
+  }
+
+  /** Takes `message` as the head; false when it does not name a journal and an entry hash. */
+  #headFrom(message: StreamMessage): boolean {
+    const journalId = message.headers?.get(JOURNAL_ID_HEADER) ?? '';
+    const hash = message.headers?.get('Nats-Msg-Id') ?? '';
+    if (!/^[0-9a-f]{32}$/.test(journalId) || !/^[0-9a-f]{64}$/.test(hash)) return false;
+    this.#head = positionOf(journalId, message.seq, hash);
+    return true;
   }
 
   async #prefetchHash(nats: NatsHandles, seq: number): Promise<void> {
@@ -394,7 +426,8 @@ export class NatsReplicaSource implements ReplicaSource {
     const previous = this.#reader;
     if (previous !== null && previous.nextSeq === seq && previous.healthy) return previous;
     previous?.close();
-    this.#reader = new OrderedReader(nats, seq, (at, reason) => tellNatsEvent(this.#options, { kind: 'consumer', seq: at, reason }), previous === null ? 'start' : previous.healthy ? 'moved' : 'stalled');
+    const tell = (at: number, reason: string): void => tellNatsEvent(this.#options, { kind: 'consumer', seq: at, reason });
+    this.#reader = new OrderedReader(nats, seq, tell, () => this.#wake?.(), previous === null ? 'start' : previous.healthy ? 'moved' : 'stalled');
     return this.#reader;
   }
 
@@ -426,26 +459,39 @@ const STALL_MS = 1_000;
 type StreamMessage = { seq: number; data: Uint8Array; headers: JsMsg['headers'] };
 
 /**
- * An ordered consumer's messages from `nextSeq` on, taken one at a time. A consumer that stops
- * delivering is replaced in place (the caller's pass goes on); only when none delivers within the
- * request timeout does `take` fail (NATS_UNAVAILABLE), and the reader is then unhealthy.
+ * An ordered consumer's messages from `nextSeq` on, buffered as they arrive and taken one at a time.
+ * A consumer that stops delivering is replaced in place (the caller's pass goes on); only when none
+ * delivers within the request timeout does `take` fail (NATS_UNAVAILABLE), and the reader is then
+ * unhealthy. `onDelivered` hears of each message (the follower's wake-up while the reader is open).
  */
 class OrderedReader {
   nextSeq: number;
   healthy = true;
   readonly #nats: NatsHandles;
   readonly #tell: (seq: number, reason: string) => void;
+  readonly #onDelivered: () => void;
   #reason: string;
   #consumer: Consumer | null = null;
   #messages: ConsumerMessages | null = null;
-  #iterator: AsyncIterator<JsMsg> | null = null;
-  #pending: Promise<IteratorResult<JsMsg>> | null = null;
+  /** Bumped when a consumer is dropped: what an old one still delivers is ignored. */
+  #generation = 0;
+  #buffer: StreamMessage[] = [];
+  #ended = false;
+  #arrived: (() => void) | null = null;
+  #drained: (() => void) | null = null;
 
-  constructor(nats: NatsHandles, nextSeq: number, tell: (seq: number, reason: string) => void, reason: string) {
+  constructor(nats: NatsHandles, nextSeq: number, tell: (seq: number, reason: string) => void, onDelivered: () => void, reason: string) {
     this.#nats = nats;
     this.nextSeq = nextSeq;
     this.#tell = tell;
+    this.#onDelivered = onDelivered;
     this.#reason = reason;
+  }
+
+  /** The newest message delivered and not taken yet, if it is past `seq`. */
+  newestDelivered(seq: number): StreamMessage | null {
+    const newest = this.#buffer.at(-1);
+    return newest !== undefined && newest.seq > seq ? newest : null;
   }
 
   async take(): Promise<StreamMessage> {
@@ -476,13 +522,14 @@ class OrderedReader {
 
   /** The next message, or null when none arrived within `waitMs` (or the consumer stopped). */
   async #next(waitMs: number): Promise<StreamMessage | null> {
-    if (this.#iterator === null) await this.#open(waitMs);
-    this.#pending ??= this.#iterator!.next();
-    const result = await settleWithin(this.#pending, waitMs);
-    if (result === TIMED_OUT) return null;
-    this.#pending = null;
-    if (result.done === true) return null;
-    return { seq: result.value.seq, data: result.value.data, headers: result.value.headers };
+    if (this.#messages === null) await this.#open(waitMs);
+    if (this.#buffer.length === 0 && !this.#ended) {
+      await settleWithin(new Promise<void>((resolveArrival) => (this.#arrived = resolveArrival)), waitMs);
+      this.#arrived = null;
+    }
+    const message = this.#buffer.shift() ?? null;
+    if (this.#buffer.length < PREFETCH_MESSAGES) this.#drained?.();
+    return message;
   }
 
   /**
@@ -500,10 +547,37 @@ class OrderedReader {
     const messages = await natsAwait(this.#nats, `read entry ${seq}`, () => consumer.consume({ max_messages: PREFETCH_MESSAGES }), waitMs);
     this.#consumer = consumer;
     this.#messages = messages;
-    this.#iterator = messages[Symbol.asyncIterator]();
+    this.#ended = false;
+    void this.#pump(this.#generation, messages[Symbol.asyncIterator]());
     void (async () => {
       for await (const status of messages.status()) if (NOTABLE_CONSUMER_STATUS.has(status.type)) this.#tell(this.nextSeq, status.type);
     })().catch(() => undefined);
+  }
+
+  /**
+   * Moves the consumer's messages into the buffer as they arrive, at most {@link PREFETCH_MESSAGES}
+   * ahead of `take` (the iterator, not a callback: nats.js pulls more only as its iterator is read).
+   */
+  async #pump(generation: number, iterator: AsyncIterator<JsMsg>): Promise<void> {
+    try {
+      while (generation === this.#generation) {
+        if (this.#buffer.length >= PREFETCH_MESSAGES) {
+          await new Promise<void>((resolveDrained) => (this.#drained = resolveDrained));
+          continue;
+        }
+        const result = await iterator.next();
+        if (generation !== this.#generation) return;
+        if (result.done === true) break;
+        this.#buffer.push({ seq: result.value.seq, data: result.value.data, headers: result.value.headers });
+        this.#arrived?.();
+        this.#onDelivered();
+      }
+    } catch {
+      // The consumer failed: as if it ended (take replaces it).
+    }
+    if (generation !== this.#generation) return;
+    this.#ended = true;
+    this.#arrived?.();
   }
 
   /** Drops the current consumer; the next take opens another at `nextSeq`. */
@@ -515,10 +589,14 @@ class OrderedReader {
   #stopConsumer(): void {
     const messages = this.#messages;
     const consumer = this.#consumer;
+    this.#generation += 1;
     this.#messages = null;
     this.#consumer = null;
-    this.#iterator = null;
-    this.#pending = null;
+    this.#buffer = [];
+    this.#ended = false;
+    // A pump of the old consumer waiting for room ends (its generation is gone).
+    this.#drained?.();
+    this.#drained = null;
     if (messages !== null) void Promise.resolve(messages.close()).catch(() => undefined);
     // Best effort: the server would keep it (and its pull) for its 5-minute inactivity threshold.
     if (consumer !== null) void consumer.delete().catch(() => undefined);
