@@ -218,6 +218,20 @@ describe('openTrail adoption and journal agreement', () => {
     expect(await reopened.write((db) => db.exec(`INSERT INTO t VALUES (2, 'b', 2)`))).toMatchObject({ seq: 3 });
   });
 
+  it.each(['delete', 'wal'] as const)('ok: two trails on one file, writing in turn, each see the other\'s commits (%s): contiguous, chained, replay equals the database', async (journalMode) => {
+    const { trail, path } = await tempTrail(SCHEMA, { journalMode });
+    opened.push(trail);
+    const other = await openTrail(path);
+    opened.push(other);
+    // A write after the other connection's commit must not start from the head this one committed last.
+    const order = [trail, other, trail, trail, other, other, trail, other];
+    for (const [index, writer] of order.entries()) {
+      expect(await writer.write((db) => db.prepare('INSERT INTO t VALUES (?, ?, ?)').run(index, `r${index}`, index))).toMatchObject({ seq: index + 1 });
+    }
+    expect(await trail.verify({ replay: true })).toMatchObject({ headSeq: order.length, entries: order.length, replayed: true });
+    expect(await other.verify({ replay: true })).toMatchObject({ headSeq: order.length, entries: order.length, replayed: true });
+  });
+
   it('err: changes made by another connection are FOREIGN_WRITE_DETECTED until recorded', async () => {
     const { trail, path } = await setup();
     await trail.write((db) => db.exec(`INSERT INTO t VALUES (1, 'a', 1)`));
