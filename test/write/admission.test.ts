@@ -125,8 +125,11 @@ describe('write admission across processes', () => {
     const path = await freshTrackedDatabase();
     const runs = [];
     const live = new Set<ReturnType<typeof startWriter>>();
-    const deadline = performance.now() + 4000;
     for (let i = 0; i < 3; i++) live.add(startWriter(path, 1000, ROWS, {}, 1));
+    // Kills start once a write is acknowledged: under load (the full suite beside other runs, load 10) a
+    // writer killed 200-600 ms after its start had not yet written, and no write at all was acknowledged.
+    await waitFor(() => [...live].some((w) => w.acked.length > 0), 60_000, 'a first acknowledged write');
+    const deadline = performance.now() + 4000;
     while (performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200 + Math.random() * 400));
       const victims = [...live];
