@@ -28,6 +28,7 @@ import { replayJournal, verifySnapshot } from '../apply/replay.js';
 import { inspectLock } from '../admission/lock.js';
 import { toEntryWithChangeset, type EntryWithChangeset } from './entry-view.js';
 import { readHead, type HeadRow } from './head-row.js';
+import { SQLITE_BUSY, sqliteErrcode } from './sqlite-errors.js';
 import { BEHIND_CHECK_ATTEMPTS, databaseBehind, inspectBeyondHead, verifyCommittedTail, type BeyondHead } from './reconcile.js';
 import { canonicalDatabasePath, type TrailStatus, type VerifyReport } from './trail.js';
 
@@ -37,8 +38,6 @@ const BUSY_TIMEOUT_MS = 5_000;
 const SQLITE_READONLY = 8;
 /** SQLITE_NOTADB: the file is not a database (reported at the first read, not at open). */
 const SQLITE_NOTADB = 26;
-/** SQLITE_BUSY: the busy timeout ran out waiting for another connection's lock. */
-const SQLITE_BUSY = 5;
 
 export interface TrailReaderOptions {
   journalDir?: string;
@@ -98,7 +97,7 @@ function readError(databasePath: string, operation: string, error: unknown, busy
     // As openTrail says it; SQLite only notices at the first read, not at open.
     return new ChangetrailError('NOT_A_DATABASE', `${operation} ${databasePath}: the file is not a SQLite database`, { path: databasePath, reason: 'not a SQLite database' }, { cause: error });
   }
-  if (typeof errcode === 'number' && (errcode & 0xff) === SQLITE_BUSY) {
+  if (sqliteErrcode(error) === SQLITE_BUSY) {
     return new ChangetrailError('DATABASE_BUSY',
       `${operation} ${databasePath}: another connection held SQLite's lock on the database for the whole busy timeout (${busyTimeoutMs} ms); nothing was read`,
       { path: databasePath, waitedMs: busyTimeoutMs, operation }, { cause: error });
