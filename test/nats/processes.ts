@@ -95,12 +95,19 @@ export async function diagnosis(servers: string | string[], name: string, proces
 
 /** The stream's message count and range (message n must be entry n: no duplicate, no gap). */
 export async function streamState(servers: string | string[], name: string): Promise<{ messages: number; first_seq: number; last_seq: number }> {
-  const nc = await connect({ servers });
-  try {
-    const info = await (await jetstreamManager(nc)).streams.info(name);
-    return { messages: info.state.messages, first_seq: info.state.first_seq, last_seq: info.state.last_seq };
-  } finally {
-    await nc.close();
+  // Right after a node of a cluster is killed, JetStream API requests can time out while a new meta
+  // leader is elected (a clean-clone CI saw it at the final check): asked again, for up to 20 s.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const nc = await connect({ servers });
+    try {
+      const info = await (await jetstreamManager(nc)).streams.info(name);
+      return { messages: info.state.messages, first_seq: info.state.first_seq, last_seq: info.state.last_seq };
+    } catch (error) {
+      if ((error as Error).name !== 'TimeoutError' || Date.now() > deadline) throw error;
+    } finally {
+      await nc.close();
+    }
   }
 }
 
